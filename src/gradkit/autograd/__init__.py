@@ -1,0 +1,10 @@
+"""gradkit's reverse-mode automatic differentiation on NumPy."""
+
+from gradkit.autograd.tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from gradkit.autograd import ops
+from gradkit.autograd.ops import *  # noqa: F401,F403  (the array functions, NumPy names)
+from gradkit.autograd.primitive import PRIMITIVES, Primitive, unbroadcast
+from gradkit.autograd.gradcheck import GradcheckError, gradcheck
+
+__all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "is_grad_enabled", "gradcheck",
+           "GradcheckError", "PRIMITIVES", "Primitive", "unbroadcast", *ops.__all__]

@@ -1,0 +1,88 @@
+"""Reverse-mode differentiation: topological order, then the chain rule node by node.
+
+The notes' algorithm: order the graph so every node comes after its inputs, set the output's
+gradient to 1, and visit the nodes in reverse, adding each node's contribution to each input's
+gradient. A value used twice (fan-out) receives the sum of both contributions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradkit.autograd.tensor import Tensor
+
+
+def topological_order(root):
+    """Tensors of the graph ending in `root`, inputs before outputs (iterative DFS).
+
+    A tensor is marked when it is expanded, not when it is pushed: marking on push would let a
+    value shared by two branches be emitted before one of its consumers (wrong fan-out sums).
+    """
+    order = []
+    visited = set()
+    stack = [(root, False)]
+    while stack:
+        t, finished = stack.pop()
+        if finished:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        node = t._node
+        if node is None:
+            continue
+        for x in node.inputs:
+            if type(x) is Tensor and x.requires_grad and id(x) not in visited:
+                stack.append((x, False))
+    return order
+
+
+def backward(root, grad=None, *, retain_graph=False):
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf of the graph that requires it."""
+    if not root.requires_grad:
+        raise RuntimeError("backward() needs a tensor that requires grad: none of its inputs "
+                           "had requires_grad=True, or it was computed under no_grad()")
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a single-value output, got shape "
+                f"{root.shape}; pass grad= of that shape (e.g. loss.sum().backward())")
+        grad = np.ones(root.shape, dtype=root.dtype)
+    else:
+        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
+        if grad.shape != root.shape:
+            raise ValueError(f"grad must have the output's shape {root.shape}, got {grad.shape}")
+
+    grads = {id(root): grad}
+    for t in reversed(topological_order(root)):
+        g = grads.pop(id(t), None)
+        node = t._node
+        if node is None:                      # a leaf: keep its gradient
+            if g is not None:
+                _accumulate_leaf(t, g)
+            continue
+        if g is None:
+            continue
+        prim, args, kwargs, saved, out = node.prim, node.args, node.kwargs, node.saved, t.data
+        for i, x in enumerate(node.inputs):
+            if type(x) is not Tensor or not x.requires_grad:
+                continue
+            gi = prim.vjp(i, g, out, saved, args, kwargs)
+            key = id(x)
+            prev = grads.get(key)
+            # Fan-out: sum, never in place, because a VJP may hand the same array to two inputs.
+            grads[key] = gi if prev is None else prev + gi
+        if not retain_graph:
+            t._node = None
+
+
+def _accumulate_leaf(t, g):
+    if g.shape != t.data.shape:
+        g = np.broadcast_to(g, t.data.shape)
+    if t.grad is None:
+        t.grad = np.array(g, dtype=t.data.dtype)
+    else:
+        # In place: the grad may be a view into an optimizer's flat gradient buffer.
+        t.grad += g

@@ -1,0 +1,328 @@
+"""The primitive table: every forward next to its vector-Jacobian products.
+
+Each VJP receives the upstream gradient `g`, the forward output `ans`, what the forward saved,
+and the forward's own inputs, and returns the gradient for one input, reduced to that input's
+shape by `unbroadcast`. Everything not here is a composite (see `ops.py`) and has no backward
+code. Fused primitives exist only for numerical stability or speed; each says which.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradkit.autograd.primitive import defprimitive, defvariadic, unbroadcast
+
+sh = np.shape
+
+
+def _expand(g, x_shape, axis, keepdims):
+    """Broadcast a reduced gradient back over the reduced axes of an input of `x_shape`."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    elif axis is None and not keepdims:
+        g = np.reshape(g, (1,) * len(x_shape))
+    return np.broadcast_to(g, x_shape)
+
+
+def _safe_log(x):
+    """log(x) where x > 0, 0 elsewhere: the gradient of a**b with respect to b at a <= 0."""
+    x = np.asarray(x)
+    return np.log(np.where(x > 0, x, 1))
+
+
+# -- arithmetic -------------------------------------------------------------------------------
+add = defprimitive(
+    "add", np.add,
+    lambda g, ans, s, a, b: unbroadcast(g, sh(a)),
+    lambda g, ans, s, a, b: unbroadcast(g, sh(b)),
+)
+multiply = defprimitive(
+    "multiply", np.multiply,
+    lambda g, ans, s, a, b: unbroadcast(g * b, sh(a)),
+    lambda g, ans, s, a, b: unbroadcast(g * a, sh(b)),
+)
+negative = defprimitive("negative", np.negative, lambda g, ans, s, a: -g)
+divide = defprimitive(
+    "divide", np.divide,
+    lambda g, ans, s, a, b: unbroadcast(g / b, sh(a)),
+    lambda g, ans, s, a, b: unbroadcast(-g * ans / b, sh(b)),
+)
+power = defprimitive(
+    "power", np.power,
+    lambda g, ans, s, a, b: unbroadcast(g * b * np.power(a, b - 1), sh(a)),
+    lambda g, ans, s, a, b: unbroadcast(g * ans * _safe_log(a), sh(b)),
+)
+maximum = defprimitive(
+    "maximum", np.maximum,
+    lambda g, ans, s, a, b: unbroadcast(g * (a >= b), sh(a)),
+    lambda g, ans, s, a, b: unbroadcast(g * (a < b), sh(b)),
+)
+minimum = defprimitive(
+    "minimum", np.minimum,
+    lambda g, ans, s, a, b: unbroadcast(g * (a <= b), sh(a)),
+    lambda g, ans, s, a, b: unbroadcast(g * (a > b), sh(b)),
+)
+where = defprimitive(
+    "where", np.where,
+    None,
+    lambda g, ans, s, c, a, b: unbroadcast(np.where(c, g, 0).astype(g.dtype, copy=False), sh(a)),
+    lambda g, ans, s, c, a, b: unbroadcast(np.where(c, 0, g).astype(g.dtype, copy=False), sh(b)),
+)
+
+# -- elementwise functions --------------------------------------------------------------------
+exp = defprimitive("exp", np.exp, lambda g, ans, s, x: g * ans)
+log = defprimitive("log", np.log, lambda g, ans, s, x: g / x)
+abs = defprimitive("abs", np.abs, lambda g, ans, s, x: g * np.sign(x))
+clip = defprimitive(
+    "clip", lambda x, lo=None, hi=None: np.clip(x, lo, hi),
+    lambda g, ans, s, x, lo=None, hi=None: g * (
+        (True if lo is None else x >= lo) & (True if hi is None else x <= hi)),
+)
+sin = defprimitive("sin", np.sin, lambda g, ans, s, x: g * np.cos(x))
+cos = defprimitive("cos", np.cos, lambda g, ans, s, x: -g * np.sin(x))
+tanh = defprimitive("tanh", np.tanh, lambda g, ans, s, x: g * (1 - ans * ans))
+
+
+def _sigmoid(x):
+    # exp(-|x|) never overflows: sigmoid(x) = 1/(1+e) for x >= 0 and e/(1+e) below.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+sigmoid = defprimitive("sigmoid", _sigmoid, lambda g, ans, s, x: g * ans * (1 - ans))
+# relu is a primitive, not maximum(x, 0), for speed: its gradient is a mask of the output.
+relu = defprimitive("relu", lambda x: np.maximum(x, 0), lambda g, ans, s, x: g * (ans > 0))
+# softplus(x) = log(1 + e^x) = logaddexp(0, x), finite for any x.
+softplus = defprimitive("softplus", lambda x: np.logaddexp(0, x),
+                        lambda g, ans, s, x: g * _sigmoid(x))
+
+# -- reductions -------------------------------------------------------------------------------
+sum = defprimitive(
+    "sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+    lambda g, ans, s, x, axis=None, keepdims=False: _expand(g, sh(x), axis, keepdims),
+)
+
+
+def _max_forward(x, axis=None, keepdims=False):
+    if axis is not None and not isinstance(axis, int):
+        raise ValueError(f"max reduces over one axis or all of them, got axis={axis!r}")
+    idx = np.argmax(x, axis=axis, keepdims=True) if axis is not None else np.argmax(x)
+    if axis is None:
+        out = x.reshape(-1)[idx]
+        return (out.reshape((1,) * x.ndim) if keepdims else out), idx
+    out = np.take_along_axis(x, idx, axis=axis)
+    return (out if keepdims else np.squeeze(out, axis=axis)), idx
+
+
+def _max_vjp(g, ans, idx, x, axis=None, keepdims=False):
+    # The whole gradient goes to the (first) arg-max, as in the subgradient the notes use.
+    out = np.zeros(x.shape, dtype=np.result_type(g, x))
+    if axis is None:
+        out.reshape(-1)[idx] = np.reshape(g, ())
+    else:
+        gk = g if keepdims else np.expand_dims(g, axis)
+        np.put_along_axis(out, idx, gk, axis=axis)
+    return out
+
+
+max = defprimitive("max", _max_forward, _max_vjp, saves=True)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+logsumexp = defprimitive(
+    "logsumexp", _logsumexp,
+    lambda g, ans, s, x, axis=None, keepdims=False: (
+        _expand(g, sh(x), axis, keepdims) * np.exp(x - _expand(ans, sh(x), axis, keepdims))),
+)
+
+
+def _log_softmax(x, axis=-1):
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+log_softmax = defprimitive(
+    "log_softmax", _log_softmax,
+    lambda g, ans, s, x, axis=-1: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True),
+)
+softmax = defprimitive(
+    "softmax", _softmax,
+    lambda g, ans, s, x, axis=-1: ans * (g - np.sum(g * ans, axis=axis, keepdims=True)),
+)
+
+# -- shapes -----------------------------------------------------------------------------------
+reshape = defprimitive("reshape", lambda x, shape: np.reshape(x, shape),
+                       lambda g, ans, s, x, shape: np.reshape(g, sh(x)))
+transpose = defprimitive(
+    "transpose", lambda x, axes=None: np.transpose(x, axes),
+    lambda g, ans, s, x, axes=None: np.transpose(g, None if axes is None else np.argsort(axes)),
+)
+
+
+def _getitem_vjp(g, ans, s, x, index):
+    out = np.zeros(x.shape, dtype=g.dtype)
+    # Integer-array indexing may pick a row twice; add.at accumulates where += would not.
+    np.add.at(out, index, g)
+    return out
+
+
+getitem = defprimitive("getitem", lambda x, index: x[index], _getitem_vjp)
+
+
+def _concat_vjp(i, g, ans, s, *xs, axis=0):
+    start = int(np.sum([np.shape(x)[axis] for x in xs[:i]], dtype=np.int64))
+    index = [slice(None)] * g.ndim
+    index[axis] = slice(start, start + np.shape(xs[i])[axis])
+    return g[tuple(index)]
+
+
+concatenate = defvariadic("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis),
+                          _concat_vjp)
+stack = defvariadic("stack", lambda *xs, axis=0: np.stack(xs, axis=axis),
+                    lambda i, g, ans, s, *xs, axis=0: np.take(g, i, axis=axis))
+
+# -- linear algebra ---------------------------------------------------------------------------
+
+
+def _matmul_vjp_a(g, ans, s, a, b):
+    if np.ndim(a) == 2 and np.ndim(b) == 2:
+        return g @ b.T
+    A, B, G = _promote(a, b, g)
+    ga = G @ np.swapaxes(B, -1, -2)
+    if np.ndim(a) == 1:
+        ga = ga[..., 0, :]
+    return unbroadcast(ga, sh(a))
+
+
+def _matmul_vjp_b(g, ans, s, a, b):
+    if np.ndim(a) == 2 and np.ndim(b) == 2:
+        return a.T @ g
+    A, B, G = _promote(a, b, g)
+    gb = np.swapaxes(A, -1, -2) @ G
+    if np.ndim(b) == 1:
+        gb = gb[..., 0]
+    return unbroadcast(gb, sh(b))
+
+
+def _promote(a, b, g):
+    """View 1-D operands of matmul as a row (left) or column (right), as NumPy does."""
+    A = a[None, :] if np.ndim(a) == 1 else a
+    B = b[:, None] if np.ndim(b) == 1 else b
+    G = np.asarray(g)
+    if np.ndim(a) == 1:
+        G = G[..., None, :] if np.ndim(b) > 1 else G[..., None]
+    if np.ndim(b) == 1:
+        G = G[..., None]
+    return A, B, G
+
+
+matmul = defprimitive("matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b)
+
+
+def _linear(x, w, b):
+    out = x @ w
+    out += b
+    return out
+
+
+# Fused for speed: x @ W + b in one node, the bias added in place; gradients are the
+# matrix form of the notes (dW = x^T g, db = sum of g over the batch).
+linear = defprimitive(
+    "linear", _linear,
+    lambda g, ans, s, x, w, b: g @ w.T,
+    lambda g, ans, s, x, w, b: x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1]),
+    lambda g, ans, s, x, w, b: g.reshape(-1, g.shape[-1]).sum(axis=0),
+)
+
+# -- fused losses (stability and speed) -------------------------------------------------------
+
+
+def _reduce(losses, reduction, weights=None):
+    if weights is not None:
+        losses = losses * weights
+    if reduction == "mean":
+        return np.mean(losses)
+    if reduction == "sum":
+        return np.sum(losses)
+    return losses
+
+
+def _reduction_grad(g, n, reduction, weights, dtype):
+    """The upstream gradient per sample, for a loss reduced by `reduction` over n samples."""
+    if reduction == "mean":
+        g = np.asarray(g / n, dtype=dtype)
+    per_sample = np.broadcast_to(np.asarray(g, dtype=dtype), (n,))
+    if weights is not None:
+        per_sample = per_sample * weights
+    return per_sample
+
+
+def _softmax_ce(z, t, reduction="mean", weights=None):
+    # log p = z - logsumexp(z): never exp of a large number, never log of zero.
+    logp = _log_softmax(z, axis=-1)
+    if t.ndim == z.ndim:                     # probability targets
+        losses = -np.sum(t * logp, axis=-1)
+    else:                                    # integer class labels
+        losses = -np.take_along_axis(logp, t[:, None].astype(np.intp), axis=-1)[:, 0]
+    return _reduce(losses, reduction, weights), logp
+
+
+def _softmax_ce_vjp_z(g, ans, logp, z, t, reduction="mean", weights=None):
+    n = z.shape[0]
+    scale = _reduction_grad(g, n, reduction, weights, z.dtype)[:, None]
+    grad = np.exp(logp)
+    if t.ndim == z.ndim:                     # d/dz of -Σ t log p is p Σt - t
+        grad *= np.sum(t, axis=-1, keepdims=True)
+        grad -= t
+    else:
+        grad[np.arange(n), t] -= 1
+    grad *= scale
+    return grad
+
+
+softmax_cross_entropy = defprimitive(
+    "softmax_cross_entropy", _softmax_ce,
+    _softmax_ce_vjp_z,
+    lambda g, ans, logp, z, t, reduction="mean", weights=None: (
+        -logp * _reduction_grad(g, z.shape[0], reduction, weights, z.dtype)[:, None]),
+    saves=True,
+)
+
+
+def _sigmoid_bce(z, t, reduction="mean", weights=None):
+    # max(z, 0) - z t + log(1 + e^-|z|): the logits form, finite for any z.
+    losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    if losses.ndim > 1:                     # multi-label: mean over the labels of a sample
+        losses = losses.reshape(losses.shape[0], -1).mean(axis=1)
+    return _reduce(losses, reduction, weights)
+
+
+def _bce_scale(g, z, reduction, weights):
+    n = z.shape[0]
+    per_label = 1 if z.ndim == 1 else int(np.prod(z.shape[1:]))
+    scale = _reduction_grad(g, n, reduction, weights, z.dtype) / per_label
+    return scale.reshape((n,) + (1,) * (z.ndim - 1))
+
+
+sigmoid_binary_cross_entropy = defprimitive(
+    "sigmoid_binary_cross_entropy", _sigmoid_bce,
+    lambda g, ans, s, z, t, reduction="mean", weights=None: (
+        (_sigmoid(z) - t) * _bce_scale(g, z, reduction, weights)),
+    lambda g, ans, s, z, t, reduction="mean", weights=None: (
+        -z * _bce_scale(g, z, reduction, weights)),
+)
+
+# -- casting (float to float keeps the gradient) ----------------------------------------------
+cast = defprimitive("cast", lambda x, dtype: np.asarray(x).astype(dtype),
+                    lambda g, ans, s, x, dtype: g.astype(np.asarray(x).dtype))

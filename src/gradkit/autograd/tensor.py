@@ -1,0 +1,333 @@
+"""The `Tensor`: an ndarray plus the node of the computation graph that produced it.
+
+A tensor made by a primitive from inputs that need gradients remembers the primitive, its
+inputs, their arrays, the keyword settings and whatever the forward pass saved for the
+backward pass. That is the whole graph: `backward()` walks it in reverse topological order
+(see `backward.py`) and frees it afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record the graph (False inside `no_grad`)."""
+    return getattr(_state, "enabled", True)
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager and decorator: operations inside build no graph.
+
+    >>> with no_grad():
+    ...     y = tensor([1.0], requires_grad=True) * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _state.enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self._prev
+        return False
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Re-enable graph recording inside a `no_grad` block."""
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _state.enabled = True
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self._prev
+        return False
+
+
+class Node:
+    """How a tensor was computed: primitive, inputs (tensors or constants), saved values."""
+
+    __slots__ = ("prim", "inputs", "args", "kwargs", "saved")
+
+    def __init__(self, prim, inputs, args, kwargs, saved):
+        self.prim = prim
+        self.inputs = inputs
+        self.args = args
+        self.kwargs = kwargs
+        self.saved = saved
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    Attributes:
+        data: the values, a NumPy array.
+        grad: the gradient of the last `backward()` with respect to this tensor (leaves only),
+            an array of the same shape, or None.
+        requires_grad: whether operations on this tensor are recorded for differentiation.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
+    # NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of broadcasting over objects.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad=False, *, name=None):
+        self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._node = None
+        self.name = name
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def T(self):
+        return _ops.transpose(self)
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extra = f", dtype={self.data.dtype}" if self.data.dtype != np.float32 else ""
+        if self._node is not None:
+            extra += f", grad_fn={self._node.prim.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # -- conversion ---------------------------------------------------------------------------
+    def numpy(self):
+        """The values as a NumPy array (shared, not copied)."""
+        return self.data
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self):
+        """The same values, cut from the graph."""
+        return Tensor(self.data)
+
+    def astype(self, dtype):
+        """A copy cast to `dtype`, cut from the graph unless it is a float dtype."""
+        return _ops.cast(self, dtype)
+
+    def zero_grad(self):
+        self.grad = None
+
+    def backward(self, grad=None, *, retain_graph=False):
+        """Back-propagate from this tensor: fill `.grad` of every leaf that requires it.
+
+        Args:
+            grad: dL/d(self); needed unless self holds a single value (then 1).
+            retain_graph: keep the graph so `backward` can run through it again.
+        """
+        _backward.backward(self, grad, retain_graph=retain_graph)
+
+    # -- operators ------------------------------------------------------------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.subtract(self, other)
+
+    def __rsub__(self, other):
+        return _ops.subtract(other, self)
+
+    def __mul__(self, other):
+        return _ops.multiply(self, other)
+
+    def __rmul__(self, other):
+        return _ops.multiply(other, self)
+
+    def __truediv__(self, other):
+        return _ops.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.divide(other, self)
+
+    def __pow__(self, other):
+        return _ops.power(self, other)
+
+    def __rpow__(self, other):
+        return _ops.power(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __neg__(self):
+        return _ops.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # Comparisons give boolean tensors with no gradient.
+    def __lt__(self, other):
+        return Tensor(self.data < _data(other))
+
+    def __le__(self, other):
+        return Tensor(self.data <= _data(other))
+
+    def __gt__(self, other):
+        return Tensor(self.data > _data(other))
+
+    def __ge__(self, other):
+        return Tensor(self.data >= _data(other))
+
+    def __eq__(self, other):
+        return Tensor(self.data == _data(other))
+
+    def __ne__(self, other):
+        return Tensor(self.data != _data(other))
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.data)
+
+    def __int__(self):
+        return int(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    # -- array methods mirroring NumPy's names ----------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return _ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _ops.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _ops.min(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes or None)
+
+    def flatten(self):
+        return _ops.reshape(self, (-1,))
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def softmax(self, axis=-1):
+        return _ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        return _ops.log_softmax(self, axis=axis)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
+
+    def clip(self, lo=None, hi=None):
+        return _ops.clip(self, lo, hi)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+_FLOATS = (np.float16, np.float32, np.float64)
+
+
+def tensor(data, requires_grad=False, dtype=None, *, name=None):
+    """Make a tensor from a number, nested list or array.
+
+    Values are float32 unless `dtype` says otherwise (float64 for gradient checks).
+    Only floating-point tensors can require gradients.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    dtype = np.float32 if dtype is None else np.dtype(dtype)
+    array = np.array(data, dtype=dtype)
+    if requires_grad and array.dtype.type not in _FLOATS:
+        raise TypeError(f"only floating-point tensors can require gradients, got dtype={array.dtype}")
+    return Tensor(array, requires_grad, name=name)
+
+
+# Bound at the end so tensor.py, ops.py and backward.py can refer to one another.
+from gradkit.autograd import backward as _backward  # noqa: E402
+from gradkit.autograd import ops as _ops  # noqa: E402
