@@ -25,7 +25,7 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m gradkit.demo
+	$(BIN)/gradkit train
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest

@@ -34,7 +34,7 @@ def topological_order(root):
         if node is None:
             continue
         for x in node.inputs:
-            if type(x) is Tensor and x.requires_grad and id(x) not in visited:
+            if isinstance(x, Tensor) and x.requires_grad and id(x) not in visited:
                 stack.append((x, False))
     return order
 
@@ -67,7 +67,7 @@ def backward(root, grad=None, *, retain_graph=False):
             continue
         prim, args, kwargs, saved, out = node.prim, node.args, node.kwargs, node.saved, t.data
         for i, x in enumerate(node.inputs):
-            if type(x) is not Tensor or not x.requires_grad:
+            if not isinstance(x, Tensor) or not x.requires_grad:
                 continue
             gi = prim.vjp(i, g, out, saved, args, kwargs)
             key = id(x)

@@ -72,7 +72,7 @@ def apply(prim, inputs, kwargs):
     args = []
     needs_grad = False
     for x in inputs:
-        if type(x) is Tensor:
+        if isinstance(x, Tensor):
             args.append(x.data)
             if x.requires_grad:
                 needs_grad = True

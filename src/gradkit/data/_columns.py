@@ -1,0 +1,150 @@
+"""One column of a table, checked and typed: numbers (int or float) or text (categories, labels).
+
+CSV cells arrive as text and are typed here, so every stray value can be reported with its row;
+Parquet columns arrive typed and are only checked. pyarrow is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradkit.data._common import locate, require_pyarrow, short
+from gradkit.errors import DataError
+
+# What pyarrow's string -> float64 cast accepts (checked against pyarrow 14-26): optional sign,
+# digits with an optional point and exponent, or nan / inf / infinity in any case.
+NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?"
+                  r"|\.[0-9]+(?:[eE][+-]?[0-9]+)?|(?i:nan|inf|infinity))$")
+
+# Spellings of "missing" that spreadsheets and pandas write into numeric columns.
+MISSING_TOKENS = {"", "na", "n/a", "nan", "null", "none", "nil", "?", "-", "#n/a"}
+
+
+@dataclass
+class RawColumn:
+    """A checked column: kind "int" (int64 values), "float" (finite float64) or "text" (str)."""
+
+    name: str
+    kind: str
+    values: np.ndarray
+
+
+class ColumnSite:
+    """Where a column lives (file, column name, whether rows follow a header), for messages."""
+
+    def __init__(self, path, name: str, *, header: bool):
+        self.path, self.name, self.header = path, name, header
+
+    def at(self, row: int) -> str:
+        return locate(self.path, column=self.name, row=row, header=self.header)
+
+    def fail(self, row: int, problem: str):
+        raise DataError(f"{self.at(row)}: {problem}")
+
+
+def _describe_bad_number(text: str) -> str:
+    if text == "":
+        return "missing value (empty field); fill it in or drop the row"
+    if text.strip().lower() in MISSING_TOKENS:
+        return f"missing value {short(text)}; fill it in or drop the row"
+    return f"expected a number, got {short(text)}"
+
+
+def _checked_floats(values: np.ndarray, raw, site: ColumnSite) -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        row = int(bad[0])
+        shown = raw[row].as_py() if raw is not None else values[row]
+        site.fail(row, f"value {short(shown)} is NaN or infinite; clean the data or drop that row")
+    return values
+
+
+def _first_unparsable(arr) -> int:
+    """Index of the first cell pyarrow cannot cast to float64 (slow path, errors only)."""
+    pa = require_pyarrow()
+    for row, cell in enumerate(arr.to_pylist()):
+        try:
+            pa.compute.cast(pa.array([cell], pa.string()), pa.float64())
+        except pa.ArrowInvalid:
+            return row
+    return 0
+
+
+def text_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColumn:
+    """Type a column of (whitespace-trimmed) strings.
+
+    A column is numeric when at least half of its non-empty cells are numbers; then every cell
+    must be one, and the first that is not is reported with its row. Otherwise it is text and
+    every cell must be non-empty.
+
+    Args:
+        arr: a pyarrow string array without nulls.
+        site: the column's location, for messages.
+        expect: None to infer, "number" or "text" to force (as the training data had it).
+    """
+    pa = require_pyarrow()
+    pc = pa.compute
+    if expect != "text":
+        try:
+            return RawColumn(site.name, "int", pc.cast(arr, pa.int64()).to_numpy())
+        except pa.ArrowInvalid:
+            pass
+        try:
+            floats = pc.cast(arr, pa.float64()).to_numpy()
+            return RawColumn(site.name, "float", _checked_floats(floats, arr, site))
+        except pa.ArrowInvalid:
+            pass
+        is_number = pc.match_substring_regex(arr, NUMBER_PATTERN).to_numpy(zero_copy_only=False)
+        n_filled = len(arr) - int(pc.sum(pc.equal(arr, "")).as_py() or 0)
+        if expect == "number" or 2 * int(is_number.sum()) >= max(n_filled, 1):
+            bad = np.flatnonzero(~is_number)
+            row = int(bad[0]) if len(bad) else _first_unparsable(arr)
+            problem = _describe_bad_number(arr[row].as_py())
+            if expect is None:
+                problem += " (the other values of this column are numbers)"
+            site.fail(row, problem)
+    text = arr.to_numpy(zero_copy_only=False).astype(str)
+    empty = np.flatnonzero(text == "")
+    if len(empty):
+        site.fail(int(empty[0]), "missing value (empty field); fill it in or drop the row")
+    return RawColumn(site.name, "text", text)
+
+
+def arrow_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColumn:
+    """Check and type a typed pyarrow column (from Parquet).
+
+    Integers and booleans become "int", floats and decimals "float", strings and dictionaries of
+    strings "text". Nulls, NaN and infinity are refused with their row; other types are refused.
+    """
+    pa = require_pyarrow()
+    pc, types = pa.compute, pa.types
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count:
+        nulls = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
+        site.fail(int(nulls[0]), "missing value (null); fill it in or drop the row")
+    if types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    kind = arr.type
+    is_text = types.is_string(kind) or types.is_large_string(kind)
+    if is_text:
+        return text_column(pc.utf8_trim_whitespace(arr.cast(pa.string())), site,
+                           expect=expect or "text")
+    numeric = types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind) \
+        or types.is_decimal(kind)
+    if not numeric:
+        raise DataError(
+            f"{locate(site.path, column=site.name)}: unsupported column type {kind}; "
+            "expected numbers, booleans or strings")
+    if expect == "text":
+        return text_column(arr.cast(pa.string()), site, expect="text")
+    if types.is_integer(kind) or types.is_boolean(kind):
+        try:
+            return RawColumn(site.name, "int", arr.cast(pa.int64()).to_numpy())
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"{locate(site.path, column=site.name)}: integers too large "
+                            f"for int64 ({exc})") from None
+    floats = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return RawColumn(site.name, "float", _checked_floats(floats, None, site))

@@ -1,0 +1,201 @@
+"""NumPy files: `.npz` archives with arrays X and y, and `.npy` pairs. Never unpickled.
+
+NPY pair convention: `NAME_X.npy` goes with `NAME_y.npy` next to it, `X.npy` with `y.npy`, and a
+folder stands for the `X.npy` / `y.npy` inside it. The y file is optional (data to predict on).
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from gradkit.data._common import finite_float32, short
+from gradkit.data.dataset import TASKS, Dataset
+from gradkit.errors import DataError
+
+
+def _refusal(path, key: str, exc: Exception) -> DataError:
+    text = str(exc)
+    if "allow_pickle" in text or "pickled" in text:
+        return DataError(
+            f"{path}: array {key!r} holds pickled Python objects (dtype=object); gradkit never "
+            "unpickles data files because that can run code; save plain numeric or string arrays")
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return DataError(f"{path}: cannot read array {key!r} ({first_line})")
+
+
+def _read_npy(path: Path, key: str) -> np.ndarray:
+    try:
+        # allow_pickle=False: an object array raises instead of running its pickle.
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _refusal(path, key, exc) from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path}: expected a .npy array file, got a .npz archive; "
+                        "load it as .npz or save X and y with np.save")
+    return array
+
+
+def default_feature_names(shape: tuple[int, ...], prefix: str = "x") -> list[str]:
+    """"x0", "x1", ... for 1-D samples; "pixel_R_C" (row, column) for images."""
+    if len(shape) == 1:
+        return [f"{prefix}{j}" for j in range(shape[0])]
+    return ["pixel_" + "_".join(map(str, index)) for index in np.ndindex(*shape)]
+
+
+def _features(X: np.ndarray, source, key: str) -> np.ndarray:
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{source}: array {key!r} has dtype {X.dtype}; expected numbers")
+    if X.ndim < 2:
+        raise DataError(f"{source}: array {key!r} has shape {X.shape}; expected "
+                        "(n_samples, n_features, ...); use X.reshape(-1, 1) for one feature")
+    if len(X) == 0 or math.prod(X.shape[1:]) == 0:
+        raise DataError(f"{source}: array {key!r} has shape {X.shape}; it holds no values")
+
+    def where(index):
+        position = ", ".join(map(str, index))
+        return f"{source}: array {key!r}, row {index[0] + 1} (1-based; {key}[{position}])"
+
+    return finite_float32(X, where=where)
+
+
+def _labels(y: np.ndarray, source, key: str, class_names, task):
+    """(y, class_names, task) from a label array."""
+    if y.ndim == 2 and y.shape[1] == 1 and y.dtype.kind in "biuUS":
+        y = y[:, 0]
+    if y.dtype.kind not in "biufUS" or y.ndim not in (1, 2):
+        raise DataError(f"{source}: array {key!r} has dtype {y.dtype} and shape {y.shape}; "
+                        "expected labels (n,) or targets (n,) / (n, k) of numbers")
+    if task is None:
+        binary = y.dtype.kind in "biu" and np.isin(y, (0, 1)).all()
+        if y.ndim == 2:
+            task = "multilabel" if binary else "regression"
+        else:
+            task = "regression" if y.dtype.kind == "f" else "classification"
+    if task == "regression" or task == "multilabel":
+        if y.dtype.kind not in "biuf":
+            raise DataError(f"{source}: array {key!r} has dtype {y.dtype}; task={task!r} "
+                            "needs numeric targets")
+        values = finite_float32(y, where=lambda i: f"{source}: array {key!r}, row {i[0] + 1} "
+                                                   "(1-based)")
+        if task == "regression":
+            return values, None, task
+        if values.ndim != 2 or not np.isin(values, (0, 1)).all():
+            raise DataError(f"{source}: array {key!r}: multilabel targets must be a 2-D array "
+                            "of 0/1 values")
+        names = list(class_names) if class_names is not None else \
+            [f"label{j}" for j in range(values.shape[1])]
+        return values, names, task
+    if y.ndim != 1:
+        raise DataError(f"{source}: array {key!r} has shape {y.shape}; class labels must be 1-D")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            row = int(np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))[0])
+            raise DataError(f"{source}: array {key!r}, row {row + 1} (1-based): {short(y[row])} is "
+                            "not a class label; use task='regression' for real-valued targets")
+        y = y.astype(np.int64)
+    if class_names is not None:
+        if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= len(class_names):
+            raise DataError(f"{source}: array {key!r} must hold class indices 0 to "
+                            f"{len(class_names) - 1} to match class_names, got {y.dtype} values "
+                            f"{short(y.min())} to {short(y.max())}")
+        return y.astype(np.int64), [str(name) for name in class_names], task
+    labels, indices = np.unique(y.astype(str) if y.dtype.kind in "US" else y, return_inverse=True)
+    names = [str(label) for label in labels.tolist()]
+    return indices.reshape(-1).astype(np.int64), names, task
+
+
+def arrays_to_dataset(X, y, *, source, feature_names=None, class_names=None, task=None,
+                      keys=("X", "y")) -> Dataset:
+    """Check and convert in-memory arrays to a Dataset.
+
+    Integer or string labels become class indices into sorted `class_names` (the label values as
+    text), unless `class_names` is given, in which case y must already hold indices. Float y means
+    regression; a 2-D 0/1 integer y means multilabel. With y None, task is "regression"
+    (unlabeled data; `encode_like` gives it the training task).
+    """
+    if task is not None and task not in TASKS:
+        raise DataError(f"task must be one of {', '.join(TASKS)} or None, got task={task!r}")
+    X = np.asarray(X)
+    features = _features(X, source, keys[0])
+    names = list(feature_names) if feature_names is not None else \
+        default_feature_names(X.shape[1:])
+    if len(names) != math.prod(X.shape[1:]):
+        raise DataError(f"{source}: {len(names)} feature names for "
+                        f"{math.prod(X.shape[1:])} features")
+    if y is None:
+        return Dataset(X=features, y=None, feature_names=names, class_names=None,
+                       task=task or "regression", source=str(source))
+    y = np.asarray(y)
+    if len(y) != len(X):
+        raise DataError(f"{source}: {keys[0]} has {len(X)} rows but {keys[1]} has {len(y)}; "
+                        "they must match")
+    labels, classes, task = _labels(y, source, keys[1], class_names, task)
+    return Dataset(X=features, y=labels, feature_names=names, class_names=classes, task=task,
+                   source=str(source))
+
+
+def load_npz(path, *, task: str | None = None) -> Dataset:
+    """Load a `.npz` archive with array `X` and optional `y`, `feature_names`, `class_names`.
+
+    Loaded with allow_pickle=False: object arrays are refused with a DataError, never unpickled.
+    """
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _refusal(path, "X", exc) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: expected a .npz archive (np.savez), got a single array")
+    with archive:
+        if "X" not in archive.files:
+            found = ", ".join(archive.files) or "nothing"
+            raise DataError(f"{path}: no array named 'X' (found: {found}); expected X and "
+                            "optionally y, feature_names, class_names")
+        arrays = {}
+        for key in ("X", "y", "feature_names", "class_names"):
+            if key in archive.files:
+                try:
+                    arrays[key] = archive[key]
+                except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                    raise _refusal(path, key, exc) from None
+    for key in ("feature_names", "class_names"):
+        if key in arrays and (arrays[key].dtype.kind not in "US" or arrays[key].ndim != 1):
+            raise DataError(f"{path}: array {key!r} must be a 1-D array of strings, "
+                            f"got dtype {arrays[key].dtype} shape {arrays[key].shape}")
+        if key in arrays:
+            arrays[key] = arrays[key].astype(str).tolist()
+    return arrays_to_dataset(arrays["X"], arrays.get("y"), source=path, task=task,
+                             feature_names=arrays.get("feature_names"),
+                             class_names=arrays.get("class_names"))
+
+
+def npy_pair(path) -> tuple[Path, Path | None]:
+    """The (X file, y file or None) that `path` stands for, by the pair convention above."""
+    path = Path(path)
+    if path.is_dir():
+        x_path, y_path = path / "X.npy", path / "y.npy"
+        if not x_path.is_file():
+            raise DataError(f"{path}: folder has no X.npy; expected X.npy and optionally y.npy")
+    elif path.name == "X.npy":
+        x_path, y_path = path, path.with_name("y.npy")
+    elif path.name.endswith("_X.npy"):
+        x_path, y_path = path, path.with_name(path.name[: -len("X.npy")] + "y.npy")
+    elif path.name == "y.npy" or path.name.endswith("_y.npy"):
+        raise DataError(f"{path}: this is a labels file; pass the features file "
+                        f"({path.name[: -len('y.npy')]}X.npy) instead")
+    else:
+        raise DataError(f"{path}: cannot tell features from labels; name the pair NAME_X.npy and "
+                        "NAME_y.npy (or X.npy and y.npy), or save both in one .npz with np.savez")
+    return x_path, (y_path if y_path.is_file() else None)
+
+
+def load_npy(path, *, task: str | None = None) -> Dataset:
+    """Load an NPY pair (see the module docstring); allow_pickle=False throughout."""
+    x_path, y_path = npy_pair(path)
+    X = _read_npy(x_path, "X")
+    y = None if y_path is None else _read_npy(y_path, "y")
+    return arrays_to_dataset(X, y, source=x_path, task=task)

@@ -1,0 +1,160 @@
+"""CSV files: sniff the delimiter, read every cell as text with pyarrow, type columns with row checks.
+
+Every cell is read as a string on purpose: pyarrow's own type inference would turn a numeric
+column with one stray word into a text column (or "NA" into a silent null), and the user would
+never learn which row was wrong. Typing the text ourselves (`_columns.text_column`) keeps the row.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from pathlib import Path
+
+from gradkit.data._columns import ColumnSite, RawColumn, text_column
+from gradkit.data._common import locate, require_pyarrow
+from gradkit.errors import DataError
+
+DELIMITERS = (",", ";", "\t", "|")
+_SAMPLE_BYTES = 64 * 1024
+_SNIFF_LINES = 20
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _choose_delimiter(lines: list[str]) -> str:
+    """The candidate that splits every sample line into the same number (>= 2) of fields, most
+    fields first; a single-column file falls back to ",". Ties go to the earlier candidate."""
+    best, best_key = ",", (False, 1)
+    for delimiter in DELIMITERS:
+        counts = [len(fields) for fields in csv.reader(lines, delimiter=delimiter)]
+        if counts[0] < 2:
+            continue
+        key = (all(count == counts[0] for count in counts), counts[0])
+        if key > best_key:
+            best, best_key = delimiter, key
+    return best
+
+
+def sniff(path) -> tuple[str, list[str]]:
+    """Detect the delimiter (one of , ; TAB |) from the first lines and parse the header.
+
+    Returns (delimiter, column names). Raises DataError for an empty file.
+    """
+    path = Path(path)
+    try:
+        with _open_binary(path) as stream:
+            raw = stream.read(_SAMPLE_BYTES)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read the file ({exc})") from None
+    if not raw.strip():
+        raise DataError(f"{path}: empty file; expected a header line and data rows")
+    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    lines = text.splitlines()
+    if len(raw) == _SAMPLE_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the sample probably cut the last line in half
+    lines = [line for line in lines if line.strip()][:_SNIFF_LINES]
+    delimiter = _choose_delimiter(lines)
+    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter))]
+    return delimiter, header
+
+
+def _check_header(path, names: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name == "":
+            raise DataError(
+                f"{path}: column {position} has no name in the header line "
+                "(an index column written by pandas? drop it or name it)")
+        if name in seen:
+            raise DataError(
+                f"{path}: column name {name!r} appears twice in the header "
+                f"(columns {seen[name]} and {position}); column names must be unique")
+        seen[name] = position
+
+
+def _find_ragged_row(path: Path, delimiter: str, width: int):
+    """(0-based data row, file line, field count) of the first row whose width differs."""
+    with _open_binary(path) as stream:
+        lines = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+        reader = csv.reader(lines, delimiter=delimiter)
+        next(reader, None)
+        row = 0
+        for fields in reader:
+            if not fields:
+                continue  # pyarrow skips empty lines too
+            if len(fields) != width:
+                return row, reader.line_num, len(fields)
+            row += 1
+    return None
+
+
+class CsvTable:
+    """A CSV file read as text columns; `column(name)` types one column on demand."""
+
+    header = True
+
+    def __init__(self, path, names: list[str], table):
+        self.path, self.names, self._table = path, names, table
+        self.n_rows = table.num_rows
+
+    def column(self, name: str, *, expect: str | None = None) -> RawColumn:
+        pa = require_pyarrow()
+        text = pa.compute.utf8_trim_whitespace(self._table.column(name).combine_chunks())
+        return text_column(text, ColumnSite(self.path, name, header=True), expect=expect)
+
+
+def read_csv_table(path) -> CsvTable:
+    """Read a CSV file (optionally .gz) with a header line into a `CsvTable` of text columns.
+
+    Raises DataError (one line, naming the file and row) for an empty file, a header without
+    data rows, duplicate column names, ragged rows or text that is not UTF-8.
+    """
+    pa = require_pyarrow()
+    import pyarrow.csv as pacsv
+
+    path = Path(path)
+    delimiter, names = sniff(path)
+    _check_header(path, names)
+    ragged = []
+
+    def on_invalid_row(row):
+        ragged.append(row)
+        return "error"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter,
+                                              invalid_row_handler=on_invalid_row),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        found = _find_ragged_row(path, delimiter, len(names)) if ragged else None
+        if found is not None:
+            row, line, width = found
+            raise DataError(
+                f"{locate(path, row=row)}, line {line} of the file: expected {len(names)} "
+                f"fields like the header, got {width} (delimiter {delimiter!r})") from None
+        message = str(exc).splitlines()[0]
+        column = re.search(r"In CSV column #(\d+)", message)
+        if column and int(column.group(1)) < len(names):
+            where = locate(path, column=names[int(column.group(1))])
+            message = message.split(": ", 1)[-1]
+        else:
+            where = str(path)
+        if "UTF8" in message:
+            message = "text is not valid UTF-8; save the file as UTF-8"
+        raise DataError(f"{where}: cannot read as CSV: {message}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc})") from None
+    if table.num_rows == 0:
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise DataError(f"{path}: has a header ({shown}) but no data rows")
+    return CsvTable(path, names, table)

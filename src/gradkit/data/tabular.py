@@ -1,0 +1,231 @@
+"""Tables (CSV, Parquet) -> `Dataset`: pick the target, one-hot encode text, encode new files alike.
+
+A table here is anything with `path`, `names`, `n_rows`, `header` and `column(name, expect=)`
+returning a checked `RawColumn` (see csvfile.CsvTable, parquetfile.ParquetTable).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradkit.data._common import finite_float32, locate, short
+from gradkit.data.dataset import TASKS, Dataset
+from gradkit.errors import DataError
+
+
+def _names_list(names, limit: int = 12) -> str:
+    shown = ", ".join(map(str, names[:limit]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def resolve_target(path, names: list[str], target) -> list[str]:
+    """Target column names from a name, an integer index (negative from the end), a list of
+    either, or None (the last column). A string of digits that is not a column name is an index,
+    so `--target 0` works from the command line."""
+    if target is None:
+        return [names[-1]]
+    if isinstance(target, (list, tuple)):
+        resolved = [resolve_target(path, names, one)[0] for one in target]
+        if not resolved or len(set(resolved)) != len(resolved):
+            raise DataError(f"target must list distinct columns, got target={target!r}")
+        return resolved
+    if isinstance(target, str) and target in names:
+        return [target]
+    if isinstance(target, str) and target.lstrip("-").isdigit():
+        target = int(target)
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        if -len(names) <= target < len(names):
+            return [names[target]]
+        raise DataError(f"{path}: target column index {target} is out of range; the file has "
+                        f"{len(names)} columns (valid: 0 to {len(names) - 1}, or negative)")
+    raise DataError(f"{path}: no target column {target!r}; columns are: {_names_list(names)}")
+
+
+def _float32(table, column) -> np.ndarray:
+    def where(index):
+        return locate(table.path, column=column.name, row=index[0], header=table.header)
+
+    return finite_float32(column.values, where=where)
+
+
+def lookup(values: np.ndarray, known: list[str]) -> tuple[np.ndarray, int | None]:
+    """Position of each value in `known` (any order), and the first row whose value is unknown."""
+    known_arr = np.asarray(known, dtype=str)
+    order = np.argsort(known_arr, kind="stable")
+    ordered = known_arr[order]
+    pos = np.clip(np.searchsorted(ordered, values), 0, max(len(ordered) - 1, 0))
+    unseen = np.flatnonzero(ordered[pos] != values) if len(ordered) else np.arange(len(values))
+    first = int(unseen[0]) if len(unseen) else None
+    return order[pos].astype(np.int64), first
+
+
+def _class_targets(table, column):
+    name, values = column.name, column.values
+    if column.kind == "float":
+        if not np.all(values == np.round(values)):
+            row = int(np.flatnonzero(values != np.round(values))[0])
+            raise DataError(
+                f"{locate(table.path, column=name, row=row, header=table.header)}: value "
+                f"{short(values[row])} is not a class label (it has a fraction); use task='regression'")
+        values = values.astype(np.int64)
+    labels, y = np.unique(values, return_inverse=True)
+    names = [str(int(v)) for v in labels] if values.dtype.kind == "i" else labels.tolist()
+    return y.reshape(-1).astype(np.int64), names
+
+
+def _check_binary(table, column) -> None:
+    bad = np.flatnonzero((column.values != 0) & (column.values != 1))
+    if len(bad):
+        row = int(bad[0])
+        raise DataError(
+            f"{locate(table.path, column=column.name, row=row, header=table.header)}: multilabel "
+            f"targets must be 0 or 1, got {short(column.values[row])}")
+
+
+def _targets(table, targets: list[str], task: str | None):
+    """(y, class_names, task) for the target columns; task None means infer it."""
+    if len(targets) == 1:
+        if task == "multilabel":
+            raise DataError(f"task='multilabel' needs several 0/1 target columns, "
+                            f"got one ({targets[0]!r})")
+        column = table.column(targets[0], expect="number" if task == "regression" else None)
+        if task is None:
+            task = "regression" if column.kind == "float" else "classification"
+        if task == "classification":
+            y, class_names = _class_targets(table, column)
+            return y, class_names, task
+        return _float32(table, column), None, task
+    if task == "classification":
+        raise DataError(f"task='classification' takes one target column, got {len(targets)} "
+                        f"({', '.join(targets)}); use task='multilabel' for 0/1 columns")
+    columns = [table.column(name, expect="number") for name in targets]
+    binary = all(c.kind == "int" and np.isin(c.values, (0, 1)).all() for c in columns)
+    if task is None:
+        task = "multilabel" if binary else "regression"
+    if task == "multilabel":
+        for column in columns:
+            _check_binary(table, column)
+        return np.column_stack([c.values for c in columns]).astype(np.float32), targets, task
+    return np.column_stack([_float32(table, c) for c in columns]), None, task
+
+
+def build_dataset(table, *, target=None, task: str | None = None,
+                  max_categories: int = 1000) -> Dataset:
+    """Turn a table into a Dataset.
+
+    Numeric columns become one feature each; text columns are one-hot encoded,
+    x_{i, c=k} = 1 if row i has category k else 0, with categories sorted and recorded in
+    `Dataset.categories`. The target column's text or integer labels become class indices into
+    the sorted `class_names`; a float target means regression.
+
+    Args:
+        target: column name, integer index, or a list of them (several 0/1 columns: multilabel;
+            several numeric columns: multi-output regression). Default None: the last column.
+        task: None to infer, or "classification" / "regression" / "multilabel" to force.
+        max_categories: refuse a text column with more distinct values than this (an ID or
+            free-text column would otherwise explode into thousands of one-hot features).
+    """
+    if task is not None and task not in TASKS:
+        raise DataError(f"task must be one of {', '.join(TASKS)} or None, got task={task!r}")
+    targets = resolve_target(table.path, table.names, target)
+    feature_columns = [name for name in table.names if name not in targets]
+    if not feature_columns:
+        raise DataError(f"{table.path}: no feature columns left besides the target "
+                        f"({', '.join(targets)})")
+    blocks, feature_names, categories = [], [], {}
+    for name in feature_columns:
+        column = table.column(name)
+        if column.kind != "text":
+            blocks.append(_float32(table, column)[:, None])
+            feature_names.append(name)
+            continue
+        cats, codes = np.unique(column.values, return_inverse=True)
+        if len(cats) > max_categories:
+            raise DataError(
+                f"{locate(table.path, column=name)}: {len(cats)} distinct text values (more than "
+                f"max_categories={max_categories}); is it an ID or free-text column? drop it")
+        blocks.append(_one_hot(codes.reshape(-1), len(cats)))
+        categories[name] = cats.tolist()
+        feature_names.extend(f"{name}={cat}" for cat in cats.tolist())
+    y, class_names, task = _targets(table, targets, task)
+    return Dataset(
+        X=np.concatenate(blocks, axis=1), y=y, feature_names=feature_names,
+        class_names=class_names, task=task, source=str(table.path), categories=categories,
+        columns=feature_columns, target=targets[0] if len(targets) == 1 else targets)
+
+
+def _one_hot(codes: np.ndarray, width: int) -> np.ndarray:
+    out = np.zeros((len(codes), width), dtype=np.float32)
+    out[np.arange(len(codes)), codes] = 1.0
+    return out
+
+
+def _check_columns(table, columns: list[str], targets: list[str]) -> list[str]:
+    """Compare a new file's columns with the training columns; return the targets present."""
+    present = [name for name in targets if name in table.names]
+    if present and len(present) != len(targets):
+        missing = [name for name in targets if name not in table.names]
+        raise DataError(f"{table.path}: target columns {', '.join(missing)} are missing while "
+                        f"{', '.join(present)} are present; give all target columns or none")
+    missing = [name for name in columns if name not in table.names]
+    extra = [name for name in table.names if name not in columns and name not in targets]
+    if missing or extra:
+        parts = ([f"missing {', '.join(map(repr, missing))}"] if missing else []) + \
+            ([f"unexpected {', '.join(map(repr, extra))}"] if extra else [])
+        raise DataError(f"{table.path}: columns differ from the training data: "
+                        f"{'; '.join(parts)} (expected: {_names_list(columns)})")
+    return present
+
+
+def encode_table(table, schema: dict, *, require_target: bool = False) -> Dataset:
+    """Encode a table with a training schema (`Dataset.schema()`): same columns in any order,
+    numeric columns numeric, text values among the recorded categories, labels among the classes.
+    The target column may be absent (y is then None) unless `require_target`."""
+    columns, categories = schema["columns"], schema["categories"]
+    targets = schema["target"] if isinstance(schema["target"], list) else [schema["target"]]
+    present = _check_columns(table, columns, targets)
+    if require_target and not present:
+        raise DataError(f"{table.path}: target column {', '.join(map(repr, targets))} is missing; "
+                        "it is needed to compare predictions with the truth")
+    blocks = []
+    for name in columns:
+        if name not in categories:
+            blocks.append(_float32(table, table.column(name, expect="number"))[:, None])
+            continue
+        column = table.column(name, expect="text")
+        codes, unseen = lookup(column.values, categories[name])
+        if unseen is not None:
+            raise DataError(
+                f"{locate(table.path, column=name, row=unseen, header=table.header)}: category "
+                f"{short(column.values[unseen])} was not seen in training "
+                f"(known: {_names_list(categories[name])})")
+        blocks.append(_one_hot(codes, len(categories[name])))
+    y = _encode_targets(table, schema, targets) if present else None
+    X = np.concatenate(blocks, axis=1)
+    if X.shape[1] != len(schema["feature_names"]):
+        raise DataError(f"{table.path}: the schema is inconsistent: {X.shape[1]} encoded features "
+                        f"but {len(schema['feature_names'])} feature names")
+    return Dataset(
+        X=X, y=y, feature_names=list(schema["feature_names"]), class_names=schema["class_names"],
+        task=schema["task"], source=str(table.path), categories=dict(categories),
+        columns=list(columns), target=schema["target"])
+
+
+def _encode_targets(table, schema: dict, targets: list[str]) -> np.ndarray:
+    task = schema["task"]
+    if task == "classification":
+        column = table.column(targets[0], expect="text")
+        y, unseen = lookup(column.values, schema["class_names"])
+        if unseen is not None:
+            raise DataError(
+                f"{locate(table.path, column=column.name, row=unseen, header=table.header)}: "
+                f"class {short(column.values[unseen])} was not seen in training "
+                f"(known: {_names_list(schema['class_names'])})")
+        return y
+    columns = [table.column(name, expect="number") for name in targets]
+    if task == "multilabel":
+        for column in columns:
+            _check_binary(table, column)
+        return np.column_stack([c.values for c in columns]).astype(np.float32)
+    y = np.column_stack([_float32(table, c) for c in columns])
+    return y[:, 0] if len(columns) == 1 else y

@@ -1,0 +1,111 @@
+"""Activation functions by name, each written from the primitives (no backward code here).
+
+    identity(x) = x
+    step(x)     = 1 if x > 0 else 0    McCulloch-Pitts threshold unit: its gradient is zero
+                                       everywhere, which is why gradient descent cannot train it
+    sigmoid(x)  = 1 / (1 + e^-x)       tanh(x) = (e^x - e^-x) / (e^x + e^-x)
+    relu(x)     = max(0, x)            leaky_relu(x) = x if x > 0 else αx (α = 0.1 in the notes)
+    elu(x)      = x if x > 0 else α(e^x - 1)
+    softplus(x) = log(1 + e^x)         softmax(x)_i = e^x_i / Σ_j e^x_j
+    gelu(x)     ≈ ½x(1 + tanh(√(2/π)(x + 0.044715x³)))      silu(x) = x σ(x)
+PReLU (learnable α) is a layer: see `gradkit.nn.layers.PReLU`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+import gradkit.autograd as ag
+from gradkit.autograd import Tensor
+
+
+def identity(x):
+    return x
+
+
+def step(x):
+    """Heaviside step: 1 where x > 0, else 0, with zero gradient (the McCulloch-Pitts unit)."""
+    mask = (x.data > 0).astype(x.dtype)
+    return x * 0.0 + mask
+
+
+def sigmoid(x):
+    return ag.sigmoid(x)
+
+
+def tanh(x):
+    return ag.tanh(x)
+
+
+def relu(x):
+    return ag.relu(x)
+
+
+def leaky_relu(x, alpha=0.1):
+    """x for x > 0, αx otherwise; the notes' α is 0.1."""
+    return ag.where(x.data > 0, x, x * alpha)
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, α(e^x - 1) otherwise; exp only sees min(x, 0), so it never overflows."""
+    # `+ -1.0`, not `- 1.0`: autograd's subtract negates a Python constant into a float64
+    # array, which would turn a float32 input into a float64 output.
+    return ag.where(x.data > 0, x, (ag.exp(ag.minimum(x, 0.0)) + -1.0) * alpha)
+
+
+def softplus(x):
+    return ag.softplus(x)
+
+
+def softmax(x, axis=-1):
+    return ag.softmax(x, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    return ag.log_softmax(x, axis=axis)
+
+
+_GELU_C = float(np.sqrt(2.0 / np.pi))
+
+
+def gelu(x):
+    """Gaussian error linear unit, the tanh approximation used by BERT and GPT-2."""
+    inner = (x + x * x * x * 0.044715) * _GELU_C
+    return x * (ag.tanh(inner) + 1.0) * 0.5
+
+
+def silu(x):
+    """x σ(x), also called swish."""
+    return x * ag.sigmoid(x)
+
+
+_BY_NAME = {
+    "identity": identity, "linear": identity, None: identity, "step": step,
+    "sigmoid": sigmoid, "tanh": tanh, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
+    "softplus": softplus, "softmax": softmax, "log_softmax": log_softmax, "gelu": gelu,
+    "silu": silu, "swish": silu,
+}
+# Activations whose output is bounded and can saturate (layer statistics watch these).
+SATURATING = {"sigmoid", "tanh"}
+
+
+def get(activation, **kwargs):
+    """The activation function for a name (with settings such as alpha) or a callable."""
+    if callable(activation) and not isinstance(activation, str):
+        return activation
+    key = activation.lower() if isinstance(activation, str) else activation
+    if key not in _BY_NAME:
+        raise ValueError(f"unknown activation {activation!r}; known: {names()}")
+    fn = _BY_NAME[key]
+    return functools.partial(fn, **kwargs) if kwargs else fn
+
+
+def names():
+    return sorted(k for k in _BY_NAME if k is not None)
+
+
+def apply(name, x, **kwargs):
+    """Apply the named activation to a tensor or array (arrays are wrapped without a graph)."""
+    return get(name, **kwargs)(x if isinstance(x, Tensor) else Tensor(np.asarray(x)))

@@ -1,0 +1,110 @@
+"""Dense, Activation and Flatten: the layers every feed-forward network is made of."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import gradkit.autograd as ag
+from gradkit.nn import activations, initializers, regularizers
+from gradkit.nn.module import Layer, Parameter, register
+
+
+def _describe(component):
+    return component.describe() if hasattr(component, "describe") else component
+
+
+@register
+class Dense(Layer):
+    """Fully connected layer: y = activation(x W + b), W of shape (in, out), rows are samples.
+
+    Args:
+        units: number of outputs.
+        activation: name ("relu", "tanh", ...) or callable; None for logits.
+        init: weight initializer (name, config or object), default "glorot_uniform".
+        bias_init: default "zeros".
+        use_bias: add b (default True).
+        kernel_regularizer: penalty on W added to the loss (e.g. "l2" or gk.regularizers.l2(1e-4)).
+        bias_regularizer: off by default: the notes observe that regularizing b underfits.
+    """
+
+    def __init__(self, units, activation=None, *, init="glorot_uniform", bias_init="zeros",
+                 use_bias=True, kernel_regularizer=None, bias_regularizer=None,
+                 activation_kwargs=None, name=None, dtype=np.float32):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"units must be a positive integer, got units={units!r}")
+        self.units = int(units)
+        self.activation_name = activation if isinstance(activation, str) or activation is None \
+            else getattr(activation, "__name__", "custom")
+        self.activation_kwargs = dict(activation_kwargs or {})
+        self.activation = activations.get(activation, **self.activation_kwargs)
+        self.init = initializers.get(init)
+        self.bias_init = initializers.get(bias_init)
+        self.use_bias = bool(use_bias)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.W = None
+        self.b = None
+
+    def build(self, input_shape, rng=None):
+        if len(input_shape) < 1:
+            raise ValueError(f"Dense needs inputs with a feature axis, got shape {input_shape}")
+        rng = np.random.default_rng() if rng is None else rng
+        fan_in = int(input_shape[-1])
+        self.W = Parameter(self.init((fan_in, self.units), rng, self.dtype), name="W")
+        if self.use_bias:
+            self.b = Parameter(self.bias_init((self.units,), rng, self.dtype), name="b")
+        super().build(input_shape)
+
+    def forward(self, x):
+        return self.activation(ag.linear(x, self.W, self.b))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def penalty(self):
+        """The regularization terms of this layer, or None."""
+        terms = []
+        if self.kernel_regularizer is not None:
+            terms.append(self.kernel_regularizer(self.W))
+        if self.bias_regularizer is not None and self.b is not None:
+            terms.append(self.bias_regularizer(self.b))
+        return sum(terms[1:], terms[0]) if terms else None
+
+    def get_config(self):
+        return {"units": self.units, "activation": self.activation_name,
+                "init": _describe(self.init), "bias_init": _describe(self.bias_init),
+                "use_bias": self.use_bias,
+                "kernel_regularizer": _describe(self.kernel_regularizer),
+                "bias_regularizer": _describe(self.bias_regularizer),
+                "activation_kwargs": self.activation_kwargs, "name": self.name,
+                "dtype": self.dtype.name}
+
+
+@register
+class Activation(Layer):
+    """Applies a named activation: `Activation("leaky_relu", alpha=0.1)`."""
+
+    def __init__(self, activation, *, name=None, dtype=np.float32, **kwargs):
+        super().__init__(name=name, dtype=dtype)
+        self.activation_name = activation
+        self.kwargs = kwargs
+        self.fn = activations.get(activation, **kwargs)
+
+    def forward(self, x):
+        return self.fn(x)
+
+    def get_config(self):
+        return {"activation": self.activation_name, "name": self.name, "dtype": self.dtype.name,
+                **self.kwargs}
+
+
+@register
+class Flatten(Layer):
+    """Reshape (batch, d1, d2, ...) to (batch, d1 * d2 * ...)."""
+
+    def forward(self, x):
+        return ag.reshape(x, (x.shape[0], -1))
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)

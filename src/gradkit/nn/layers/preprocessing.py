@@ -1,0 +1,155 @@
+"""Normalization: preprocessing statistics adapted once on the training split, saved with the model.
+
+The notes (001): networks work best with zero-mean, unit-variance inputs, x̃ = (x - μ) ⊘ σ; "in
+practice you might also see PCA and whitening". The statistics are buffers, so they go in the
+state dict and a saved model carries its own preprocessing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import gradkit.autograd as ag
+from gradkit.autograd import Tensor
+from gradkit.nn.module import Layer, register
+
+MODES = ("standardize", "pca", "whiten")
+
+
+class NotAdaptedError(RuntimeError):
+    """A Normalization layer was used before `adapt()` computed (or a state dict loaded) its statistics."""
+
+
+@register
+class Normalization(Layer):
+    """Standardize, project on principal components, or whiten, with statistics from `adapt(X)`.
+
+        standardize:  z = (x - μ) / σ                       per feature (the last axis)
+        pca:          z = ((x - μ) / σ) U_k                  U_k: the k leading eigenvectors of
+                                                             the covariance of the standardized data
+        whiten:       z = ((x - μ) / σ) U_k diag(1/sqrt(λ_k + eps))   → identity covariance
+
+    PCA and whitening work on the standardized features (their correlation matrix), so features
+    in different units weigh the same and `eps` is relative to unit variance. Eigenvectors come
+    from `np.linalg.eigh`, sorted by decreasing eigenvalue, each signed so that its largest entry
+    is positive (the same data always gives the same projection). σ is the population standard
+    deviation; a constant feature gets σ = 1 (it becomes 0, not NaN).
+
+    Args:
+        mode: "standardize" (default), "pca" or "whiten".
+        n_components: how many principal components to keep (pca/whiten only; default all).
+        eps: added to the eigenvalues before whitening, > 0; default 1e-5.
+
+    Buffers: mean, std, count (samples adapted on; 0 = not adapted), and for pca/whiten
+    components (D, k) and explained_variance (k,).
+
+    >>> norm = Normalization()
+    >>> norm.adapt(np.array([[1.0], [3.0]])).mean.tolist(), norm.std.tolist()
+    ([2.0], [1.0])
+    """
+
+    def __init__(self, mode="standardize", n_components=None, *, eps=1e-5, name=None,
+                 dtype=np.float32):
+        super().__init__(name=name, dtype=dtype)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
+        if n_components is not None:
+            if mode == "standardize":
+                raise ValueError("n_components is for mode='pca' or 'whiten', got "
+                                 f"n_components={n_components!r} with mode='standardize'")
+            if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
+                    or n_components < 1:
+                raise ValueError("n_components must be None or a positive integer, got "
+                                 f"n_components={n_components!r}")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or eps <= 0:
+            raise ValueError(f"eps must be a number > 0, got eps={eps!r}")
+        self.mode = mode
+        self.n_components = None if n_components is None else int(n_components)
+        self.eps = float(eps)
+        self._buffers = ("mean", "std", "count")
+        if mode != "standardize":
+            self._buffers += ("components", "explained_variance")
+        for buffer in self._buffers:
+            setattr(self, buffer, None)
+
+    @property
+    def adapted(self):
+        return self.count is not None and int(self.count) > 0
+
+    def build(self, input_shape, rng=None):
+        input_shape = tuple(int(n) for n in input_shape)
+        if self.mode != "standardize" and len(input_shape) != 1:
+            raise ValueError(f"Normalization(mode={self.mode!r}) needs inputs of shape "
+                             f"(samples, features), got per-sample shape {input_shape}")
+        if len(input_shape) < 1:
+            raise ValueError(f"Normalization needs inputs with a feature axis, got {input_shape}")
+        d = input_shape[-1]
+        k = d if self.n_components is None else self.n_components
+        if k > d:
+            raise ValueError(f"n_components={k} is more than the {d} input features")
+        self.mean = np.zeros(d, dtype=self.dtype)
+        self.std = np.ones(d, dtype=self.dtype)
+        self.count = np.zeros((), dtype=np.int64)
+        if self.mode != "standardize":
+            self.components = np.zeros((d, k), dtype=self.dtype)
+            self.explained_variance = np.ones(k, dtype=self.dtype)
+        super().build(input_shape)
+
+    def adapt(self, X):
+        """Compute the statistics from training data X of shape (samples, ..., features); returns self."""
+        X = np.asarray(X.data if isinstance(X, Tensor) else X)
+        if X.ndim < 2 or X.shape[0] < 1:
+            raise ValueError(f"adapt needs an array of shape (samples, features), got {X.shape}")
+        X = X.astype(np.float64, copy=False)
+        bad = ~np.isfinite(X)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"adapt needs finite values, got {X[where]} at index {where} "
+                             f"({int(bad.sum())} non-finite values in all)")
+        if not self.built or self.input_shape != X.shape[1:]:
+            self.build(X.shape[1:])
+        flat = X.reshape(-1, X.shape[-1])
+        mean = flat.mean(axis=0)
+        std = flat.std(axis=0)
+        # A constant column's std is 0, or rounding noise far below its mean: keep it at 0.
+        std = np.where(std > 1e-10 * np.abs(mean), std, 1.0)
+        self.mean[...] = mean
+        self.std[...] = std
+        self.count[...] = flat.shape[0]
+        if self.mode != "standardize":
+            self._adapt_pca((flat - mean) / std)
+        return self
+
+    def _adapt_pca(self, z):
+        cov = z.T @ z / z.shape[0]
+        eigval, eigvec = np.linalg.eigh(cov)
+        k = self.components.shape[1]
+        order = np.argsort(eigval)[::-1][:k]
+        eigval, eigvec = np.clip(eigval[order], 0.0, None), eigvec[:, order]
+        peak = np.argmax(np.abs(eigvec), axis=0)
+        eigvec *= np.sign(eigvec[peak, np.arange(k)])
+        self.components[...] = eigvec
+        self.explained_variance[...] = eigval
+
+    def forward(self, x):
+        if not self.adapted:
+            raise NotAdaptedError(
+                f"Normalization(mode={self.mode!r}) has no statistics yet: call "
+                "layer.adapt(X_train) on the training inputs (or load a state dict) before use")
+        dt = x.dtype
+        if self.mode == "standardize":
+            return (x - self.mean.astype(dt)) * (1.0 / self.std).astype(dt)
+        # Fold the scaling into one (D, k) matrix: one subtraction and one matmul per batch.
+        matrix = self.components / self.std[:, None].astype(np.float64)
+        if self.mode == "whiten":
+            matrix = matrix / np.sqrt(self.explained_variance.astype(np.float64) + self.eps)
+        return ag.matmul(x - self.mean.astype(dt), matrix.astype(dt))
+
+    def compute_output_shape(self, input_shape):
+        if self.mode == "standardize":
+            return tuple(input_shape)
+        return (input_shape[-1] if self.n_components is None else self.n_components,)
+
+    def get_config(self):
+        return {"mode": self.mode, "n_components": self.n_components, "eps": self.eps,
+                "name": self.name, "dtype": self.dtype.name}

@@ -1,0 +1,280 @@
+"""Losses by name or object: `loss(y_pred, y_true, sample_weight=None)` -> scalar Tensor.
+
+Each loss computes one value per sample, multiplies by sample and class weights, and reduces
+with `reduction` ("mean" over the batch, "sum", or "none"). Cross-entropies take logits by
+default (`from_logits=True`): the fused forms are finite for any logit, unlike log(softmax).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import gradkit.autograd as ag
+from gradkit.autograd import Tensor
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class Loss:
+    """Base: per-sample values, weights, reduction. Subclasses define `per_sample`."""
+
+    name = "loss"
+    # How predictions become outputs users read: "softmax", "sigmoid" or None (regression).
+    output = None
+
+    def __init__(self, *, reduction="mean", class_weight=None):
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got reduction={reduction!r}")
+        self.reduction = reduction
+        self.class_weight = class_weight
+
+    def __call__(self, y_pred, y_true, sample_weight=None):
+        y_true = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
+        weights = self._weights(y_true, sample_weight)
+        if weights is not None:
+            # float64 weights would silently turn a float32 loss (and its gradient) into float64.
+            weights = weights.astype(y_pred.dtype, copy=False)
+        return self.compute(y_pred, y_true, weights)
+
+    def compute(self, y_pred, y_true, weights):
+        return self._reduce(self.per_sample(y_pred, y_true), weights)
+
+    def _reduce(self, losses, weights):
+        if weights is not None:
+            losses = losses * weights.astype(losses.dtype, copy=False)
+        if self.reduction == "mean":
+            return ag.mean(losses)
+        if self.reduction == "sum":
+            return ag.sum(losses)
+        return losses
+
+    def per_sample(self, y_pred, y_true):
+        raise NotImplementedError
+
+    def _weights(self, y_true, sample_weight):
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if self.class_weight is not None:
+            labels = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=-1)
+            cw = self.class_weight
+            if isinstance(cw, dict):
+                per_class = np.array([cw.get(int(c), 1.0) for c in labels])
+            else:
+                per_class = np.asarray(cw, dtype=np.float64)[labels.astype(np.intp)]
+            w = per_class if w is None else w * per_class
+        return w
+
+    def get_config(self):
+        cw = self.class_weight
+        if isinstance(cw, dict):
+            cw = {str(k): float(v) for k, v in cw.items()}
+        elif cw is not None:
+            cw = [float(v) for v in np.asarray(cw)]
+        return {"reduction": self.reduction, "class_weight": cw}
+
+    def describe(self):
+        return {"name": self.name, **self.get_config()}
+
+
+def _rowwise_mean(x):
+    """Mean over every axis but the batch axis (a 1-D input is already one value per sample)."""
+    if x.ndim == 1:
+        return x
+    return ag.mean(ag.reshape(x, (x.shape[0], -1)), axis=1)
+
+
+def _as_pred_shape(y_true, y_pred):
+    if y_true.shape != y_pred.shape and y_true.size == y_pred.data.size:
+        y_true = y_true.reshape(y_pred.shape)
+    return y_true.astype(y_pred.dtype, copy=False)
+
+
+class MeanSquaredError(Loss):
+    """(y - t)² averaged over the outputs of a sample."""
+
+    name = "mse"
+
+    def per_sample(self, y_pred, y_true):
+        d = y_pred - _as_pred_shape(y_true, y_pred)
+        return _rowwise_mean(d * d)
+
+
+class MeanAbsoluteError(Loss):
+    """|y - t| averaged over the outputs of a sample."""
+
+    name = "mae"
+
+    def per_sample(self, y_pred, y_true):
+        return _rowwise_mean(ag.abs(y_pred - _as_pred_shape(y_true, y_pred)))
+
+
+class Huber(Loss):
+    """½r² for |r| <= δ, δ(|r| - ½δ) beyond: quadratic near 0, linear for outliers."""
+
+    name = "huber"
+
+    def __init__(self, delta=1.0, **kw):
+        super().__init__(**kw)
+        if delta <= 0:
+            raise ValueError(f"delta must be > 0, got delta={delta!r}")
+        self.delta = float(delta)
+
+    def per_sample(self, y_pred, y_true):
+        r = ag.abs(y_pred - _as_pred_shape(y_true, y_pred))
+        quad = ag.minimum(r, self.delta)
+        # ½q² + δ(r - q) equals both branches: q = r inside, q = δ outside.
+        return _rowwise_mean(quad * quad * 0.5 + (r - quad) * self.delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
+
+
+class Hinge(Loss):
+    """max(0, 1 - t z) for labels t in {-1, +1} (0/1 labels are mapped to -1/+1)."""
+
+    name = "hinge"
+
+    def per_sample(self, y_pred, y_true):
+        t = _as_pred_shape(y_true, y_pred)
+        if np.all((t == 0) | (t == 1)):
+            t = 2 * t - 1
+        return _rowwise_mean(ag.relu(1.0 - y_pred * t))
+
+
+class BinaryCrossEntropy(Loss):
+    """-[t log p + (1 - t) log(1 - p)], p = σ(z); multi-label rows average their labels."""
+
+    name = "binary_cross_entropy"
+    output = "sigmoid"
+
+    def __init__(self, *, from_logits=True, label_smoothing=0.0, **kw):
+        super().__init__(**kw)
+        _check_smoothing(label_smoothing)
+        self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
+
+    def compute(self, y_pred, y_true, weights):
+        t = _as_pred_shape(y_true, y_pred)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        if self.from_logits:
+            return ag.sigmoid_binary_cross_entropy(y_pred, t, reduction=self.reduction,
+                                                   weights=weights)
+        eps = 1e-7
+        p = ag.clip(y_pred, eps, 1 - eps)
+        losses = _rowwise_mean(-(ag.log(p) * t + ag.log(1.0 - p) * (1 - t)))
+        return self._reduce(losses, weights)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
+
+
+class CrossEntropy(Loss):
+    """-Σ_c t_c log softmax(z)_c for integer labels or probability rows (one-hot included)."""
+
+    name = "cross_entropy"
+    output = "softmax"
+
+    def __init__(self, *, from_logits=True, label_smoothing=0.0, **kw):
+        super().__init__(**kw)
+        _check_smoothing(label_smoothing)
+        self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
+
+    def compute(self, y_pred, y_true, weights):
+        n_classes = y_pred.shape[-1]
+        t = self._targets(y_true, n_classes, y_pred.dtype)
+        if self.from_logits:
+            return ag.softmax_cross_entropy(y_pred, t, reduction=self.reduction, weights=weights)
+        if t.ndim == 1:
+            t = np.eye(n_classes, dtype=y_pred.dtype)[t]
+        logp = ag.log(ag.clip(y_pred, 1e-7, 1.0))
+        losses = -ag.sum(logp * t, axis=-1)
+        return self._reduce(losses, weights)
+
+    def _targets(self, y_true, n_classes, dtype):
+        if y_true.ndim == 1 and not self.label_smoothing:
+            return y_true.astype(np.intp, copy=False)
+        t = np.eye(n_classes, dtype=dtype)[y_true.astype(np.intp)] if y_true.ndim == 1 \
+            else y_true.astype(dtype, copy=False)
+        if self.label_smoothing:
+            t = t * (1 - self.label_smoothing) + self.label_smoothing / n_classes
+        return t
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing}
+
+
+class CategoricalCrossEntropy(CrossEntropy):
+    """Cross-entropy against one-hot or probability rows."""
+
+    name = "categorical_cross_entropy"
+
+    def compute(self, y_pred, y_true, weights):
+        if y_true.ndim != y_pred.ndim:
+            raise ValueError("categorical_cross_entropy needs one-hot or probability targets of "
+                             f"shape {y_pred.shape}, got {y_true.shape}; use "
+                             "sparse_categorical_cross_entropy for integer labels")
+        return super().compute(y_pred, y_true, weights)
+
+
+class SparseCategoricalCrossEntropy(CrossEntropy):
+    """Cross-entropy against integer class labels."""
+
+    name = "sparse_categorical_cross_entropy"
+
+    def compute(self, y_pred, y_true, weights):
+        if y_true.ndim != 1:
+            raise ValueError("sparse_categorical_cross_entropy needs integer labels of shape "
+                             f"({y_pred.shape[0]},), got {y_true.shape}")
+        return super().compute(y_pred, y_true, weights)
+
+
+class GaussianNLL(Loss):
+    """Probabilistic regression: the network predicts mean μ and log-variance s = log σ².
+
+    y_pred has 2D columns [μ (D), s (D)];  L = ½ (s + (t - μ)² e^-s + log 2π), averaged over D.
+    """
+
+    name = "gaussian_nll"
+
+    def per_sample(self, y_pred, y_true):
+        d = y_pred.shape[-1] // 2
+        if y_pred.shape[-1] != 2 * d or d == 0:
+            raise ValueError(f"gaussian_nll needs 2D outputs (mean and log-variance), got "
+                             f"{y_pred.shape[-1]} columns")
+        mu, log_var = y_pred[:, :d], y_pred[:, d:]
+        t = y_true.reshape(y_true.shape[0], d).astype(y_pred.dtype, copy=False)
+        r = t - mu
+        nll = (log_var + r * r * ag.exp(-log_var) + float(np.log(2 * np.pi))) * 0.5
+        return _rowwise_mean(nll)
+
+
+def _check_smoothing(eps):
+    if not 0.0 <= eps < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got label_smoothing={eps!r}")
+
+
+_BY_NAME = {cls.name: cls for cls in (
+    MeanSquaredError, MeanAbsoluteError, Huber, Hinge, BinaryCrossEntropy, CrossEntropy,
+    CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL)}
+_BY_NAME.update({"mean_squared_error": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError,
+                 "bce": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
+                 "categorical_crossentropy": CategoricalCrossEntropy,
+                 "sparse_categorical_crossentropy": SparseCategoricalCrossEntropy,
+                 "crossentropy": CrossEntropy})
+
+
+def get(loss, **kwargs):
+    """A loss from a name ("cross_entropy"), a config dict, a Loss object, or a callable."""
+    if isinstance(loss, Loss) or (callable(loss) and not isinstance(loss, (str, dict))):
+        return loss
+    if isinstance(loss, dict):
+        kwargs = {**loss, **kwargs}
+        loss = kwargs.pop("name")
+    if loss not in _BY_NAME:
+        raise ValueError(f"unknown loss {loss!r}; known: {sorted(_BY_NAME)}")
+    return _BY_NAME[loss](**kwargs)
+
+
+def names():
+    return sorted(_BY_NAME)

@@ -1,0 +1,194 @@
+"""`Module`, `Parameter`, `Layer` and the registry layers are rebuilt from.
+
+Parameters are found by walking attributes (a Parameter, a Module, or a list/tuple of Modules),
+so no layer lists its weights by hand. Buffers (running statistics, adapted preprocessing) are
+arrays named in `_buffers`: saved in the state dict, never trained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradkit.autograd import Tensor
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make a layer loadable by name from a model file's config."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def get_layer_class(name):
+    """The registered layer class called `name`; gradkit builds nothing else from a file."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown layer type {name!r}; known: {sorted(_REGISTRY)}") from None
+
+
+def layer_from_config(config):
+    """Rebuild a layer from `{"class_name": ..., "config": {...}}`."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"a layer config needs 'class_name' and 'config', got {config!r}")
+    return get_layer_class(config["class_name"]).from_config(config.get("config", {}))
+
+
+class Parameter(Tensor):
+    """A tensor that a module trains: it always requires a gradient."""
+
+    __slots__ = ()
+
+    def __init__(self, data, *, name=None):
+        super().__init__(np.asarray(data), requires_grad=True, name=name)
+
+    def __repr__(self):
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+class Module:
+    """Base of everything with parameters: parameter discovery, state dicts, train/eval modes."""
+
+    training = True
+    _buffers: tuple[str, ...] = ()
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    # -- walking the attributes --------------------------------------------------------------
+    def _children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, (Parameter, Module)):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, (Parameter, Module)):
+                        yield f"{name}.{i}", item
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, Parameter) pairs, each parameter once, in definition order."""
+        seen = set()
+        for name, value in self._children():
+            full = f"{prefix}{name}"
+            if isinstance(value, Parameter):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    yield full, value
+            else:
+                for sub, p in value.named_parameters(prefix=f"{full}."):
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        yield sub, p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name in self._buffers:
+            value = getattr(self, name, None)
+            if value is not None:
+                yield f"{prefix}{name}", value
+        for name, value in self._children():
+            if isinstance(value, Module):
+                yield from value.named_buffers(prefix=f"{prefix}{name}.")
+
+    def modules(self):
+        yield self
+        for _, value in self._children():
+            if isinstance(value, Module):
+                yield from value.modules()
+
+    # -- modes ----------------------------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout active, batch statistics); returns self."""
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        """Inference mode (dropout off, running statistics); returns self."""
+        return self.train(False)
+
+    # -- state --------------------------------------------------------------------------------
+    def state_dict(self):
+        """Name -> array copy, for parameters and buffers."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state, *, strict=True):
+        """Copy arrays into the parameters and buffers, checking names and shapes."""
+        own = dict(self.named_parameters())
+        buffers = dict(self.named_buffers())
+        expected = set(own) | set(buffers)
+        if strict:
+            missing, unexpected = expected - set(state), set(state) - expected
+            if missing or unexpected:
+                raise ValueError(f"state dict does not match the model: missing {sorted(missing)}, "
+                                 f"unexpected {sorted(unexpected)}")
+        for name, value in state.items():
+            value = np.asarray(value)
+            target = own[name].data if name in own else buffers.get(name)
+            if target is None:
+                continue
+            if target.shape != value.shape:
+                raise ValueError(f"shape mismatch for {name!r}: the model has {target.shape}, "
+                                 f"the state dict has {value.shape}")
+            # In place: the parameter may be a view into an optimizer's flat buffer.
+            target[...] = value
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def num_parameters(self):
+        return int(sum(p.data.size for p in self.parameters()))
+
+
+class Layer(Module):
+    """A module built lazily from the first input's shape, and rebuilt from its config.
+
+    Subclasses validate their settings in `__init__`, create weights in `build(input_shape)`,
+    keep `forward` short, and list their constructor arguments in `get_config()`.
+    """
+
+    def __init__(self, *, name=None, dtype=np.float32):
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        self.built = False
+        self.input_shape = None
+
+    def __call__(self, x, *args, **kwargs):
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        return self.forward(x, *args, **kwargs)
+
+    def build(self, input_shape, rng=None):
+        """Create the weights for inputs of `input_shape` (without the batch axis)."""
+        self.input_shape = tuple(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        """The output shape (without the batch axis) for inputs of `input_shape`."""
+        return tuple(input_shape)
+
+    def get_config(self):
+        # dtype too: without it a float64 layer would come back from its config as float32.
+        return {"name": self.name, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def describe(self):
+        """{"class_name", "config"}: what a model file stores for this layer."""
+        return {"class_name": type(self).__name__, "config": self.get_config()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
+                         if k not in ("name", "dtype") and v is not None)
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,287 @@
+"""First-order optimizers: thin classes around the update rules in `updates`.
+
+Every class takes `(params=None, lr=None, *, settings..., clipnorm=None, clipvalue=None)`:
+`Adam(1e-3)` (Keras style; the model binds parameters at compile), `Adam(params, 1e-3)` or
+`Adam(params, lr=1e-3)` (PyTorch style). lr=None means the class default. See `Optimizer`.
+
+Each class validates its settings, creates its state (zeros, flat size) on first use, and calls
+its rule once per step on the whole flat buffer. The learning rate arrives as `_apply(lr)`, from
+the schedule; nothing derived from it is stored.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from gradkit.optim import updates
+from gradkit.optim.optimizer import Optimizer
+
+
+def _number(name, value, *, low=0.0, high=math.inf, low_open=False, high_open=False):
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
+    if not bad:
+        value = float(value)
+        bad = (not math.isfinite(value) or value < low or value > high
+               or (low_open and value == low) or (high_open and value == high))
+    if bad:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be a number in {lo}{low}, {high}{hi}, got {name}={value!r}")
+    return value
+
+
+def _fraction(name, value):
+    return _number(name, value, high=1.0, high_open=True)
+
+
+def _positive(name, value):
+    return _number(name, value, low_open=True)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
+
+    θ ← θ − η g, or with momentum γ the velocity form Δ ← γΔ + ηg; θ ← θ − Δ, or Nesterov's
+    look-ahead (see `updates.nesterov_update`). `weight_decay=λ` adds λθ to the gradient
+    (coupled L2, as the penalty ½λ‖θ‖² would).
+
+    Args:
+        lr: learning rate or schedule (default 0.01).
+        momentum: γ in [0, 1) (default 0: plain SGD).
+        nesterov: use Nesterov momentum (needs momentum > 0).
+        weight_decay: λ ≥ 0 (default 0).
+    """
+
+    name = "sgd"
+    state_names = ("velocity",)
+    default_lr = 1e-2
+
+    def __init__(self, params=None, lr=None, *, momentum=0.0, nesterov=False, weight_decay=0.0,
+                 clipnorm=None, clipvalue=None):
+        self.momentum = _fraction("momentum", momentum)
+        if nesterov not in (True, False):
+            raise ValueError(f"nesterov must be True or False, got nesterov={nesterov!r}")
+        if nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _number("weight_decay", weight_decay)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        p, g = self._flat, self._flat_grad
+        if self.weight_decay:
+            s = self._work()
+            np.multiply(p, self.weight_decay, out=s)
+            np.add(s, g, out=s)
+            g = s
+        if not self.momentum:
+            updates.sgd_update(p, g, lr=lr)
+        elif self.nesterov:
+            updates.nesterov_update(p, g, self._buffer("velocity"), lr=lr, gamma=self.momentum)
+        else:
+            updates.momentum_update(p, g, self._buffer("velocity"), lr=lr, gamma=self.momentum,
+                                    form="velocity")
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
+                "weight_decay": self.weight_decay}
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum, in the notes' two forms (see `updates.momentum_update`).
+
+    form="average": m ← γm + (1 − γ)g; θ ← θ − ηm (KIT). form="velocity": Δ ← γΔ + ηg;
+    θ ← θ − Δ (MIPT, DESY; the same as `SGD(momentum=γ)`). With equal η the velocity form
+    steps 1/(1 − γ) times further once the average has built up.
+
+    Args:
+        lr: learning rate or schedule (default 0.01).
+        gamma: γ in [0, 1) (default 0.9).
+        form: "average" (default) or "velocity".
+    """
+
+    name = "momentum"
+    state_names = ("m",)
+    default_lr = 1e-2
+
+    def __init__(self, params=None, lr=None, *, gamma=0.9, form="average", clipnorm=None,
+                 clipvalue=None):
+        self.gamma = _fraction("gamma", gamma)
+        if form not in ("average", "velocity"):
+            raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
+        self.form = form
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        updates.momentum_update(self._flat, self._flat_grad, self._buffer("m"), lr=lr,
+                                gamma=self.gamma, form=self.form)
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma, "form": self.form}
+
+
+class Nesterov(Optimizer):
+    """Nesterov accelerated gradient: v ← γv + η∇L(θ − γv); θ ← θ − v (MIPT).
+
+    The parameters hold the look-ahead point θ − γv, so the gradient of the ordinary forward
+    and backward pass is the one the formula asks for (`updates.nesterov_update`).
+
+    Args:
+        lr: learning rate or schedule (default 0.01).
+        gamma: γ in [0, 1) (default 0.9).
+    """
+
+    name = "nesterov"
+    state_names = ("v",)
+    default_lr = 1e-2
+
+    def __init__(self, params=None, lr=None, *, gamma=0.9, clipnorm=None, clipvalue=None):
+        self.gamma = _fraction("gamma", gamma)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        updates.nesterov_update(self._flat, self._flat_grad, self._buffer("v"), lr=lr,
+                                gamma=self.gamma)
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: c ← c + g²; θ ← θ − η g/(√c + ε) (MIPT).
+
+    Args:
+        lr: learning rate or schedule (default 0.01).
+        eps: ε > 0 (default 1e-8).
+        initial_accumulator: starting value of c, ≥ 0 (default 0, as in the notes).
+    """
+
+    name = "adagrad"
+    state_names = ("c",)
+    default_lr = 1e-2
+
+    def __init__(self, params=None, lr=None, *, eps=1e-8, initial_accumulator=0.0,
+                 clipnorm=None, clipvalue=None):
+        self.eps = _positive("eps", eps)
+        self.initial_accumulator = _number("initial_accumulator", initial_accumulator)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        if "c" not in self._state:
+            self._buffer("c").fill(self.initial_accumulator)
+        updates.adagrad_update(self._flat, self._flat_grad, self._state["c"], lr=lr,
+                               eps=self.eps, scratch=self._work())
+
+    def get_config(self):
+        return {**super().get_config(), "eps": self.eps,
+                "initial_accumulator": self.initial_accumulator}
+
+
+class RMSProp(Optimizer):
+    """RMSProp: v ← γv + (1 − γ)g²; θ ← θ − η g/(√v + ε) (KIT, MIPT).
+
+    Args:
+        lr: learning rate or schedule (default 0.001).
+        gamma: γ in [0, 1) (default 0.9).
+        eps: ε > 0 (default 1e-8).
+    """
+
+    name = "rmsprop"
+    state_names = ("v",)
+
+    def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-8, clipnorm=None,
+                 clipvalue=None):
+        self.gamma = _fraction("gamma", gamma)
+        self.eps = _positive("eps", eps)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        updates.rmsprop_update(self._flat, self._flat_grad, self._buffer("v"), lr=lr,
+                               gamma=self.gamma, eps=self.eps, scratch=self._work())
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma, "eps": self.eps}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012): step sizes from running averages of g² and of past steps².
+
+    Args:
+        lr: multiplier of the step, or schedule (default 1.0, the paper's method).
+        rho: ρ in [0, 1) (default 0.95).
+        eps: ε > 0 (default 1e-6).
+    """
+
+    name = "adadelta"
+    state_names = ("eg2", "edx2")
+    default_lr = 1.0
+
+    def __init__(self, params=None, lr=None, *, rho=0.95, eps=1e-6, clipnorm=None,
+                 clipvalue=None):
+        self.rho = _fraction("rho", rho)
+        self.eps = _positive("eps", eps)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        updates.adadelta_update(self._flat, self._flat_grad, self._buffer("eg2"),
+                                self._buffer("edx2"), lr=lr, rho=self.rho, eps=self.eps,
+                                scratch=(self._work(0), self._work(1)))
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "eps": self.eps}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (see `updates.adam_update`).
+
+    Args:
+        lr: learning rate or schedule (default 0.001).
+        beta1: β₁ in [0, 1), decay of the first moment (default 0.9).
+        beta2: β₂ in [0, 1), decay of the second moment (default 0.999).
+        eps: ε > 0 (default 1e-8).
+    """
+
+    name = "adam"
+    state_names = ("m", "v")
+
+    def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
+                 clipnorm=None, clipvalue=None):
+        self.beta1 = _fraction("beta1", beta1)
+        self.beta2 = _fraction("beta2", beta2)
+        self.eps = _positive("eps", eps)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        updates.adam_update(self._flat, self._flat_grad, self._buffer("m"), self._buffer("v"),
+                            lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                            t=self.iterations + 1, scratch=self._work())
+
+    def get_config(self):
+        return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
+                "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: θ ← θ(1 − ηλ), then the Adam step.
+
+    Args:
+        lr, beta1, beta2, eps: as `Adam`.
+        weight_decay: λ ≥ 0 (default 0.01).
+    """
+
+    name = "adamw"
+
+    def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
+                 weight_decay=1e-2, clipnorm=None, clipvalue=None):
+        self.weight_decay = _number("weight_decay", weight_decay)
+        super().__init__(params, lr, beta1=beta1, beta2=beta2, eps=eps, clipnorm=clipnorm,
+                         clipvalue=clipvalue)
+
+    def _apply(self, lr):
+        updates.adamw_update(self._flat, self._flat_grad, self._buffer("m"), self._buffer("v"),
+                             lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                             t=self.iterations + 1, weight_decay=self.weight_decay,
+                             scratch=self._work())
+
+    def get_config(self):
+        return {**super().get_config(), "weight_decay": self.weight_decay}

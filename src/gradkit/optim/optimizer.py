@@ -1,0 +1,357 @@
+"""The optimizer base: parameters and gradients as views into one flat buffer each.
+
+`bind(params)` copies every parameter into one flat buffer and points each `p.data` (and
+`p.grad`) at a reshaped view of it, so an update rule runs once over the whole model: a step
+is a handful of vectorized passes, whatever the number of tensors. A parameter is any object
+with assignable `.data` and `.grad` attributes; `.data` must keep the array it is given (the
+autograd engine then updates `.grad` in place, with `+=`).
+
+`step()` checks the gradient first: one BLAS dot gives ‖g‖² (also the norm for `clipnorm`);
+if that is not finite, nothing changes (weights, state, counter) and `step()` returns False,
+so the fit loop can stop and say where. The learning rate is `schedule(iterations)`, read
+fresh every step and never overwritten.
+"""
+
+import dataclasses
+import math
+import numbers
+
+import numpy as np
+
+from gradkit.optim import schedules
+
+_REGISTRY = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class MinimizeResult:
+    """What a full-batch `minimize(closure)` (L-BFGS, Newton) ended with."""
+
+    loss: float
+    grad_norm: float
+    iterations: int
+    evaluations: int
+    success: bool
+    message: str
+
+
+def _lr_like(x):
+    """Whether x is meant as a learning rate (else, in that position, it is the parameters)."""
+    if isinstance(x, dict):  # a schedule config names its schedule; a dict of parameters doesn't
+        return "name" in x
+    return isinstance(x, (numbers.Real, schedules.Schedule, str))
+
+
+def _positive_or_none(name, value):
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value <= 0):
+        raise ValueError(f"{name} must be a positive number or None, got {name}={value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class. Subclasses implement `_apply(lr)`: one update of `self.flat` from `self.flat_grad`.
+
+    Args:
+        params: parameters (objects with `.data` and `.grad`), or None to `bind` them later
+            (Sequential.compile does). A learning rate in this place is taken as `lr`, so the
+            Keras-style `Adam(1e-3)` works beside the PyTorch-style `Adam(params, lr=1e-3)`.
+        lr: a number (a constant schedule), a `schedules.Schedule`, or a schedule config dict;
+            None means the class default (`default_lr`).
+        clipnorm: rescale the gradient so its global L2 norm is at most this.
+        clipvalue: then clip each gradient entry to [−clipvalue, clipvalue].
+    """
+
+    name = None
+    aliases = ()
+    state_names = ()          # the arrays `state_dict` carries besides `iterations`
+    requires_closure = False  # True for full-batch methods whose step needs a closure
+    default_lr = 1e-3
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and cls.name:
+            for key in (cls.name, *cls.__dict__.get("aliases", ())):
+                _REGISTRY[key] = cls
+
+    def __init__(self, params=None, *, lr=None, clipnorm=None, clipvalue=None):
+        if _lr_like(params):  # Adam(1e-3): the learning rate came first
+            if lr is not None:
+                raise TypeError(f"{type(self).__name__} got a learning rate twice: "
+                                f"{params!r} in the parameters' place and lr={lr!r}")
+            params, lr = None, params
+        self.lr = type(self).default_lr if lr is None else lr
+        self.clipnorm = _positive_or_none("clipnorm", clipnorm)
+        self.clipvalue = _positive_or_none("clipvalue", clipvalue)
+        self.iterations = 0
+        self.grad_norm = None  # ‖g‖ before clipping, at the last step attempted
+        self._state = {}
+        self._scratch = []
+        self._slots = []       # (param, data view, grad view) per parameter
+        self._flat = self._flat_grad = None
+        if params is not None:
+            self.bind(params)
+
+    # -- learning rate -------------------------------------------------------------------------
+
+    @property
+    def lr(self):
+        """The learning rate for the next step: `schedule(iterations)`."""
+        return self.schedule(self.iterations)
+
+    @lr.setter
+    def lr(self, value):
+        """Replace the schedule (a number becomes a constant one); callbacks use this."""
+        self.schedule = schedules.get(value)
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def bind(self, params):
+        """Move `params` into one flat buffer; rebind each `p.data`/`p.grad` to views of it.
+
+        The buffer is float64 when every parameter is float64, float32 otherwise. Gradients start
+        at zero. A parameter listed twice (tied weights) gets one slot. State already present
+        (from `load_state_dict` before `bind`) is kept if its size matches, else refused.
+        """
+        if isinstance(params, dict):
+            params = params.values()
+        try:
+            unique = list({id(p): p for p in params}.values())
+        except TypeError:
+            raise TypeError("params must be an iterable of parameters (objects with .data and "
+                            f".grad), got {type(params).__name__}") from None
+        if not unique:
+            raise ValueError("params is empty: expected at least one parameter")
+        arrays = []
+        for i, p in enumerate(unique):
+            data = getattr(p, "data", None)
+            if data is None:
+                raise ValueError(f"parameter {i} ({type(p).__name__}) has no .data; expected an "
+                                 "object with an array in .data (is the model built?)")
+            data = np.asarray(data)
+            if data.dtype.kind != "f":
+                raise TypeError(f"parameter {i} has dtype {data.dtype}; expected floating point")
+            arrays.append(data)
+        dtype = np.float64 if all(a.dtype == np.float64 for a in arrays) else np.float32
+        total = sum(a.size for a in arrays)
+        for key, value in self._state.items():
+            if value.size != total:
+                raise ValueError(f"loaded state {key!r} has {value.size} entries, the parameters "
+                                 f"have {total}; expected the same model")
+        flat = np.empty(total, dtype=dtype)
+        flat_grad = np.zeros(total, dtype=dtype)
+        slots, offset = [], 0
+        for i, (p, a) in enumerate(zip(unique, arrays)):
+            end = offset + a.size
+            dview = flat[offset:end].reshape(a.shape)
+            gview = flat_grad[offset:end].reshape(a.shape)
+            dview[...] = a
+            try:
+                p.data, p.grad = dview, gview
+            except AttributeError as e:
+                raise TypeError(f"parameter {i} ({type(p).__name__}) does not allow assigning "
+                                f".data and .grad: {e}") from None
+            if p.data is not dview or p.grad is not gview:
+                raise TypeError(f"parameter {i} ({type(p).__name__}) copies what is assigned to "
+                                ".data/.grad; expected it to keep the array (a view) it is given")
+            slots.append((p, dview, gview))
+            offset = end
+        self._slots, self._flat, self._flat_grad = slots, flat, flat_grad
+        self._state = {k: np.asarray(v, dtype=dtype).copy() for k, v in self._state.items()}
+        self._scratch = []
+        return self
+
+    @property
+    def params(self):
+        return [slot[0] for slot in self._slots]
+
+    @property
+    def flat(self):
+        """The flat parameter buffer (every `p.data` is a view into it)."""
+        return self._bound()[0]
+
+    @property
+    def flat_grad(self):
+        """The flat gradient buffer (every `p.grad` is a view into it)."""
+        return self._bound()[1]
+
+    def _bound(self):
+        if self._flat is None:
+            raise RuntimeError(f"{type(self).__name__} has no parameters: pass params to the "
+                               "constructor or call bind(params) first")
+        return self._flat, self._flat_grad
+
+    def _sync(self):
+        """Re-attach any parameter whose .data or .grad was replaced by another array since bind.
+
+        A loop over tensors, not entries (an identity test each): it keeps an assignment such
+        as `p.data = best_weights` (early stopping) from silently leaving the optimizer.
+        """
+        for i, (p, dview, gview) in enumerate(self._slots):
+            if p.data is not dview:
+                dview[...] = self._checked(i, "data", p.data, dview)
+                p.data = dview
+            if p.grad is not gview:
+                if p.grad is None:
+                    gview.fill(0)
+                else:
+                    gview[...] = self._checked(i, "grad", p.grad, gview)
+                p.grad = gview
+
+    @staticmethod
+    def _checked(i, what, value, view):
+        value = np.asarray(value)
+        if value.shape != view.shape:
+            raise ValueError(f"parameter {i} .{what} now has shape {value.shape}, bound with "
+                             f"shape {view.shape}; call bind() again after changing shapes")
+        return value
+
+    def zero_grad(self):
+        """Fill the flat gradient buffer with 0 (every `p.grad` stays a view of it)."""
+        _, flat_grad = self._bound()
+        flat_grad.fill(0)
+        for p, _, gview in self._slots:
+            if p.grad is not gview:
+                p.grad = gview
+
+    # -- the step ------------------------------------------------------------------------------
+
+    def step(self):
+        """Apply one update from the current gradients; False (and no change) if non-finite."""
+        self._bound()
+        self._sync()
+        g = self._flat_grad
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow here means "refuse"
+            gsq = float(g @ g)
+        if not math.isfinite(gsq):
+            gsq = self._rescue_norm(g)
+            if gsq is None:
+                self.grad_norm = math.inf
+                return False
+        self.grad_norm = norm = math.sqrt(gsq)
+        if self.clipnorm is not None and norm > self.clipnorm:
+            np.multiply(g, self.clipnorm / norm, out=g)
+        if self.clipvalue is not None:
+            np.clip(g, -self.clipvalue, self.clipvalue, out=g)
+        self._apply(float(self.schedule(self.iterations)))
+        self.iterations += 1
+        return True
+
+    def _rescue_norm(self, g):
+        """‖g‖² when g is finite but its square overflowed the dtype and clipnorm will shrink it.
+
+        Without clipnorm such a gradient (‖g‖ > 1.8e19 in float32) would overflow g² inside the
+        update rules, so it is refused like a non-finite one.
+        """
+        if self.clipnorm is None or not np.isfinite(g).all():
+            return None
+        top = float(np.abs(g).max())
+        return top * top * float(np.square(g / top, dtype=np.float64).sum())
+
+    def _apply(self, lr):
+        raise NotImplementedError(f"{type(self).__name__} does not define an update")
+
+    def _buffer(self, key):
+        """The state array `key`, created (zeros, flat size) on first use."""
+        buf = self._state.get(key)
+        if buf is None:
+            buf = self._state[key] = np.zeros_like(self._flat)
+        return buf
+
+    def _work(self, k=0):
+        """Scratch array number k (flat size, contents undefined), allocated once."""
+        while len(self._scratch) <= k:
+            self._scratch.append(np.empty_like(self._flat))
+        return self._scratch[k]
+
+    def _evaluate(self, closure):
+        """Run `closure()` (zero_grad, forward, backward) and return its loss as a float."""
+        loss = closure()
+        self._sync()
+        if not isinstance(loss, (numbers.Real, np.ndarray, np.generic)):
+            loss = getattr(loss, "data", loss)  # a Tensor: its array
+        return float(np.asarray(loss))
+
+    # -- state and config ----------------------------------------------------------------------
+
+    def state_dict(self):
+        """Copies of the state: {"iterations": int64 array, name: flat array, ...}."""
+        state = {"iterations": np.asarray(self.iterations, dtype=np.int64)}
+        state.update((k, v.copy()) for k, v in self._state.items())
+        return state
+
+    def load_state_dict(self, state):
+        """Restore `state_dict()` output; continuing then is bit-identical to never stopping."""
+        if "iterations" not in state:
+            raise ValueError(f"state has no 'iterations'; got keys {sorted(state)}")
+        unknown = set(state) - {"iterations", *self.state_names}
+        if unknown:
+            raise ValueError(f"unexpected state {sorted(unknown)} for {type(self).__name__}; "
+                             f"expected 'iterations' and some of {list(self.state_names)}")
+        iterations = np.asarray(state["iterations"])
+        if iterations.shape != () or iterations.dtype.kind not in "iu" or iterations < 0:
+            raise ValueError("iterations must be a non-negative integer scalar, got "
+                             f"{iterations!r}")
+        loaded = {}
+        for key in self.state_names:
+            if key in state:
+                value = np.asarray(state[key])
+                if value.ndim != 1 or (self._flat is not None and value.size != self._flat.size):
+                    expected = "a flat array" if self._flat is None else f"({self._flat.size},)"
+                    raise ValueError(f"state {key!r} has shape {value.shape}; expected {expected}")
+                dtype = value.dtype if self._flat is None else self._flat.dtype
+                loaded[key] = value.astype(dtype, copy=True)
+        self._state = loaded
+        self.iterations = int(iterations)
+
+    def get_config(self):
+        """Settings that rebuild this optimizer with `get(config)` (state excluded)."""
+        sched = self.schedule
+        lr = sched.initial if isinstance(sched, schedules.Constant) else sched.get_config()
+        return {"name": self.name, "lr": lr, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{k: v for k, v in config.items() if k != "name"})
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()
+                         if k != "name" and v is not None)
+        return f"{type(self).__name__}({args})"
+
+
+def get(identifier, **kwargs):
+    """An optimizer from a name (plus settings), a config dict, a class, or an Optimizer.
+
+    Names: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, lbfgs, newton.
+
+    >>> get("adam", lr=0.01).lr
+    0.01
+    """
+    from gradkit.optim import first_order, lbfgs, newton  # noqa: F401  (they register)
+
+    if isinstance(identifier, Optimizer):
+        if kwargs:
+            raise TypeError(f"settings {sorted(kwargs)} cannot be applied to an optimizer object")
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier(**kwargs)
+    if isinstance(identifier, str):
+        return _lookup(identifier)(**kwargs)
+    if isinstance(identifier, dict):
+        config = {**identifier, **kwargs}
+        if "name" not in config:
+            raise ValueError(f"an optimizer config needs a 'name', got keys {sorted(config)}")
+        return _lookup(config["name"]).from_config(config)
+    raise TypeError("optimizer must be a name, a config dict or an Optimizer, got "
+                    f"{type(identifier).__name__}: {identifier!r}")
+
+
+def _lookup(name):
+    cls = _REGISTRY.get(str(name).strip().lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(_REGISTRY)}")
+    return cls

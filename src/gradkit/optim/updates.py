@@ -1,0 +1,189 @@
+"""Update rules: pure, in-place functions of (parameters, gradient, state) and hyper-parameters.
+
+Each rule changes `p` and its state arrays in place and reads `g` without writing it. Arrays of
+any shape work; the optimizer classes call these rules once per step on whole flat buffers, so a
+step is a handful of vectorized passes and never a Python loop over tensors.
+
+`scratch` is work space of `p`'s shape and dtype whose contents are overwritten (allocated when
+omitted); passing a preallocated one keeps the step free of full-size temporaries.
+
+`y += a * x` goes through BLAS `axpy` where the arrays allow it (contiguous, same float dtype):
+one pass over memory instead of NumPy's two (multiply into a buffer, then add).
+"""
+
+import math
+
+import numpy as np
+
+_AXPY = {}  # dtype char -> BLAS axpy, filled on first use (SciPy is imported lazily)
+
+
+def _blas_axpy(dtype):
+    fn = _AXPY.get(dtype.char)
+    if fn is None:
+        from scipy.linalg import blas
+
+        fn = _AXPY[dtype.char] = blas.saxpy if dtype.char == "f" else blas.daxpy
+    return fn
+
+
+def axpy(a, x, y):
+    """y += a * x, in place.
+
+    Args:
+        a: a Python float.
+        x: array read.
+        y: array written, same shape as x.
+    """
+    if (
+        y.dtype == x.dtype
+        and y.dtype.char in "fd"
+        and y.flags.c_contiguous
+        and x.flags.c_contiguous
+        and y.flags.writeable
+        and y.size
+    ):
+        y1 = y if y.ndim == 1 else y.reshape(-1)  # a view: y is contiguous
+        x1 = x if x.ndim == 1 else x.reshape(-1)
+        # f2py passes y through untouched when dtype, rank and layout already match (checked
+        # above), so BLAS writes into y itself; guard anyway rather than lose an update.
+        out = _blas_axpy(y.dtype)(x1, y1, a=a)
+        if out is not y1:
+            y1[...] = out
+    else:
+        y += a * x
+
+
+def _work(scratch, p):
+    return np.empty_like(p) if scratch is None else scratch
+
+
+def sgd_update(p, g, *, lr):
+    """Plain gradient descent: θ ← θ − η g (one pass)."""
+    axpy(-lr, g, p)
+
+
+def momentum_update(p, g, m, *, lr, gamma, form):
+    """Gradient descent with momentum, in one of the two forms the notes teach (three passes).
+
+    form="average" (running average of the gradient, KIT ML1):
+        m ← γ m + (1 − γ) g;   θ ← θ − η m
+    form="velocity" (the heavy ball, MIPT / DESY):
+        Δ ← γ Δ + η g;         θ ← θ − Δ
+
+    `m` holds m or Δ; both start at 0.
+    """
+    np.multiply(m, gamma, out=m)
+    if form == "average":
+        axpy(1.0 - gamma, g, m)
+        axpy(-lr, m, p)
+    elif form == "velocity":
+        axpy(lr, g, m)
+        axpy(-1.0, m, p)
+    else:
+        raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
+
+
+def nesterov_update(p, g, v, *, lr, gamma):
+    """Nesterov accelerated gradient (MIPT): v ← γ v + η ∇L(θ − γ v);  θ ← θ − v (four passes).
+
+    The gradient is wanted at the look-ahead point θ − γv, so `p` stores that point, φ = θ − γv,
+    and `g` is the gradient the caller computed at `p`. Substituting θ = φ + γv gives
+        v ← γ v + η g;   φ ← φ − γ v − η g
+    (Sutskever et al. 2013), an update that needs only the current gradient.
+    """
+    np.multiply(v, gamma, out=v)
+    axpy(lr, g, v)
+    axpy(-lr, g, p)
+    axpy(-gamma, v, p)
+
+
+def adagrad_update(p, g, c, *, lr, eps, scratch=None):
+    """Adagrad (MIPT): c ← c + g²;  θ ← θ − η g / (√c + ε) (six passes)."""
+    s = _work(scratch, p)
+    np.multiply(g, g, out=s)
+    np.add(c, s, out=c)
+    np.sqrt(c, out=s)
+    np.add(s, eps, out=s)
+    np.divide(g, s, out=s)
+    axpy(-lr, s, p)
+
+
+def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None):
+    """RMSProp: v ← γ v + (1 − γ) g²;  θ ← θ − η g / (√v + ε) (seven passes).
+
+    ε outside the root as in the MIPT notes, Keras and PyTorch (the KIT slide puts it inside).
+    """
+    s = _work(scratch, p)
+    np.multiply(g, g, out=s)
+    np.multiply(v, gamma, out=v)
+    axpy(1.0 - gamma, s, v)
+    np.sqrt(v, out=s)
+    np.add(s, eps, out=s)
+    np.divide(g, s, out=s)
+    axpy(-lr, s, p)
+
+
+def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
+    """Adadelta (Zeiler 2012): a learning rate in units of θ from two running averages.
+
+        E[g²]  ← ρ E[g²] + (1 − ρ) g²
+        Δθ     ← −√(E[Δθ²] + ε) / √(E[g²] + ε) · g
+        E[Δθ²] ← ρ E[Δθ²] + (1 − ρ) Δθ²
+        θ      ← θ + η Δθ                (η = 1 in the paper)
+
+    `scratch` is a pair of work arrays here. √a/√b is computed as √(a/b): one root, not two.
+    """
+    s, u = (np.empty_like(p), np.empty_like(p)) if scratch is None else scratch
+    np.multiply(g, g, out=s)
+    np.multiply(eg2, rho, out=eg2)
+    axpy(1.0 - rho, s, eg2)
+    np.add(eg2, eps, out=s)
+    np.add(edx2, eps, out=u)
+    np.divide(u, s, out=u)
+    np.sqrt(u, out=u)
+    np.multiply(u, g, out=u)  # u = −Δθ
+    np.multiply(u, u, out=s)
+    np.multiply(edx2, rho, out=edx2)
+    axpy(1.0 - rho, s, edx2)
+    axpy(-lr, u, p)
+
+
+def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
+    """Adam with bias correction (Kingma & Ba 2014; EPFL and DESY notes), at step t ≥ 1.
+
+        m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
+        m̂ = m / (1 − β₁ᵗ)              v̂ = v / (1 − β₂ᵗ)
+        θ ← θ − η m̂ / (√v̂ + ε)
+
+    Computed in the paper's cheaper order, which is the same quantity:
+        θ ← θ − η_t m / (√v + ε̂),  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ),  ε̂ = ε √(1 − β₂ᵗ)
+    so neither m̂ nor v̂ is ever formed: nine passes, one of them the square root.
+    """
+    if t < 1:
+        raise ValueError(f"t counts steps from 1, got t={t!r}")
+    root_bc2 = math.sqrt(1.0 - beta2**t)
+    step = lr * root_bc2 / (1.0 - beta1**t)
+    s = _work(scratch, p)
+    np.multiply(m, beta1, out=m)
+    axpy(1.0 - beta1, g, m)
+    np.multiply(g, g, out=s)
+    np.multiply(v, beta2, out=v)
+    axpy(1.0 - beta2, s, v)
+    np.sqrt(v, out=s)
+    np.add(s, eps * root_bc2, out=s)
+    np.divide(m, s, out=s)
+    axpy(-step, s, p)
+
+
+def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=None):
+    """AdamW (Loshchilov & Hutter 2019): decoupled weight decay, then the Adam step.
+
+        θ ← θ (1 − η λ);   θ ← adam(θ)
+
+    The decay acts on the weights directly instead of entering g (and with it m and v), so it is
+    not rescaled by Adam's per-parameter step size. λ is multiplied by η as in PyTorch and Keras.
+    """
+    if weight_decay:
+        np.multiply(p, 1.0 - lr * weight_decay, out=p)
+    adam_update(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t, scratch=scratch)

@@ -1,0 +1,1 @@
+"""The lectures recipe, executable: training runs, plots, and (later) doctor and search."""

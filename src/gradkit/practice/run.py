@@ -1,0 +1,239 @@
+"""A training run from a config: load, split, build, fit, evaluate, write the run folder.
+
+`RunConfig` holds every choice of a run; `config.json` in the run folder is that config, so
+`gradkit train --config runs/NAME/config.json` reproduces the run bit for bit.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradkit import _files
+from gradkit.errors import ConfigError
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu", "softplus")
+NORMALIZE = ("standardize", "pca", "whiten", "none")
+SCHEDULES = ("constant", "cosine", "step", "exponential", "inverse_time", "linear",
+             "inverse_sqrt")
+
+
+@dataclass
+class RunConfig:
+    """Every setting of a training run (the flags of `gradkit train`)."""
+
+    data: str = "digits"
+    target: str | None = None
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    activation: str = "relu"
+    init: str = "he_normal"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    schedule: str = "constant"
+    batch_size: int = 32
+    epochs: int = 30
+    dropout: float = 0.0
+    batch_norm: bool = False
+    l1: float = 0.0
+    l2: float = 0.0
+    early_stopping: int = 0          # patience in epochs; 0 = off
+    normalize: str = "standardize"
+    pca_components: int | None = None
+    val: float = 0.1
+    test: float = 0.2
+    seed: int = 0
+    checkpoint_every: int = 0        # steps; 0 = at every epoch end only
+
+    def validate(self):
+        """Raise ConfigError naming the first setting out of range."""
+        checks = [
+            (all(isinstance(h, int) and h > 0 for h in self.hidden),
+             f"hidden must be positive integers, got {self.hidden!r}"),
+            (self.activation in ACTIVATIONS,
+             f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr!r}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}"),
+            (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}"),
+            (self.l1 >= 0 and self.l2 >= 0, f"l1 and l2 must be >= 0, got {self.l1}, {self.l2}"),
+            (self.early_stopping >= 0,
+             f"early_stopping must be >= 0, got {self.early_stopping!r}"),
+            (self.normalize in NORMALIZE,
+             f"normalize must be one of {NORMALIZE}, got {self.normalize!r}"),
+            (self.schedule in SCHEDULES,
+             f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (0 <= self.val < 1 and 0 < self.test < 1 and self.val + self.test < 1,
+             f"val and test must be fractions with val + test < 1, got {self.val}, {self.test}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        from gradkit import optim
+        try:
+            optim.get(self.optimizer)
+        except (ValueError, KeyError) as err:
+            raise ConfigError(f"optimizer: {err}") from None
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d, *, source="config"):
+        if not isinstance(d, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown settings {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        return cls.from_dict(d.get("run", d) if isinstance(d, dict) else d, source=str(path))
+
+
+def build_model(config, train, rng):
+    """The Sequential the config describes, its Normalization adapted on the training split."""
+    from gradkit.nn import layers as L
+    from gradkit.nn import regularizers
+    from gradkit.train import Sequential
+
+    model_layers = []
+    if train.X.ndim > 2:
+        model_layers.append(L.Flatten())
+    if config.normalize != "none":
+        norm = L.Normalization(mode=config.normalize, n_components=config.pca_components)
+        norm.adapt(train.X.reshape(len(train.X), -1))
+        model_layers.append(norm)
+    reg = None
+    if config.l1 or config.l2:
+        reg = regularizers.L1L2(l1=config.l1, l2=config.l2)
+    for units in config.hidden:
+        if config.batch_norm:
+            # The notes normalize the pre-activation h, then apply the nonlinearity.
+            model_layers += [L.Dense(units, init=config.init, kernel_regularizer=reg),
+                             L.BatchNorm(), L.Activation(config.activation)]
+        else:
+            model_layers.append(L.Dense(units, activation=config.activation, init=config.init,
+                                        kernel_regularizer=reg))
+        if config.dropout:
+            model_layers.append(L.Dropout(config.dropout))
+    n_out = train.n_classes if train.task != "regression" else \
+        (1 if train.y.ndim == 1 else train.y.shape[1])
+    model_layers.append(L.Dense(n_out, init="glorot_uniform"))
+    model = Sequential(model_layers)
+    model.build(train.X.shape[1:], rng)
+    return model
+
+
+def loss_and_metrics(task):
+    if task == "classification":
+        return "cross_entropy", ["accuracy"]
+    if task == "multilabel":
+        return "binary_cross_entropy", ["binary_accuracy"]
+    return "mse", ["mae", "r2"]
+
+
+def make_optimizer(config, steps_per_epoch):
+    from gradkit import optim
+    from gradkit.optim import schedules
+
+    total = steps_per_epoch * config.epochs
+    lr = {
+        "constant": config.lr,
+        "cosine": {"name": "cosine", "initial": config.lr, "steps": total},
+        "linear": {"name": "linear", "initial": config.lr, "end": 0.0, "steps": total},
+        "step": {"name": "step", "initial": config.lr,
+                 "boundaries": [int(total * f) for f in (0.5, 0.75)], "factor": 0.1},
+        "exponential": {"name": "exponential", "initial": config.lr, "k": 3.0 / max(total, 1)},
+        "inverse_time": {"name": "inverse_time", "initial": config.lr, "k": 10.0 / max(total, 1)},
+        "inverse_sqrt": {"name": "inverse_sqrt", "initial": config.lr},
+    }[config.schedule]
+    return optim.get(config.optimizer, lr=schedules.get(lr) if isinstance(lr, dict) else lr)
+
+
+@dataclass
+class RunResult:
+    model: object
+    history: object
+    metrics: dict
+    out: str
+
+
+def train_run(config, out, *, resume=False, verbose=1, console=None):
+    """Run `config`, writing the run folder `out`; return the model, history and test metrics."""
+    from gradkit import data as gdata
+    from gradkit import io as gio
+    from gradkit.practice import plots
+    from gradkit.train import callbacks as cb
+    from gradkit.train import metrics as gmetrics
+
+    config.validate()
+    ds = gdata.load(config.data, target=config.target)
+    if ds.y is None:
+        raise ConfigError(f"{config.data}: has no target to train on")
+    train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
+                                                  seed=config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = build_model(config, train, rng)
+    loss, metric_names = loss_and_metrics(ds.task)
+    steps = -(-len(train) // config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
+    model.class_names = ds.class_names
+    model.feature_names = ds.feature_names
+
+    os.makedirs(out, exist_ok=True)
+    ckpt_dir = os.path.join(out, "checkpoints")
+    from gradkit.train.checkpoint import list_checkpoints
+    resume_from = ckpt_dir if resume and list_checkpoints(ckpt_dir) else None
+    callbacks = [cb.ProgressBar(file=console)] if verbose else []
+    if config.early_stopping and len(val):
+        callbacks.append(cb.EarlyStopping("val_loss", patience=config.early_stopping,
+                                          restore_best=True))
+    history = model.fit(train.X, train.y, batch_size=config.batch_size, epochs=config.epochs,
+                        validation_data=(val.X, val.y) if len(val) else None,
+                        callbacks=callbacks, seed=config.seed, verbose=0,
+                        checkpoint_dir=ckpt_dir, checkpoint_every=config.checkpoint_every or None,
+                        resume_from=resume_from)
+
+    results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
+    results.update({"train_samples": len(train), "val_samples": len(val),
+                    "test_samples": len(test), "epochs_run": len(history.epoch)})
+    extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}
+    gio.save(model, os.path.join(out, "model.safetensors"), extra=extra)
+    _files.atomic_write_text(os.path.join(out, "config.json"),
+                             json.dumps({"run": config.to_dict()}, indent=2) + "\n")
+    _files.atomic_write_text(os.path.join(out, "metrics.json"),
+                             json.dumps(results, indent=2) + "\n")
+    _files.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
+    plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
+                          metric=metric_names[0], title=f"gradkit train {config.data}")
+    if ds.task == "classification":
+        cm = gmetrics.confusion_matrix(test.y, model.predict(test.X), ds.n_classes)
+        plots.confusion_matrix(cm, ds.class_names, os.path.join(out, "confusion_matrix.png"))
+    return RunResult(model, history, results, out)
+
+
+def history_csv(history):
+    """One row per epoch: epoch, then every logged value."""
+    keys = list(history.history)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for i, epoch in enumerate(history.epoch):
+        writer.writerow([epoch + 1, *(repr(float(history.history[k][i])) for k in keys)])
+    return buf.getvalue()

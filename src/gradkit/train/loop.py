@@ -1,0 +1,205 @@
+"""The `fit` loop: shuffled mini-batches, train steps, validation, callbacks, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gradkit.errors import DataError, TrainingDiverged
+from gradkit.train import checkpoint as ckpt
+from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
+from gradkit.train.history import History
+
+
+def encode_targets(model, y):
+    """Labels as the loss wants them: int64 class indices, float32 rows or values.
+
+    String labels become indices into `model.class_names` (sorted, kept on the model);
+    labels the model has not seen are refused.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "USO":
+        labels = y.astype(str)
+        if model.class_names is None:
+            model.class_names = sorted(set(labels.tolist()))
+        index = {name: i for i, name in enumerate(model.class_names)}
+        unseen = sorted(set(labels.tolist()) - set(index))
+        if unseen:
+            raise DataError(f"labels not seen in training: {unseen[:5]}; "
+                            f"known classes: {model.class_names}")
+        return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
+    kind = getattr(model.loss, "output", None)
+    if kind == "softmax" and y.ndim == 1:
+        if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+            raise DataError("classification labels must be whole numbers, got fractional values")
+        return y.astype(np.int64)
+    return y.astype(np.float32)
+
+
+def _as_features(X):
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if X.ndim < 2:
+        raise DataError(f"X must have one row per sample (2-D or more), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise DataError("X has no rows")
+    if not np.all(np.isfinite(X)):
+        row = int(np.argwhere(~np.isfinite(X.reshape(len(X), -1)))[0, 0])
+        raise DataError(f"X contains NaN or inf (first at row {row})")
+    return X
+
+
+def _class_weights_to_samples(class_weight, y):
+    if class_weight is None:
+        return None
+    labels = y if y.ndim == 1 else np.argmax(y, axis=-1)
+    if isinstance(class_weight, dict):
+        return np.array([float(class_weight.get(int(c), 1.0)) for c in labels])
+    return np.asarray(class_weight, dtype=np.float64)[labels]
+
+
+class _EpochAccumulator:
+    """Running loss of the epoch and its outputs (for training metrics); checkpointed."""
+
+    def __init__(self, n, out_shape, with_outputs):
+        self.scalars = {"loss_sum": 0.0, "count": 0}
+        self.arrays = {"outputs": np.zeros((n,) + out_shape, np.float32)} if with_outputs else {}
+
+    def add(self, idx, value, out):
+        self.scalars["loss_sum"] += value * len(idx)
+        self.scalars["count"] += len(idx)
+        if self.arrays:
+            self.arrays["outputs"][idx] = out
+
+
+def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=0.0,
+        validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
+        verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None):
+    """Train `model` on (X, y) with mini-batch gradient descent.
+
+    Args:
+        batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
+        validation_split: fraction of the rows (taken from the end, before shuffling) held out.
+        validation_data: (X_val, y_val) instead of a split.
+        class_weight: {class: weight} or per-class array; sample_weight: one weight per row.
+        callbacks: list of `Callback`s. A non-finite loss or gradient raises
+            `TrainingDiverged` unless `TerminateOnNaN(enabled=False)` is passed.
+        seed: seeds shuffling, weight initialization and dropout: same seed, same weights.
+        verbose: 1 shows a progress bar (when writing to a terminal), 0 nothing.
+        checkpoint_dir: write resumable checkpoints there at every epoch end (and every
+            `checkpoint_every` steps if given).
+        resume_from: a checkpoint file or directory to continue from.
+    """
+    if model.optimizer is None or model.loss is None:
+        raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
+    X = _as_features(X)
+    y = encode_targets(model, y)
+    if len(y) != len(X):
+        raise DataError(f"X has {len(X)} rows but y has {len(y)}")
+    w = _class_weights_to_samples(class_weight, y)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+        w = sw if w is None else w * sw
+
+    if validation_data is not None:
+        X_val, y_val = _as_features(validation_data[0]), encode_targets(model, validation_data[1])
+    elif validation_split:
+        if not 0 < validation_split < 1:
+            raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
+        cut = len(X) - max(1, int(round(len(X) * validation_split)))
+        X, X_val, y, y_val = X[:cut], X[cut:], y[:cut], y[cut:]
+        w = None if w is None else w[:cut]
+    else:
+        X_val = y_val = None
+
+    rng = np.random.default_rng(seed)
+    if not model.built:
+        model.build(X.shape[1:], rng)
+    model.optimizer.bind(model.parameters())
+
+    user_cbs = list(callbacks or [])
+    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)), TerminateOnNaN())
+    if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
+        user_cbs.insert(0, ProgressBar())
+    cbs = CallbackList(user_cbs, model)
+
+    n = len(X)
+    steps = math.ceil(n / batch_size)
+    history = History()
+    with_outputs = bool(model.metrics)
+    acc = _EpochAccumulator(n, tuple(model.output_shape), with_outputs)
+    start_epoch, start_batch, step, perm = 0, 0, 0, None
+    if resume_from is not None:
+        tensors, meta = ckpt.load_latest(resume_from)
+        start_epoch, start_batch, step, perm, arrays = ckpt.restore(model, rng, tensors, meta)
+        history = History.from_dict(meta["history"])
+        acc.scalars = dict(meta["accum"])
+        acc.arrays.update(arrays)
+        if start_batch == 0:
+            perm = None
+    model.history = history
+    model.stop_training = False
+
+    xbuf = np.empty((batch_size,) + X.shape[1:], dtype=np.float32)
+    cbs.on_train_begin({"epochs": epochs, "steps": steps})
+    batch_logs = {}
+    for epoch in range(start_epoch, epochs):
+        if perm is None:
+            perm = rng.permutation(n) if shuffle else np.arange(n)
+            acc = _EpochAccumulator(n, tuple(model.output_shape), with_outputs)
+            first = 0
+        else:
+            first = start_batch
+        cbs.on_epoch_begin(epoch, {})
+        model.train()
+        for b in range(first, steps):
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            xb = xbuf[:len(idx)]
+            np.take(X, idx, axis=0, out=xb)
+            cbs.on_batch_begin(b, batch_logs)
+            value, out, applied = model.train_step(xb, y[idx], None if w is None else w[idx])
+            if not applied and guard.enabled:
+                cbs.on_train_end({})
+                what = "the loss is not finite" if not math.isfinite(value) else \
+                    "a gradient is not finite"
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch + 1}, batch {b + 1}: {what} "
+                    f"(loss {value:.4g}); the weights are those from before this step. "
+                    "Lower the learning rate or check the data for extreme values.")
+            step += 1
+            acc.add(idx, value, out)
+            history.batch_loss.append(value)
+            batch_logs["loss"] = value
+            cbs.on_batch_end(b, batch_logs)
+            if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 \
+                    and b + 1 < steps:
+                ckpt.save(checkpoint_dir, model=model, rng=rng, epoch=epoch, batch=b + 1,
+                          step=step, perm=perm, history=history, accum=acc)
+            if model.stop_training:
+                break
+        perm = None
+        logs = _epoch_logs(model, acc, y, X_val, y_val)
+        cbs.on_epoch_end(epoch, logs)
+        history.record_epoch(epoch, logs)
+        if checkpoint_dir:
+            ckpt.save(checkpoint_dir, model=model, rng=rng, epoch=epoch + 1, batch=0, step=step,
+                      perm=np.zeros(0, np.int64), history=history,
+                      accum=_EpochAccumulator(0, (), False))
+        if model.stop_training:
+            break
+    cbs.on_train_end({})
+    return history
+
+
+def _epoch_logs(model, acc, y, X_val, y_val):
+    logs = {"loss": acc.scalars["loss_sum"] / max(acc.scalars["count"], 1)}
+    if acc.arrays:
+        out = acc.arrays["outputs"]
+        for name, fn in model.metrics:
+            logs[name] = fn(y, out)
+    if X_val is not None:
+        for key, value in model.evaluate(X_val, y_val).items():
+            logs[f"val_{key}"] = value
+    return logs
