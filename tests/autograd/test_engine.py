@@ -121,3 +121,9 @@ def test_import_is_cheap():
             "'rich', 'click', 'safetensors'} & set(sys.modules); print(sorted(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"import gradkit pulled in {out.stdout.strip()}"
+
+
+def test_python_constants_never_upcast_float32():
+    x = gk.tensor([1.0, 2.0], requires_grad=True)
+    for y in (x - 1.0, 1.0 - x, x / 3.0, 2.0 ** x, x ** 2, -x + 0.5):
+        assert y.dtype == np.float32

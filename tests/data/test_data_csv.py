@@ -263,3 +263,9 @@ def test_old_pyarrow_is_refused(tmp_path, monkeypatch):
     assert "pyarrow 14.0.0 is installed" in message and "CVE-2023-47248" in message
     monkeypatch.setattr(pyarrow, "__version__", "14.0.1")
     assert len(load_csv(path)) == 1
+
+
+def test_options_that_do_not_apply_are_refused(tmp_path):
+    path = write(tmp_path, "d.csv", "a,b\n1,2\n")
+    assert error_of(path, seed=0) == f"{path}: seed=0 does not apply to csv data"
+    assert error_of(path, split="test") == f"{path}: split='test' does not apply to csv data"

@@ -197,7 +197,8 @@ def _axis(axis):
 
 # -- composites: no backward code --------------------------------------------------------------
 def subtract(a, b):
-    return add(a, negative(b))
+    # A constant is negated as it is: a Python float stays weakly typed and never upcasts.
+    return add(a, negative(b) if isinstance(b, Tensor) else -b)
 
 
 def mean(x, axis=None, keepdims=False):

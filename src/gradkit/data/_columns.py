@@ -13,7 +13,7 @@ import numpy as np
 from gradkit.data._common import locate, require_pyarrow, short
 from gradkit.errors import DataError
 
-# What pyarrow's string -> float64 cast accepts (checked against pyarrow 14-26): optional sign,
+# What pyarrow's string -> float64 cast accepts (as observed with pyarrow 26): optional sign,
 # digits with an optional point and exponent, or nan / inf / infinity in any case.
 NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?"
                   r"|\.[0-9]+(?:[eE][+-]?[0-9]+)?|(?i:nan|inf|infinity))$")
@@ -128,7 +128,8 @@ def arrow_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColu
     if types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     kind = arr.type
-    is_text = types.is_string(kind) or types.is_large_string(kind)
+    is_string_view = getattr(types, "is_string_view", lambda _: False)  # pyarrow >= 16
+    is_text = types.is_string(kind) or types.is_large_string(kind) or is_string_view(kind)
     if is_text:
         return text_column(pc.utf8_trim_whitespace(arr.cast(pa.string())), site,
                            expect=expect or "text")

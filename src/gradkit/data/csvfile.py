@@ -1,4 +1,4 @@
-"""CSV files: sniff the delimiter, read every cell as text with pyarrow, type columns with row checks.
+"""CSV files: sniff the delimiter, read every cell as text with pyarrow, then type each column.
 
 Every cell is read as a string on purpose: pyarrow's own type inference would turn a numeric
 column with one stray word into a text column (or "NA" into a silent null), and the user would

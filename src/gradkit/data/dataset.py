@@ -1,4 +1,4 @@
-"""`Dataset`: what every loader returns — float32 features, targets, and the schema to encode more."""
+"""`Dataset`: what every loader returns: float32 features, targets, and the encoding schema."""
 
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ class Dataset:
             dtype = np.int64 if self.task == "classification" else np.float32
             self.y = np.asarray(self.y).astype(dtype, copy=False)
             if len(self.y) != len(self.X):
-                raise DataError(
-                    f"X and y must have the same number of rows, got {len(self.X)} and {len(self.y)}")
+                raise DataError(f"X and y must have the same number of rows, "
+                                f"got {len(self.X)} and {len(self.y)}")
         self.feature_names = [str(name) for name in self.feature_names]
         if len(self.feature_names) != self.n_features:
             raise DataError(
@@ -93,7 +93,7 @@ class Dataset:
         return replace(self, X=self.X[indices], y=y)
 
     def flatten(self) -> Dataset:
-        """The same data with X reshaped to (n_samples, n_features), e.g. images for Dense layers."""
+        """The same data with X reshaped to (n_samples, n_features): images for Dense layers."""
         return replace(self, X=self.X.reshape(len(self.X), -1))
 
     def schema(self) -> dict:

@@ -76,7 +76,7 @@ def load_parquet(path, *, target=None, task=None, max_categories: int = 1000) ->
 
 
 def _refuse(source, kind: str, **given) -> None:
-    unexpected = [f"{key}={value!r}" for key, value in given.items() if value]
+    unexpected = [f"{key}={value!r}" for key, value in given.items() if value is not None]
     if unexpected:
         raise DataError(f"{source}: {', '.join(unexpected)} does not apply to {kind} data")
 
@@ -151,9 +151,10 @@ def encode_like(source, like, *, require_target: bool = False) -> Dataset:
             raise DataError(f"{source}: the training data was a table (CSV or Parquet); expected "
                             "a .csv or .parquet file with the same columns")
         return encode_table(read_table(path, kind), schema, require_target=require_target)
-    array_task = schema["task"] if Path(source).suffix.lower() in (".npz", ".npy") or \
-        Path(source).is_dir() and (Path(source) / "X.npy").is_file() else None
-    new = load(source, task=array_task)
+    path = Path(source)
+    is_array_file = path.exists() and file_kind(path) in ("npz", "npy")
+    # Arrays carry no schema of their own: read their labels the way the training task needs.
+    new = load(source, task=schema["task"] if is_array_file else None)
     if list(new.X.shape[1:]) != list(schema["feature_shape"]):
         raise DataError(f"{source}: samples have shape {tuple(new.X.shape[1:])}, but the training "
                         f"data had {tuple(schema['feature_shape'])}")

@@ -66,7 +66,8 @@ def _class_targets(table, column):
             row = int(np.flatnonzero(values != np.round(values))[0])
             raise DataError(
                 f"{locate(table.path, column=name, row=row, header=table.header)}: value "
-                f"{short(values[row])} is not a class label (it has a fraction); use task='regression'")
+                f"{short(values[row])} is not a class label (it has a fraction); "
+                "use task='regression'")
         values = values.astype(np.int64)
     labels, y = np.unique(values, return_inverse=True)
     names = [str(int(v)) for v in labels] if values.dtype.kind == "i" else labels.tolist()

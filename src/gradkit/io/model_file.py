@@ -37,7 +37,7 @@ def save(model, path, *, extra=None):
         "model": model.get_config(),
         "extra": extra or {},
     }
-    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    tensors = {k: np.array(v, order="C") for k, v in model.state_dict().items()}
     _files.save_tensors(os.fspath(path), tensors, {_KEY: json.dumps(config)})
 
 

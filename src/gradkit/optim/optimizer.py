@@ -52,7 +52,7 @@ def _positive_or_none(name, value):
 
 
 class Optimizer:
-    """Base class. Subclasses implement `_apply(lr)`: one update of `self.flat` from `self.flat_grad`.
+    """Base class; a subclass implements `_apply(lr)`, one update of `flat` from `flat_grad`.
 
     Args:
         params: parameters (objects with `.data` and `.grad`), or None to `bind` them later
@@ -104,6 +104,8 @@ class Optimizer:
     @lr.setter
     def lr(self, value):
         """Replace the schedule (a number becomes a constant one); callbacks use this."""
+        if isinstance(value, numbers.Real) and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"lr must be a finite non-negative number, got lr={value!r}")
         self.schedule = schedules.get(value)
 
     # -- parameters ----------------------------------------------------------------------------

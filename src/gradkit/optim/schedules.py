@@ -123,8 +123,8 @@ class StepDecay(Schedule):
             except (TypeError, ValueError):
                 b = None
             if not b or any(x < 0 for x in b) or b != sorted(set(b)):
-                raise ValueError("boundaries must be a positive integer or an increasing "
-                                 f"sequence of non-negative integers, got boundaries={boundaries!r}")
+                raise ValueError("boundaries must be a positive integer or an increasing sequence "
+                                 f"of non-negative integers, got boundaries={boundaries!r}")
             self.boundaries = b
 
     def value(self, t):

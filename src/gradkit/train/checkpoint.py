@@ -30,12 +30,12 @@ def _generators(model):
 def save(directory, *, model, rng, epoch, batch, step, perm, history, accum, keep=2):
     """Write checkpoint number `step` into `directory` and prune older ones."""
     os.makedirs(directory, exist_ok=True)
-    tensors = {f"param:{k}": np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    tensors = {f"param:{k}": np.array(v, order="C") for k, v in model.state_dict().items()}
     for k, v in model.optimizer.state_dict().items():
-        tensors[f"optim:{k}"] = np.ascontiguousarray(np.asarray(v))
+        tensors[f"optim:{k}"] = np.array(v, order="C")
     tensors["perm"] = np.ascontiguousarray(perm, dtype=np.int64)
     for k, v in accum.arrays.items():
-        tensors[f"accum:{k}"] = np.ascontiguousarray(v)
+        tensors[f"accum:{k}"] = np.array(v, order="C")
     meta = {
         "format": FORMAT, "epoch": epoch, "batch": batch, "step": step,
         "rng": rng.bit_generator.state,

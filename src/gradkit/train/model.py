@@ -145,16 +145,27 @@ class Sequential(Module):
         """
         opt = self.optimizer
         opt.zero_grad()
-        out = self.forward(Tensor(xb))
-        loss = self.loss(out, yb, wb)
-        pen = self.penalty()
-        if pen is not None:
-            loss = loss + pen
-        value = float(loss.data)
-        if not np.isfinite(value):
-            return value, out.data, False
-        loss.backward()
-        return value, out.data, opt.step()
+        # Buffers (BatchNorm's running statistics) change during the forward pass, before the
+        # loss can be checked: keep copies so that a refused step leaves them as they were too.
+        saved = [(b, b.copy()) for _, b in self.named_buffers()]
+        # An overflow on the way to a non-finite loss or gradient is what the finiteness checks
+        # below (and in `opt.step`) turn into "refused"; NumPy's warning would only repeat it,
+        # and where warnings are errors it would raise before the check could say where.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self.forward(Tensor(xb))
+            loss = self.loss(out, yb, wb)
+            pen = self.penalty()
+            if pen is not None:
+                loss = loss + pen
+            value = float(loss.data)
+            applied = bool(np.isfinite(value))
+            if applied:
+                loss.backward()
+                applied = opt.step()
+        if not applied:
+            for live, copy in saved:
+                live[...] = copy
+        return value, out.data, applied
 
     # -- inference ------------------------------------------------------------------------------
     def predict(self, X, batch_size=1024):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit.nn.module import Layer
+
 
 def check_seed(seed):
     """`seed` as stored in a config: None or a non-negative int."""
@@ -42,3 +44,24 @@ def check_rate(rate, what="rate"):
             or not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"{what} must be a probability in [0, 1), got {what}={rate!r}")
     return float(rate)
+
+
+class RandomLayer(Layer):
+    """Base of layers that draw random numbers: `seed` in the config, `rng` set in build."""
+
+    def __init__(self, *, seed=None, name=None, dtype=np.float32):
+        super().__init__(name=name, dtype=dtype)
+        self.seed = check_seed(seed)
+        self.rng = None
+
+    def build(self, input_shape, rng=None):
+        self.rng = layer_rng(self.seed, rng)
+        super().build(input_shape)
+
+    def _generator(self):
+        if self.rng is None:                 # forward() called without build()
+            self.rng = layer_rng(self.seed)
+        return self.rng
+
+    def get_config(self):
+        return {"seed": self.seed, "name": self.name, "dtype": self.dtype.name}

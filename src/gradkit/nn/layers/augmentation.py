@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
-from gradkit.nn.layers.regularization import RandomLayer
+from gradkit.nn.layers._random import RandomLayer
 from gradkit.nn.module import register
 
 

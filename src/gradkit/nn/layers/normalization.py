@@ -16,7 +16,7 @@ class BatchNorm(Layer):
     axis but the last; the gradient flows through them. The running statistics follow the
     exponential moving average
         running = momentum · running + (1 - momentum) · batch statistic,
-    which is the notes' μ ← α · mean_batch + (1 - α) · μ with α = 1 - momentum (Keras' convention).
+    which is the notes' μ ← α · mean_batch + (1 - α) · μ with α = 1 - momentum (as in Keras).
     Evaluation: μ and σ² are the running statistics, so a sample's output no longer depends on
     the rest of its batch.
 

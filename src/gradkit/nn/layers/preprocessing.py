@@ -17,7 +17,7 @@ MODES = ("standardize", "pca", "whiten")
 
 
 class NotAdaptedError(RuntimeError):
-    """A Normalization layer was used before `adapt()` computed (or a state dict loaded) its statistics."""
+    """A Normalization layer ran before `adapt()` (or a loaded state dict) gave it statistics."""
 
 
 @register
@@ -96,7 +96,7 @@ class Normalization(Layer):
         super().build(input_shape)
 
     def adapt(self, X):
-        """Compute the statistics from training data X of shape (samples, ..., features); returns self."""
+        """Compute the statistics from training data X, shape (samples, ..., features); returns self."""
         X = np.asarray(X.data if isinstance(X, Tensor) else X)
         if X.ndim < 2 or X.shape[0] < 1:
             raise ValueError(f"adapt needs an array of shape (samples, features), got {X.shape}")

@@ -9,30 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
-from gradkit.nn.layers._random import check_rate, check_seed, layer_rng
+from gradkit.nn.layers._random import RandomLayer, check_rate, check_seed, layer_rng
 from gradkit.nn.layers.core import Dense
-from gradkit.nn.module import Layer, register
-
-
-class RandomLayer(Layer):
-    """Base of layers that draw random numbers: `seed` in the config, `rng` set in build."""
-
-    def __init__(self, *, seed=None, name=None, dtype=np.float32):
-        super().__init__(name=name, dtype=dtype)
-        self.seed = check_seed(seed)
-        self.rng = None
-
-    def build(self, input_shape, rng=None):
-        self.rng = layer_rng(self.seed, rng)
-        super().build(input_shape)
-
-    def _generator(self):
-        if self.rng is None:                 # forward() called without build()
-            self.rng = layer_rng(self.seed)
-        return self.rng
-
-    def get_config(self):
-        return {"seed": self.seed, "name": self.name, "dtype": self.dtype.name}
+from gradkit.nn.module import register
 
 
 def keep_mask(rng, shape, rate, dtype):

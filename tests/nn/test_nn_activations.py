@@ -1,0 +1,72 @@
+"""Activations: every name gradient-checked in float64, values at known points, dtype kept."""
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+from gradkit.nn import activations as A
+
+R = np.random.default_rng(0)
+
+
+def apart(*shape):
+    """|x| in [0.2, 3] with random signs: no kink (relu, step, leaky, elu) near a sample."""
+    x = R.uniform(0.2, 3.0, size=shape) * R.choice([-1.0, 1.0], size=shape)
+    return gk.tensor(x, requires_grad=True, dtype=np.float64)
+
+
+# name -> keyword settings to check it with (every registered name needs an entry)
+CASES = {"identity": {}, "linear": {}, "step": {}, "sigmoid": {}, "tanh": {}, "relu": {},
+         "leaky_relu": {"alpha": 0.3}, "elu": {"alpha": 0.7}, "softplus": {}, "softmax": {},
+         "log_softmax": {}, "gelu": {}, "silu": {}, "swish": {}}
+
+
+def test_every_activation_has_a_case():
+    assert set(A.names()) == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_activation_gradient_matches_central_differences(name):
+    fn = A.get(name, **CASES[name])
+    assert gk.gradcheck(fn, apart(3, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_activation_keeps_the_dtype(name, dtype):
+    out = A.get(name, **CASES[name])(gk.tensor(R.normal(size=(2, 3)), dtype=dtype))
+    assert out.dtype == dtype
+
+
+def test_activation_values_at_known_points():
+    x = gk.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], dtype=np.float64)
+    values = {
+        "step": [0, 0, 0, 1, 1],                               # θ(x) = 1 for x > 0
+        "relu": [0, 0, 0, 0.5, 2],
+        "leaky_relu": [-0.2, -0.05, 0, 0.5, 2],                # the notes' max(0.1x, x)
+        "elu": np.where(x.numpy() > 0, x.numpy(), np.expm1(x.numpy())),
+        "sigmoid": 1 / (1 + np.exp(-x.numpy())),
+        "tanh": np.tanh(x.numpy()),
+        "softplus": np.log1p(np.exp(x.numpy())),
+        "silu": x.numpy() / (1 + np.exp(-x.numpy())),
+    }
+    for name, expected in values.items():
+        np.testing.assert_allclose(A.apply(name, x).numpy(), expected, rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(A.apply("softmax", x).numpy().sum(), 1.0)
+
+
+def test_extreme_inputs_stay_finite():
+    x = gk.tensor([-1e4, -50.0, 50.0, 1e4])
+    for name in ("sigmoid", "tanh", "softplus", "elu", "silu", "softmax", "log_softmax", "gelu"):
+        assert np.all(np.isfinite(A.apply(name, x).numpy())), name
+
+
+def test_step_has_zero_gradient_everywhere():
+    x = apart(5)
+    A.step(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.zeros(5))
+
+
+def test_unknown_activation_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown activation 'rellu'; known: .*relu"):
+        A.get("rellu")

@@ -1,0 +1,199 @@
+"""Losses: hand-computed values, extreme logits, smoothing, weights, reductions, gradients."""
+
+import math
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+from gradkit.nn import losses
+
+F64 = np.float64
+R = np.random.default_rng(0)
+
+
+def t64(values, grad=True):
+    return gk.tensor(values, requires_grad=grad, dtype=F64)
+
+
+def value(loss, y_pred, y_true, **kw):
+    return loss(t64(y_pred, grad=False), y_true, **kw).numpy()
+
+
+# -- hand-computed values --------------------------------------------------------------------------
+def test_hinge_matches_hand_computed_values_for_pm1_and_01_labels():
+    # max(0, 1 - t z): z = 0.5, t = +1 -> 0.5;  z = -2, t = -1 -> 0;  z = 0.2, t = -1 -> 1.2
+    z = [[0.5], [-2.0], [0.2]]
+    assert value(losses.Hinge(), z, np.array([[1], [-1], [-1]])) == pytest.approx(1.7 / 3)
+    assert value(losses.Hinge(), z, np.array([1, 0, 0])) == pytest.approx(1.7 / 3)
+    np.testing.assert_allclose(value(losses.Hinge(reduction="none"), z, np.array([1, -1, -1])),
+                               [0.5, 0.0, 1.2])
+
+
+def test_huber_matches_hand_computed_values():
+    # residuals 0.5, -2, 3.  δ = 1: ½·0.25 = 0.125, 1·(2 - ½) = 1.5, 1·(3 - ½) = 2.5
+    y, t = np.array([1.5, 0.0, 4.0]), np.array([1.0, 2.0, 1.0])
+    np.testing.assert_allclose(value(losses.Huber(reduction="none"), y, t), [0.125, 1.5, 2.5])
+    # δ = 2: 0.125, ½·4 = 2, 2·(3 - 1) = 4
+    np.testing.assert_allclose(value(losses.Huber(2.0, reduction="none"), y, t), [0.125, 2.0, 4.0])
+    assert value(losses.Huber(reduction="sum"), y, t) == pytest.approx(4.125)
+    with pytest.raises(ValueError, match="delta must be > 0, got delta=0"):
+        losses.Huber(0)
+
+
+def test_gaussian_nll_matches_hand_computed_values():
+    # ½ (s + (t - μ)² e^-s + log 2π), s = log σ².  μ = 1, σ² = 4, t = 3: ½ (log 4 + 1 + log 2π)
+    y = [[1.0, math.log(4.0)], [0.0, 0.0]]
+    got = value(losses.GaussianNLL(reduction="none"), y, np.array([3.0, 0.0]))
+    log2pi = math.log(2 * math.pi)
+    np.testing.assert_allclose(got, [0.5 * (math.log(4) + 1 + log2pi), 0.5 * log2pi], rtol=1e-12)
+    with pytest.raises(ValueError, match="needs 2D outputs"):
+        value(losses.GaussianNLL(), [[1.0, 2.0, 3.0]], np.array([1.0]))
+
+
+def test_mse_and_mae_average_over_outputs_then_over_samples():
+    y, t = [[1.0, 2.0], [0.0, -1.0]], np.array([[0.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(value(losses.MeanSquaredError(reduction="none"), y, t), [2.5, 2.0])
+    assert value(losses.MeanAbsoluteError(), y, t) == pytest.approx((1.5 + 1.0) / 2)
+
+
+# -- cross-entropies at extreme logits -------------------------------------------------------------
+def test_softmax_cross_entropy_from_logits_of_1e4_is_finite_with_the_right_gradient():
+    for dtype in (np.float32, F64):
+        z = gk.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]], requires_grad=True, dtype=dtype)
+        loss = losses.CrossEntropy()(z, np.array([1, 1]))
+        assert loss.dtype == dtype
+        assert loss.item() == pytest.approx(1e4)              # (2e4 + 0) / 2
+        loss.backward()
+        np.testing.assert_allclose(z.grad, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-7)
+
+
+def test_binary_cross_entropy_from_logits_of_1e4_is_finite_with_the_right_gradient():
+    z = gk.tensor([1e4, -1e4, 1e4], requires_grad=True)
+    loss = losses.BinaryCrossEntropy()(z, np.array([0.0, 0.0, 1.0]))
+    assert loss.item() == pytest.approx(1e4 / 3)
+    loss.backward()
+    np.testing.assert_allclose(z.grad, [1 / 3, 0.0, 0.0], atol=1e-7)
+
+
+def test_cross_entropies_on_probabilities_clip_instead_of_taking_log_zero():
+    p = gk.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    loss = losses.CrossEntropy(from_logits=False)(p, np.array([1, 1]))
+    assert np.isfinite(loss.item()) and loss.item() == pytest.approx(-np.log(1e-7) / 2, rel=1e-3)
+    bce = losses.BinaryCrossEntropy(from_logits=False)(gk.tensor([1.0, 0.0]), np.array([0.0, 0.0]))
+    assert np.isfinite(bce.item())
+
+
+# -- smoothing, weights, reductions ----------------------------------------------------------------
+def log_softmax(z):
+    z = np.asarray(z, dtype=F64)
+    shifted = z - z.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def test_label_smoothing_mixes_the_targets_with_the_uniform_distribution():
+    z = [[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]
+    labels = np.array([0, 2])
+    t = np.array([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])           # ε = 0.3, K = 3: 0.7 one-hot + 0.1
+    expected = -(t * log_softmax(z)).sum(-1).mean()
+    assert value(losses.CrossEntropy(label_smoothing=0.3), z, labels) == pytest.approx(expected)
+    # binary: t (1 - ε) + ε/2 with ε = 0.2 -> 0.9 and 0.1
+    zb = np.array([1.5, -0.5])
+    tb = np.array([0.9, 0.1])
+    sig = 1 / (1 + np.exp(-zb))
+    expected_b = -(tb * np.log(sig) + (1 - tb) * np.log(1 - sig)).mean()
+    got = value(losses.BinaryCrossEntropy(label_smoothing=0.2), zb, np.array([1.0, 0.0]))
+    assert got == pytest.approx(expected_b)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\), got label_smoothing=1"):
+        losses.CrossEntropy(label_smoothing=1)
+
+
+def test_class_weight_and_sample_weight_multiply_each_sample_loss():
+    z = [[2.0, 0.5], [0.0, 1.0], [1.0, -1.0]]
+    labels = np.array([0, 1, 1])
+    per = -log_softmax(z)[np.arange(3), labels]
+    w = np.array([1.0, 3.0, 3.0]) * np.array([0.5, 1.0, 2.0])
+    for cw in ({0: 1.0, 1: 3.0}, [1.0, 3.0]):
+        got = value(losses.CrossEntropy(class_weight=cw), z, labels, sample_weight=[0.5, 1.0, 2.0])
+        assert got == pytest.approx((w * per).sum() / 3)      # mean over the batch of w·l
+    mse = value(losses.MeanSquaredError(reduction="sum"), [1.0, 2.0], np.array([0.0, 0.0]),
+                sample_weight=[2.0, 0.25])
+    assert mse == pytest.approx(2 * 1 + 0.25 * 4)
+
+
+def test_sample_weights_keep_a_float32_loss_float32():
+    z = gk.tensor([[2.0, 0.5], [0.0, 1.0]], requires_grad=True)
+    loss = losses.CrossEntropy()(z, np.array([0, 1]), sample_weight=[1.0, 2.0])
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert z.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "hinge", "binary_cross_entropy",
+                                  "cross_entropy", "gaussian_nll"])
+def test_reductions_none_sum_mean(name):
+    y = R.normal(size=(5, 2))
+    targets = {"cross_entropy": np.array([0, 1, 1, 0, 1]), "gaussian_nll": R.normal(size=5),
+               "hinge": np.sign(R.normal(size=(5, 2))),
+               "binary_cross_entropy": (R.random((5, 2)) < 0.5).astype(F64)}
+    t = targets.get(name, R.normal(size=(5, 2)))
+    none = value(losses.get(name, reduction="none"), y, t)
+    assert none.shape == (5,)
+    assert value(losses.get(name, reduction="sum"), y, t) == pytest.approx(none.sum())
+    assert value(losses.get(name), y, t) == pytest.approx(none.mean())
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        losses.get(name, reduction="avg")
+
+
+# -- gradients, table-driven -----------------------------------------------------------------------
+def apart(shape, low=0.2, high=1.0):
+    """Values with |x| in [low, high] and random signs: far from every kink."""
+    return t64(R.uniform(low, high, size=shape) * R.choice([-1.0, 1.0], size=shape))
+
+
+LABELS = np.array([0, 2, 1, 2])
+ONE_HOT = np.eye(3)[LABELS]
+CASES = {
+    "mse": [(losses.MeanSquaredError(), apart((4, 2)), R.normal(size=(4, 2)))],
+    "mae": [(losses.MeanAbsoluteError(reduction="sum"), apart((4, 2)), np.zeros((4, 2)))],
+    "huber": [(losses.Huber(0.5), apart((4, 2), 0.1, 2.0), np.full((4, 2), 0.01))],
+    "hinge": [(losses.Hinge(), apart((4, 1), 0.1, 0.8), np.array([1, -1, 1, -1]))],
+    "binary_cross_entropy": [
+        (losses.BinaryCrossEntropy(label_smoothing=0.1), apart((4, 2), 0.1, 3.0),
+         (R.random((4, 2)) < 0.5).astype(F64)),
+        (losses.BinaryCrossEntropy(from_logits=False), t64(R.uniform(0.1, 0.9, size=4)),
+         np.array([0.0, 1.0, 1.0, 0.0]))],
+    "cross_entropy": [
+        (losses.CrossEntropy(), apart((4, 3), 0.1, 3.0), LABELS),
+        (losses.CrossEntropy(label_smoothing=0.2, class_weight=[1.0, 2.0, 0.5]),
+         apart((4, 3)), LABELS),
+        (losses.CrossEntropy(from_logits=False), t64(R.uniform(0.1, 0.9, size=(4, 3))), LABELS)],
+    "categorical_cross_entropy": [(losses.CategoricalCrossEntropy(), apart((4, 3)), ONE_HOT)],
+    "sparse_categorical_cross_entropy": [
+        (losses.SparseCategoricalCrossEntropy(reduction="sum"), apart((4, 3)), LABELS)],
+    "gaussian_nll": [(losses.GaussianNLL(), apart((4, 4)), R.normal(size=(4, 2)))],
+}
+
+
+def test_every_loss_has_a_gradient_case():
+    assert {cls.name for cls in losses._BY_NAME.values()} == set(CASES)
+
+
+@pytest.mark.parametrize("name,index", [(n, i) for n, c in CASES.items() for i in range(len(c))])
+def test_loss_gradient_matches_central_differences(name, index):
+    loss, y_pred, y_true = CASES[name][index]
+    assert gk.gradcheck(lambda y: loss(y, y_true, sample_weight=np.linspace(0.5, 2.0, 4)), y_pred)
+    assert gk.gradcheck(lambda y: loss(y, y_true), y_pred)
+
+
+def test_losses_by_name_config_and_errors():
+    assert isinstance(losses.get("sparse_categorical_crossentropy"),
+                      losses.SparseCategoricalCrossEntropy)
+    loss = losses.get({"name": "huber", "delta": 2.0, "reduction": "sum"})
+    assert loss.describe() == {"name": "huber", "reduction": "sum", "class_weight": None,
+                               "delta": 2.0}
+    assert losses.get(loss.describe()).describe() == loss.describe()
+    with pytest.raises(ValueError, match="unknown loss 'l2'; known:"):
+        losses.get("l2")
+    with pytest.raises(ValueError, match="use sparse_categorical_cross_entropy"):
+        losses.CategoricalCrossEntropy()(t64([[1.0, 2.0]]), np.array([1]))

@@ -1,0 +1,272 @@
+"""Each optimizer's first steps against the notes' formulas, written out by hand here."""
+
+import numpy as np
+import pytest
+
+from gradkit import optim
+from gradkit.optim import updates
+
+
+class Param:
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data, dtype=np.float64):
+        self.data = np.array(data, dtype=dtype)
+        self.grad = None
+
+
+# L(θ) = ½ Σ aᵢ θᵢ² over two parameters, w (2 entries) and b (a scalar), flat order (w0, w1, b).
+A = np.array([1.0, 3.0, 10.0])
+THETA0 = np.array([1.0, -2.0, 0.5])
+
+
+def grad(theta):
+    return A * theta
+
+
+def run(opt, steps):
+    """Bind the quadratic's parameters to `opt`, take `steps` steps, return θ after each."""
+    w, b = Param(THETA0[:2]), Param(THETA0[2])
+    opt.bind([w, b])
+    out = []
+    for _ in range(steps):
+        opt.zero_grad()
+        w.grad += A[:2] * w.data
+        b.grad += A[2] * b.data
+        assert opt.step() is True
+        out.append(np.concatenate([w.data, [b.data]]))
+    return out
+
+
+def assert_steps(got, expected):
+    for k, (g, e) in enumerate(zip(got, expected, strict=True)):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-15, err_msg=f"step {k + 1}")
+
+
+def test_sgd():
+    theta, expected = THETA0.copy(), []
+    for _ in range(3):
+        theta = theta - 0.1 * grad(theta)
+        expected.append(theta)
+    assert_steps(run(optim.SGD(lr=0.1), 3), expected)
+
+
+def test_sgd_weight_decay_adds_lambda_theta_to_the_gradient():
+    theta, expected = THETA0.copy(), []
+    for _ in range(3):
+        theta = theta - 0.1 * (grad(theta) + 0.01 * theta)
+        expected.append(theta)
+    assert_steps(run(optim.SGD(lr=0.1, weight_decay=0.01), 3), expected)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.SGD(lr=0.05, momentum=0.9),
+    lambda: optim.Momentum(lr=0.05, gamma=0.9, form="velocity"),
+])
+def test_momentum_velocity_form(make):
+    # MIPT / DESY: Δ ← γΔ + η g;  θ ← θ − Δ.
+    theta, delta, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        delta = 0.9 * delta + 0.05 * grad(theta)
+        theta = theta - delta
+        expected.append(theta)
+    assert_steps(run(make(), 3), expected)
+
+
+def test_momentum_average_form():
+    # KIT: m ← γm + (1 − γ)g;  θ ← θ − η m.
+    theta, m, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        m = 0.8 * m + (1 - 0.8) * grad(theta)
+        theta = theta - 0.05 * m
+        expected.append(theta)
+    assert_steps(run(optim.Momentum(lr=0.05, gamma=0.8), 3), expected)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.Nesterov(lr=0.05, gamma=0.9),
+    lambda: optim.SGD(lr=0.05, momentum=0.9, nesterov=True),
+])
+def test_nesterov_evaluates_the_gradient_at_the_look_ahead_point(make):
+    # MIPT: v ← γv + α∇L(θ − γv);  θ ← θ − v. The optimizer's parameters are θ − γv.
+    theta, v, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        v = 0.9 * v + 0.05 * grad(theta - 0.9 * v)
+        theta = theta - v
+        expected.append(theta - 0.9 * v)
+    assert_steps(run(make(), 3), expected)
+
+
+def test_adagrad():
+    # MIPT: c ← c + g²;  θ ← θ − α g / (√c + ε).
+    theta, c, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        c = c + g**2
+        theta = theta - 0.1 * g / (np.sqrt(c) + 1e-8)
+        expected.append(theta)
+    assert_steps(run(optim.Adagrad(lr=0.1), 3), expected)
+
+
+def test_rmsprop():
+    # v ← γv + (1 − γ)g²;  θ ← θ − α g / (√v + ε).
+    theta, v, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        v = 0.9 * v + (1 - 0.9) * g**2
+        theta = theta - 0.01 * g / (np.sqrt(v) + 1e-8)
+        expected.append(theta)
+    assert_steps(run(optim.RMSProp(lr=0.01), 3), expected)
+
+
+def test_adadelta():
+    # Zeiler 2012, Algorithm 1, with ρ = 0.95, ε = 1e-6 and η = 1.
+    theta, eg2, edx2, expected = THETA0.copy(), np.zeros(3), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        eg2 = 0.95 * eg2 + 0.05 * g**2
+        dx = -np.sqrt(edx2 + 1e-6) / np.sqrt(eg2 + 1e-6) * g
+        edx2 = 0.95 * edx2 + 0.05 * dx**2
+        theta = theta + dx
+        expected.append(theta)
+    assert_steps(run(optim.Adadelta(), 3), expected)
+
+
+def adam_reference(theta, steps, *, alpha=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, decay=0.0):
+    """Adam as the notes' pseudocode (Kingma & Ba, Algorithm 1), plus AdamW's decay."""
+    m = np.zeros_like(theta)   # m_0 <- 0 (1st moment vector)
+    v = np.zeros_like(theta)   # v_0 <- 0 (2nd moment vector)
+    t = 0                      # t <- 0 (timestep)
+    out = []
+    for _ in range(steps):
+        t = t + 1
+        g = grad(theta)
+        theta = theta - alpha * decay * theta
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        theta = theta - alpha * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(theta)
+    return out
+
+
+def test_adam_defaults_are_the_notes_recommended_values():
+    config = optim.Adam().get_config()
+    assert (config["lr"], config["beta1"], config["beta2"], config["eps"]) == (
+        1e-3, 0.9, 0.999, 1e-8)
+
+
+def test_adam_matches_the_pseudocode_with_its_defaults():
+    got = run(optim.Adam(), 3)
+    assert_steps(got, adam_reference(THETA0.copy(), 3))
+    # The first bias-corrected step is α g/(|g| + ε): every coordinate moves by α, downhill.
+    g = grad(THETA0)
+    np.testing.assert_allclose(got[0], THETA0 - 1e-3 * g / (np.abs(g) + 1e-8), rtol=1e-15)
+    np.testing.assert_allclose(got[0], [0.999, -1.999, 0.499], rtol=0, atol=1e-10)
+
+
+def test_adam_other_settings():
+    got = run(optim.Adam(lr=0.05, beta1=0.5, beta2=0.9, eps=1e-3), 3)
+    assert_steps(got, adam_reference(THETA0.copy(), 3, alpha=0.05, beta1=0.5, beta2=0.9,
+                                     eps=1e-3))
+
+
+def test_adamw_decays_the_weights_outside_the_moments():
+    got = run(optim.AdamW(lr=0.01, weight_decay=0.1), 3)
+    assert_steps(got, adam_reference(THETA0.copy(), 3, alpha=0.01, decay=0.1))
+
+
+def test_the_intro_lectures_sgd_table():
+    # 000_dc4e091d961bec1d.txt: h = xw + b, L = ½(y − h)², y=3, x=1, w=0.1, b=1, η=0.2.
+    # Rows: w and b after each update, as printed (two decimals).
+    table = [(0.48, 1.38), (0.71, 1.61), (0.84, 1.75)]
+    w, b = Param(0.1), Param(1.0)
+    opt = optim.SGD([w, b], lr=0.2)
+    for w_row, b_row in table:
+        opt.zero_grad()
+        dl_dh = (1.0 * w.data + b.data) - 3.0
+        w.grad += dl_dh * 1.0
+        b.grad += dl_dh
+        opt.step()
+        # The notes carried rounded values from row to row: agreement to the last printed digit.
+        assert abs(float(w.data) - w_row) <= 0.011 and abs(float(b.data) - b_row) <= 0.011
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rules_on_nd_and_strided_arrays_match_the_flat_path(dtype):
+    # The pure rules accept any same-shape arrays; BLAS is used only where the layout allows.
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal((4, 6)).astype(dtype)
+    g = rng.standard_normal((4, 6)).astype(dtype)
+    for layout in ("contiguous", "strided"):
+        p1, g1 = (p.copy(), g.copy()) if layout == "contiguous" else (
+            np.repeat(p, 2, axis=1)[:, ::2], np.repeat(g, 2, axis=1)[:, ::2])
+        m1, v1 = np.zeros_like(p), np.zeros_like(p)
+        pf, mf, vf = p.ravel().copy(), np.zeros(p.size, dtype), np.zeros(p.size, dtype)
+        for t in (1, 2):
+            updates.adam_update(p1, g1, m1, v1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, t=t)
+            updates.adam_update(pf, g.ravel(), mf, vf, lr=0.1, beta1=0.9, beta2=0.999,
+                                eps=1e-8, t=t, scratch=np.empty_like(pf))
+        np.testing.assert_allclose(p1.ravel(), pf, rtol=5e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_momentum_rule_rejects_an_unknown_form():
+    p = np.zeros(2)
+    with pytest.raises(ValueError, match="form='heavy'"):
+        updates.momentum_update(p, p, p.copy(), lr=0.1, gamma=0.9, form="heavy")
+
+
+def test_adam_rule_counts_steps_from_one():
+    p = np.zeros(2)
+    with pytest.raises(ValueError, match="t=0"):
+        updates.adam_update(p, p, p.copy(), p.copy(), lr=1e-3, beta1=0.9, beta2=0.999,
+                            eps=1e-8, t=0)
+
+
+# -- the canyon: momentum against plain gradient descent ------------------------------------------
+
+def steps_to_tolerance(make, *, tol=1e-6, limit=600):
+    """Steps until f = ½(x² + 100y²) < tol from (1, 1); `limit` when never (or diverging)."""
+    xy = Param([1.0, 1.0])
+    opt = make()
+    opt.bind([xy])
+    scale = np.array([1.0, 100.0])
+    for k in range(limit):
+        f = 0.5 * float(scale @ xy.data**2)
+        if f < tol:
+            return k
+        if f > 1e6:
+            return limit
+        opt.zero_grad()
+        xy.grad += scale * xy.data
+        opt.step()
+    return limit
+
+
+def test_momentum_and_nesterov_cross_the_canyon_faster_than_sgd():
+    # Condition number 100: gradient descent needs O(κ) steps, momentum O(√κ). Each method
+    # gets its best learning rate from the same grid.
+    grid = np.geomspace(1e-3, 1.0, 16)
+    best = {
+        name: min(steps_to_tolerance(lambda: make(lr)) for lr in grid)
+        for name, make in {
+            "sgd": lambda lr: optim.SGD(lr=lr),
+            "momentum": lambda lr: optim.Momentum(lr=lr, gamma=0.9, form="velocity"),
+            "momentum (average)": lambda lr: optim.Momentum(lr=lr, gamma=0.9),
+            "nesterov": lambda lr: optim.Nesterov(lr=lr, gamma=0.9),
+        }.items()
+    }
+    assert 200 < best["sgd"] < 600, best
+    for name in ("momentum", "momentum (average)", "nesterov"):
+        assert best[name] < best["sgd"] / 2, best
+
+
+def test_momentum_with_the_same_fixed_rate_beats_sgd_in_the_canyon():
+    lr = 0.01  # stable for all three (Nesterov with γ = 0.9 needs η·100 < 3.8/2.8)
+    sgd = steps_to_tolerance(lambda: optim.SGD(lr=lr), limit=2000)
+    momentum = steps_to_tolerance(lambda: optim.SGD(lr=lr, momentum=0.9), limit=2000)
+    nesterov = steps_to_tolerance(lambda: optim.SGD(lr=lr, momentum=0.9, nesterov=True),
+                                  limit=2000)
+    assert sgd < 2000
+    assert momentum < sgd / 3 and nesterov < sgd / 3, (sgd, momentum, nesterov)
