@@ -136,3 +136,5 @@ def test_closure_methods_refuse_misuse():
         optim.LBFGS(history=0)
     with pytest.raises(ValueError, match="damping=-1"):
         optim.Newton(damping=-1)
+    with pytest.raises(TypeError, match="no learning rate"):
+        optim.LBFGS(0.1)

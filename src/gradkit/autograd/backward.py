@@ -82,7 +82,12 @@ def _accumulate_leaf(t, g):
     if g.shape != t.data.shape:
         g = np.broadcast_to(g, t.data.shape)
     if t.grad is None:
-        t.grad = np.array(g, dtype=t.data.dtype)
+        buf = getattr(t, "_gradbuf", None)      # a Parameter bound to an optimizer
+        if buf is not None and buf.shape == g.shape:
+            np.copyto(buf, g)
+            t.grad = buf
+        else:
+            t.grad = np.array(g, dtype=t.data.dtype)
     else:
         # In place: the grad may be a view into an optimizer's flat gradient buffer.
         t.grad += g

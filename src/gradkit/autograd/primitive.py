@@ -87,7 +87,7 @@ def apply(prim, inputs, kwargs):
     t.data = out if type(out) is np.ndarray else np.asarray(out)
     t.grad = None
     t.name = None
-    if needs_grad and getattr(_state, "enabled", True):
+    if needs_grad and _state.enabled:
         t.requires_grad = True
         t._node = Node(prim, inputs, args, kwargs, saved)
     else:

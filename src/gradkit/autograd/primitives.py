@@ -252,20 +252,27 @@ def _reduce(losses, reduction, weights=None):
     if weights is not None:
         losses = losses * weights
     if reduction == "mean":
-        return np.mean(losses)
+        return np.add.reduce(losses) / losses.shape[0]
     if reduction == "sum":
-        return np.sum(losses)
+        return np.add.reduce(losses)
     return losses
 
 
 def _reduction_grad(g, n, reduction, weights, dtype):
-    """The upstream gradient per sample, for a loss reduced by `reduction` over n samples."""
+    """The upstream gradient per sample, for a loss reduced by `reduction` over n samples:
+    a scalar when every sample has the same one (the common, fast case), else an (n,) array."""
     if reduction == "mean":
-        g = np.asarray(g / n, dtype=dtype)
-    per_sample = np.broadcast_to(np.asarray(g, dtype=dtype), (n,))
-    if weights is not None:
-        per_sample = per_sample * weights
-    return per_sample
+        g = g / n
+    if weights is None:
+        return np.asarray(g, dtype=dtype) if reduction == "none" else dtype.type(g)
+    return (np.asarray(g) * weights).astype(dtype, copy=False)
+
+
+def _per_row(scale, ndim):
+    """`scale` shaped to multiply (n, ...) rows: scalars pass through."""
+    if np.ndim(scale) == 0:
+        return scale
+    return np.reshape(scale, (-1,) + (1,) * (ndim - 1))
 
 
 def _softmax_ce(z, t, reduction="mean", weights=None):
@@ -280,7 +287,7 @@ def _softmax_ce(z, t, reduction="mean", weights=None):
 
 def _softmax_ce_vjp_z(g, ans, logp, z, t, reduction="mean", weights=None):
     n = z.shape[0]
-    scale = _reduction_grad(g, n, reduction, weights, z.dtype)[:, None]
+    scale = _per_row(_reduction_grad(g, n, reduction, weights, z.dtype), 2)
     grad = np.exp(logp)
     if t.ndim == z.ndim:                     # d/dz of -Σ t log p is p Σt - t
         grad *= np.sum(t, axis=-1, keepdims=True)
@@ -295,7 +302,7 @@ softmax_cross_entropy = defprimitive(
     "softmax_cross_entropy", _softmax_ce,
     _softmax_ce_vjp_z,
     lambda g, ans, logp, z, t, reduction="mean", weights=None: (
-        -logp * _reduction_grad(g, z.shape[0], reduction, weights, z.dtype)[:, None]),
+        -logp * _per_row(_reduction_grad(g, z.shape[0], reduction, weights, z.dtype), 2)),
     saves=True,
 )
 
@@ -312,7 +319,7 @@ def _bce_scale(g, z, reduction, weights):
     n = z.shape[0]
     per_label = 1 if z.ndim == 1 else int(np.prod(z.shape[1:]))
     scale = _reduction_grad(g, n, reduction, weights, z.dtype) / per_label
-    return scale.reshape((n,) + (1,) * (z.ndim - 1))
+    return _per_row(scale, z.ndim)
 
 
 sigmoid_binary_cross_entropy = defprimitive(

@@ -13,12 +13,16 @@ import threading
 
 import numpy as np
 
-_state = threading.local()
+class _GradMode(threading.local):
+    enabled = True          # the class default is every thread's initial value
+
+
+_state = _GradMode()
 
 
 def is_grad_enabled() -> bool:
     """Whether operations currently record the graph (False inside `no_grad`)."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class no_grad(contextlib.ContextDecorator):

@@ -36,12 +36,18 @@ def layer_from_config(config):
 
 
 class Parameter(Tensor):
-    """A tensor that a module trains: it always requires a gradient."""
+    """A tensor that a module trains: it always requires a gradient.
 
-    __slots__ = ()
+    `_gradbuf` is where `backward` writes this parameter's next gradient when `.grad` is None:
+    an optimizer points it into its flat gradient buffer, so zeroing the gradients costs nothing
+    and the first gradient is copied there instead of added to zeros.
+    """
+
+    __slots__ = ("_gradbuf",)
 
     def __init__(self, data, *, name=None):
         super().__init__(np.asarray(data), requires_grad=True, name=name)
+        self._gradbuf = None
 
     def __repr__(self):
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"

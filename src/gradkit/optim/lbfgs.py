@@ -51,6 +51,7 @@ class LBFGS(Optimizer):
     name = "lbfgs"
     aliases = ("l-bfgs", "l_bfgs", "l-bfgs-b")
     requires_closure = True
+    takes_lr = False
 
     def __init__(self, params=None, *, maxiter=100, tol=1e-6, history=10, ftol=2.2e-9,
                  maxfun=None):

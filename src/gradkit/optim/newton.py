@@ -37,6 +37,7 @@ class Newton(Optimizer):
 
     name = "newton"
     requires_closure = True
+    takes_lr = False
 
     def __init__(self, params=None, *, damping=1e-3, eps=1e-4, maxiter=20, tol=1e-8,
                  max_params=2000):

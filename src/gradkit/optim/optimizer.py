@@ -68,6 +68,7 @@ class Optimizer:
     aliases = ()
     state_names = ()          # the arrays `state_dict` carries besides `iterations`
     requires_closure = False  # True for full-batch methods whose step needs a closure
+    takes_lr = True           # False where a line search or the Newton step sets step lengths
     default_lr = 1e-3
 
     def __init_subclass__(cls, **kwargs):
@@ -78,6 +79,9 @@ class Optimizer:
 
     def __init__(self, params=None, *, lr=None, clipnorm=None, clipvalue=None):
         if _lr_like(params):  # Adam(1e-3): the learning rate came first
+            if not self.takes_lr:
+                raise TypeError(f"{type(self).__name__} has no learning rate; got {params!r} "
+                                "where the parameters go")
             if lr is not None:
                 raise TypeError(f"{type(self).__name__} got a learning rate twice: "
                                 f"{params!r} in the parameters' place and lr={lr!r}")
@@ -91,6 +95,7 @@ class Optimizer:
         self._scratch = []
         self._slots = []       # (param, data view, grad view) per parameter
         self._flat = self._flat_grad = None
+        self._lazy_zero = False
         if params is not None:
             self.bind(params)
 
@@ -161,6 +166,7 @@ class Optimizer:
             slots.append((p, dview, gview))
             offset = end
         self._slots, self._flat, self._flat_grad = slots, flat, flat_grad
+        self._lazy_zero = all(hasattr(p, "_gradbuf") for p in unique)
         self._state = {k: np.asarray(v, dtype=dtype).copy() for k, v in self._state.items()}
         self._scratch = []
         return self
@@ -211,8 +217,18 @@ class Optimizer:
         return value
 
     def zero_grad(self):
-        """Fill the flat gradient buffer with 0 (every `p.grad` stays a view of it)."""
+        """Start the next gradient from zero (every `p.grad` ends up a view of the flat buffer).
+
+        Parameters that accept a `_gradbuf` (gradkit's) get `grad = None` and the view as the
+        place `backward` writes their next gradient: nothing is filled, and `step` zeroes the
+        view of any parameter that received no gradient. Others get the zero-filled view.
+        """
         _, flat_grad = self._bound()
+        if self._lazy_zero:
+            for p, _, gview in self._slots:
+                p.grad = None
+                p._gradbuf = gview
+            return
         flat_grad.fill(0)
         for p, _, gview in self._slots:
             if p.grad is not gview:

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from gradkit import _files
+from gradkit.optim.schedules import Schedule
 from gradkit.train.metrics import mode_for
 
 
@@ -112,11 +113,15 @@ class EarlyStopping(Callback):
                 self.best_weights = self.model.get_weights()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        # `patience` epochs without improvement stop training (Keras's rule; the notes' "after
+        # M successive increases"): with `>` it took patience + 1.
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        if (logs or {}).get("diverged"):
+            return      # TrainingDiverged promises the weights from before the failed step
         if self.restore_best and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
@@ -158,7 +163,11 @@ class LearningRateScheduler(Callback):
         self.schedule = schedule
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.optimizer.lr = float(self.schedule(epoch))
+        # A gradkit schedule is evaluated at t = epoch directly: through __call__ a per="epoch"
+        # schedule would divide the epoch by steps_per_epoch again (or refuse without it).
+        value = getattr(self.schedule, "value", None) if isinstance(self.schedule, Schedule) \
+            else None
+        self.model.optimizer.lr = float(value(epoch) if value else self.schedule(epoch))
 
     def on_epoch_end(self, epoch, logs=None):
         logs["lr"] = float(self.model.optimizer.lr)

@@ -49,13 +49,23 @@ def _as_features(X):
     return X
 
 
-def _class_weights_to_samples(class_weight, y):
+def _class_weights_to_samples(class_weight, y, class_names=None):
     if class_weight is None:
         return None
     labels = y if y.ndim == 1 else np.argmax(y, axis=-1)
     if isinstance(class_weight, dict):
-        return np.array([float(class_weight.get(int(c), 1.0)) for c in labels])
-    return np.asarray(class_weight, dtype=np.float64)[labels]
+        # Keys may be class names for string labels ({"cat": 2.0}); y holds indices by now, so
+        # without this translation such weights would be silently ignored.
+        by_index = {}
+        for key, value in class_weight.items():
+            if isinstance(key, str):
+                if class_names is None or key not in class_names:
+                    raise DataError(f"class_weight names class {key!r}, which is not among "
+                                    f"the labels; known classes: {class_names}")
+                key = class_names.index(key)
+            by_index[int(key)] = float(value)
+        return np.array([by_index.get(int(c), 1.0) for c in labels])
+    return np.asarray(class_weight, dtype=np.float64)[labels.astype(np.intp)]
 
 
 class _EpochAccumulator:
@@ -98,9 +108,12 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     y = encode_targets(model, y)
     if len(y) != len(X):
         raise DataError(f"X has {len(X)} rows but y has {len(y)}")
-    w = _class_weights_to_samples(class_weight, y)
+    w = _class_weights_to_samples(class_weight, y, model.class_names)
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=np.float64)
+        if sw.shape != (len(X),):
+            raise DataError(f"sample_weight must hold one weight per row, shape ({len(X)},), "
+                            f"got shape {sw.shape}")
         w = sw if w is None else w * sw
 
     if validation_data is not None:
@@ -127,6 +140,10 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
 
     n = len(X)
     steps = math.ceil(n / batch_size)
+    # Schedules counted in epochs leave steps_per_epoch to the loop (see optim.schedules).
+    schedule = getattr(model.optimizer, "schedule", None)
+    if getattr(schedule, "per", None) == "epoch" and schedule.steps_per_epoch is None:
+        schedule.steps_per_epoch = steps
     history = History()
     with_outputs = bool(model.metrics)
     acc = _EpochAccumulator(n, tuple(model.output_shape), with_outputs)
@@ -139,6 +156,9 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         acc.arrays.update(arrays)
         if start_batch == 0:
             perm = None
+        elif len(perm) != n:
+            raise ValueError(f"checkpoint {resume_from} was written for {len(perm)} training "
+                             f"rows, this fit has {n}; resume with the same data")
     model.history = history
     model.stop_training = False
 
@@ -161,7 +181,9 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
             cbs.on_batch_begin(b, batch_logs)
             value, out, applied = model.train_step(xb, y[idx], None if w is None else w[idx])
             if not applied and guard.enabled:
-                cbs.on_train_end({})
+                # "diverged": callbacks that would change the weights at the end (EarlyStopping
+                # restoring its best epoch) leave them alone, as the message below promises.
+                cbs.on_train_end({"diverged": True})
                 what = "the loss is not finite" if not math.isfinite(value) else \
                     "a gradient is not finite"
                 raise TrainingDiverged(

@@ -2,7 +2,8 @@
 
 `y_pred` is what the model outputs (logits or probabilities for classifiers, values for
 regression); `y_true` holds integer labels, one-hot rows, 0/1 multi-label rows or values.
-Precision, recall and F1 are macro-averaged over the classes.
+Precision, recall and F1 are macro-averaged over the classes that occur in y_true or
+in the predictions (scikit-learn's `average="macro"`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ def _per_class(y_true, y_pred):
     n = np.asarray(y_pred).shape[-1] if np.ndim(y_pred) > 1 and np.shape(y_pred)[-1] > 1 else 2
     cm = confusion_matrix(y_true, y_pred, n)
     tp = np.diag(cm).astype(np.float64)
-    return tp, cm.sum(axis=0), cm.sum(axis=1)
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    # Average over the classes that occur (in y_true or in the predictions), as scikit-learn
+    # does: a class absent from both has no precision or recall, and counting it as 0 would
+    # pull the mean down (a 10-class model scored on two classes could not exceed 0.2).
+    present = (predicted + actual) > 0
+    return tp[present], predicted[present], actual[present]
 
 
 def _safe_div(a, b):

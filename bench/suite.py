@@ -1,0 +1,204 @@
+"""`make bench`: every workload of the performance issue, gradkit against PyTorch (CPU) and
+scikit-learn in the same run, one table at the end, written to bench/results.md.
+
+Workloads:
+  fit        784-512-512-10 ReLU, Adam 1e-3, one epoch of 60,000 samples, batch 32/128/512
+  step       a training step of 64-32-10 at batch 16 (per-step overhead), SGD and Adam
+  predict    60,000 x 784 in batches of 1,024 (PyTorch under torch.no_grad)
+  memory     peak resident memory of a process running the batch-128 fit
+  import     `python -c "import gradkit"` wall time and peak memory (vs `import torch`)
+  scaling    step time from width 128 to 2,048 at batch 512, as a fraction of the sgemm rate
+Each figure is the median of repeated runs. Ratios are gradkit / other: below 1 is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import fit as fitbench  # noqa: E402
+import overhead  # noqa: E402
+
+
+def _median(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def predict_rows(repeats):
+    import gradkit as gk
+
+    X, _ = fitbench.data(60_000)
+    model = gk.Sequential([gk.layers.Dense(512, activation="relu"),
+                           gk.layers.Dense(512, activation="relu"), gk.layers.Dense(10)])
+    model.build((784,), seed=0)
+    g = _median(lambda: model.predict(X, batch_size=1024), repeats)
+    try:
+        import torch
+
+        net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(),
+                                  torch.nn.Linear(512, 512), torch.nn.ReLU(),
+                                  torch.nn.Linear(512, 10))
+        tx = torch.from_numpy(X)
+
+        def torch_predict():
+            with torch.no_grad():
+                out = torch.empty((len(tx), 10))
+                for s in range(0, len(tx), 1024):
+                    out[s:s + 1024] = net(tx[s:s + 1024])
+            return out
+
+        t = _median(torch_predict, repeats)
+    except ImportError:
+        t = float("nan")
+    return [("predict 60,000 x 784, batches of 1,024", g, t, float("nan"), float("nan"))]
+
+
+_MEMORY_SCRIPT = """
+import resource, sys
+sys.path.insert(0, {here!r})
+import fit
+X, y = fit.data({n})
+fn = getattr(fit, {which!r})(X, y, 128)
+fn()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _peak_kib(which, n):
+    code = _MEMORY_SCRIPT.format(here=HERE, n=n, which=which)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def memory_rows(n):
+    g = _peak_kib("gradkit_epoch", n) / 1024
+    try:
+        t = _peak_kib("torch_epoch", n) / 1024
+    except subprocess.CalledProcessError:
+        t = float("nan")
+    return [(f"peak memory of the batch-128 fit process (MiB), {n:,} samples", g, t,
+             float("nan"), float("nan"))]
+
+
+def _import_cost(module, repeats):
+    code = ("import resource, time; t = time.perf_counter(); import {m}; "
+            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    walls, peaks = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code.format(m=module)], capture_output=True,
+                             text=True)
+        walls.append(time.perf_counter() - t0)
+        if out.returncode != 0:
+            return float("nan"), float("nan")
+        peaks.append(int(out.stdout.split()[1]) / 1024)
+    return statistics.median(walls), statistics.median(peaks)
+
+
+def import_rows(repeats):
+    gw, gm = _import_cost("gradkit", repeats)
+    tw, tm = _import_cost("torch", repeats)
+    return [("`python -c 'import X'` wall time (s)", gw, tw, float("nan"), float("nan")),
+            ("`python -c 'import X'` peak memory (MiB)", gm, tm, float("nan"), float("nan"))]
+
+
+def step_rows(repeats):
+    rows = []
+    gk_us, pt_us = overhead.run(steps=2000, repeats=repeats)
+    rows.append(("step 64-32-10, batch 16, SGD (us)", gk_us, pt_us, float("nan"), float("nan")))
+    gk_us, pt_us = overhead.run(steps=2000, repeats=repeats, optimizer="adam")
+    rows.append(("step 64-32-10, batch 16, Adam (us)", gk_us, pt_us, float("nan"),
+                 float("nan")))
+    return rows
+
+
+def scaling_rows(rate, repeats):
+    import gradkit as gk
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for width in (128, 256, 512, 1024, 2048):
+        X = rng.standard_normal((512, width), dtype=np.float32)
+        y = rng.integers(0, 10, size=512)
+        model = gk.Sequential([gk.layers.Dense(width, activation="relu"),
+                               gk.layers.Dense(width, activation="relu"), gk.layers.Dense(10)])
+        model.compile(optimizer=gk.optim.Adam(1e-3), loss="cross_entropy")
+        model.build((width,), seed=0)
+        model.optimizer.bind(model.parameters())
+        steps = max(3, int(2e9 / fitbench.training_flops(512, (width, width, width, 10))))
+
+        def run():
+            for _ in range(steps):
+                model.train_step(X, y)
+
+        sec = _median(run, repeats) / steps
+        flops = fitbench.training_flops(512, (width, width, width, 10))
+        rows.append((f"step at width {width}, batch 512: achieved / sgemm rate", flops / sec / rate,
+                     float("nan"), float("nan"), float("nan")))
+    return rows
+
+
+def table(rows, rate):
+    lines = [f"Machine: {fitbench.machine()}; sgemm rate {rate / 1e9:.1f} GFLOP/s (measured in "
+             "this run).", "",
+             "| workload | gradkit | PyTorch | scikit-learn | gradkit/PyTorch | "
+             "gradkit/scikit-learn | gradkit/floor |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+
+    def fmt(v):
+        return "–" if v != v else (f"{v:.3g}" if abs(v) < 100 else f"{v:,.0f}")
+
+    for name, g, t, s, floor in rows:
+        lines.append(f"| {name} | {fmt(g)} | {fmt(t)} | {fmt(s)} | {fmt(g / t)} | "
+                     f"{fmt(g / s)} | {fmt(g / floor)} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=60_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 repeat")
+    args = parser.parse_args()
+    if args.quick:
+        args.samples, args.repeats = 6_000, 1
+    rate = fitbench.sgemm_rate()
+    rows = []
+    print("step overhead ...", flush=True)
+    rows += step_rows(max(args.repeats, 5))
+    print("fit ...", flush=True)
+    fit_rows, rate = fitbench.run(args.samples, [32, 128, 512], args.repeats, 1)
+    rows += [(f"{name} (s/epoch)", g, t, s, floor) for name, g, t, s, floor in fit_rows]
+    print("predict ...", flush=True)
+    rows += predict_rows(args.repeats)
+    print("memory ...", flush=True)
+    rows += memory_rows(args.samples)
+    print("import ...", flush=True)
+    rows += import_rows(5)
+    print("scaling ...", flush=True)
+    rows += scaling_rows(rate, args.repeats)
+    text = table(rows, rate)
+    print()
+    print(text)
+    with open(os.path.join(HERE, "results.md"), "w", encoding="utf-8") as f:
+        f.write("# gradkit benchmark results (`make bench`)\n\n" + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
