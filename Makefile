@@ -31,7 +31,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/suite.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

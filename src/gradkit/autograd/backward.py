@@ -69,7 +69,14 @@ def backward(root, grad=None, *, retain_graph=False):
         for i, x in enumerate(node.inputs):
             if not isinstance(x, Tensor) or not x.requires_grad:
                 continue
-            gi = prim.vjp(i, g, out, saved, args, kwargs)
+            if prim.variadic:
+                gi = prim.vjps(i, g, out, saved, *args, **kwargs)
+            else:
+                rule = prim.vjps[i]
+                if rule is None:
+                    raise RuntimeError(f"failed to compute gradient for input {i} of "
+                                       f"{prim.name!r}: it is not differentiable")
+                gi = rule(g, out, saved, *args, **kwargs)
             key = id(x)
             prev = grads.get(key)
             # Fan-out: sum, never in place, because a VJP may hand the same array to two inputs.

@@ -281,7 +281,7 @@ def _softmax_ce(z, t, reduction="mean", weights=None):
     if t.ndim == z.ndim:                     # probability targets
         losses = -np.sum(t * logp, axis=-1)
     else:                                    # integer class labels
-        losses = -np.take_along_axis(logp, t[:, None].astype(np.intp), axis=-1)[:, 0]
+        losses = -logp[np.arange(len(t)), t]
     return _reduce(losses, reduction, weights), logp
 
 
