@@ -6,6 +6,7 @@ gradkit's own), as in the other packages' suites; a test that expects one says s
 """
 
 import pathlib
+import types
 
 import numpy as np
 import pytest
@@ -23,10 +24,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
-    """Run BLAS single-threaded: on this 2-core machine NumPy's and SciPy's OpenBLAS pools
-    (SciPy's serves the optimizers' axpy) spin against each other and a step takes ~30x longer.
-    One thread also keeps the bit-identity tests independent of the thread count."""
-    import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS now, so the limit reaches it)
+    """Run BLAS single-threaded: tiny matrix products gain nothing from threads, a busy 2-core
+    machine makes threaded OpenBLAS spin, and one thread keeps the bit-identity tests
+    independent of the thread count."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
@@ -65,3 +65,58 @@ def digits():
 
     X, y = load_digits(return_X_y=True)
     return X.astype(np.float32), y.astype(np.int64)
+
+
+def weights_equal(a, b):
+    """Bit-identical lists of arrays."""
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+class Recorder(gk.callbacks.Callback):
+    """Copies of the weights before every batch and at the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.before_batch, self.epoch_end, self.lrs = [], [], []
+
+    def on_batch_begin(self, batch, logs=None):
+        self.before_batch.append(self.model.get_weights())
+        self.lrs.append(float(self.model.optimizer.lr))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_end.append(self.model.get_weights())
+
+
+class Scripted(gk.callbacks.Callback):
+    """Overwrites logs[key] at each epoch end with the next scripted value."""
+
+    def __init__(self, key, values):
+        self.key, self.values = key, list(values)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]
+
+
+def mlp_logits(weights, X):
+    """NumPy forward pass of Dense(relu) -> Dense from get_weights() (W1, b1, W2, b2), float64."""
+    W1, b1, W2, b2 = (np.asarray(w, np.float64) for w in weights)
+    h = np.maximum(np.asarray(X, np.float64) @ W1 + b1, 0.0)
+    return h @ W2 + b2
+
+
+def log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def cross_entropy(logits, labels):
+    """Per-sample -log softmax(z)[label]."""
+    return -log_softmax(logits)[np.arange(len(labels)), labels]
+
+
+@pytest.fixture
+def helpers():
+    """The helpers above, for the tests (with --import-mode=importlib a test cannot import
+    this file, nor a module beside it)."""
+    return types.SimpleNamespace(weights_equal=weights_equal, Recorder=Recorder,
+                                 Scripted=Scripted, mlp_logits=mlp_logits,
+                                 log_softmax=log_softmax, cross_entropy=cross_entropy)

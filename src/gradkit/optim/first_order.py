@@ -74,13 +74,15 @@ class SGD(Optimizer):
             np.multiply(p, self.weight_decay, out=s)
             np.add(s, g, out=s)
             g = s
+        work = self._work(1 if self.weight_decay else 0)
         if not self.momentum:
-            updates.sgd_update(p, g, lr=lr)
+            updates.sgd_update(p, g, lr=lr, scratch=work)
         elif self.nesterov:
-            updates.nesterov_update(p, g, self._buffer("velocity"), lr=lr, gamma=self.momentum)
+            updates.nesterov_update(p, g, self._buffer("velocity"), lr=lr, gamma=self.momentum,
+                                    scratch=work)
         else:
             updates.momentum_update(p, g, self._buffer("velocity"), lr=lr, gamma=self.momentum,
-                                    form="velocity")
+                                    form="velocity", scratch=work)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
@@ -114,7 +116,7 @@ class Momentum(Optimizer):
 
     def _apply(self, lr):
         updates.momentum_update(self._flat, self._flat_grad, self._buffer("m"), lr=lr,
-                                gamma=self.gamma, form=self.form)
+                                gamma=self.gamma, form=self.form, scratch=self._work())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "form": self.form}
@@ -141,7 +143,7 @@ class Nesterov(Optimizer):
 
     def _apply(self, lr):
         updates.nesterov_update(self._flat, self._flat_grad, self._buffer("v"), lr=lr,
-                                gamma=self.gamma)
+                                gamma=self.gamma, scratch=self._work())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma}

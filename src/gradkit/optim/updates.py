@@ -7,63 +7,36 @@ step is a handful of vectorized passes and never a Python loop over tensors.
 `scratch` is work space of `p`'s shape and dtype whose contents are overwritten (allocated when
 omitted); passing a preallocated one keeps the step free of full-size temporaries.
 
-`y += a * x` goes through BLAS `axpy` where the arrays allow it (contiguous, same float dtype):
-one pass over memory instead of NumPy's two (multiply into a buffer, then add).
+`y += a * x` is two NumPy passes into a work array (`axpy`). An earlier version called SciPy's
+BLAS axpy for one pass, but SciPy ships its own OpenBLAS with its own thread pool: alternating it
+with NumPy's matrix products made the two pools fight over the cores (a 5 µs axpy took 5 ms
+after a matmul on a 2-core machine), so the update rules use NumPy alone.
 """
 
 import math
 
 import numpy as np
 
-_AXPY = {}  # dtype char -> BLAS axpy, filled on first use (SciPy is imported lazily)
 
-
-def _blas_axpy(dtype):
-    fn = _AXPY.get(dtype.char)
-    if fn is None:
-        from scipy.linalg import blas
-
-        fn = _AXPY[dtype.char] = blas.saxpy if dtype.char == "f" else blas.daxpy
-    return fn
-
-
-def axpy(a, x, y):
-    """y += a * x, in place.
-
-    Args:
-        a: a Python float.
-        x: array read.
-        y: array written, same shape as x.
-    """
-    if (
-        y.dtype == x.dtype
-        and y.dtype.char in "fd"
-        and y.flags.c_contiguous
-        and x.flags.c_contiguous
-        and y.flags.writeable
-        and y.size
-    ):
-        y1 = y if y.ndim == 1 else y.reshape(-1)  # a view: y is contiguous
-        x1 = x if x.ndim == 1 else x.reshape(-1)
-        # f2py passes y through untouched when dtype, rank and layout already match (checked
-        # above), so BLAS writes into y itself; guard anyway rather than lose an update.
-        out = _blas_axpy(y.dtype)(x1, y1, a=a)
-        if out is not y1:
-            y1[...] = out
-    else:
+def axpy(a, x, y, tmp=None):
+    """y += a * x, in place, through `tmp` (x's shape; x itself when x is a work array)."""
+    if tmp is None:
         y += a * x
+        return
+    np.multiply(x, a, out=tmp)
+    np.add(y, tmp, out=y)
 
 
 def _work(scratch, p):
     return np.empty_like(p) if scratch is None else scratch
 
 
-def sgd_update(p, g, *, lr):
-    """Plain gradient descent: θ ← θ − η g (one pass)."""
-    axpy(-lr, g, p)
+def sgd_update(p, g, *, lr, scratch=None):
+    """Plain gradient descent: θ ← θ − η g (two passes)."""
+    axpy(-lr, g, p, _work(scratch, p))
 
 
-def momentum_update(p, g, m, *, lr, gamma, form):
+def momentum_update(p, g, m, *, lr, gamma, form, scratch=None):
     """Gradient descent with momentum, in one of the two forms the notes teach (three passes).
 
     form="average" (running average of the gradient, KIT ML1):
@@ -73,18 +46,19 @@ def momentum_update(p, g, m, *, lr, gamma, form):
 
     `m` holds m or Δ; both start at 0.
     """
+    s = _work(scratch, p)
     np.multiply(m, gamma, out=m)
     if form == "average":
-        axpy(1.0 - gamma, g, m)
-        axpy(-lr, m, p)
+        axpy(1.0 - gamma, g, m, s)
+        axpy(-lr, m, p, s)
     elif form == "velocity":
-        axpy(lr, g, m)
-        axpy(-1.0, m, p)
+        axpy(lr, g, m, s)
+        np.subtract(p, m, out=p)
     else:
         raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
 
 
-def nesterov_update(p, g, v, *, lr, gamma):
+def nesterov_update(p, g, v, *, lr, gamma, scratch=None):
     """Nesterov accelerated gradient (MIPT): v ← γ v + η ∇L(θ − γ v);  θ ← θ − v (four passes).
 
     The gradient is wanted at the look-ahead point θ − γv, so `p` stores that point, φ = θ − γv,
@@ -92,10 +66,11 @@ def nesterov_update(p, g, v, *, lr, gamma):
         v ← γ v + η g;   φ ← φ − γ v − η g
     (Sutskever et al. 2013), an update that needs only the current gradient.
     """
+    s = _work(scratch, p)
     np.multiply(v, gamma, out=v)
-    axpy(lr, g, v)
-    axpy(-lr, g, p)
-    axpy(-gamma, v, p)
+    axpy(lr, g, v, s)
+    axpy(-lr, g, p, s)
+    axpy(-gamma, v, p, s)
 
 
 def adagrad_update(p, g, c, *, lr, eps, scratch=None):
@@ -106,7 +81,7 @@ def adagrad_update(p, g, c, *, lr, eps, scratch=None):
     np.sqrt(c, out=s)
     np.add(s, eps, out=s)
     np.divide(g, s, out=s)
-    axpy(-lr, s, p)
+    axpy(-lr, s, p, s)
 
 
 def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None):
@@ -117,11 +92,11 @@ def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None):
     s = _work(scratch, p)
     np.multiply(g, g, out=s)
     np.multiply(v, gamma, out=v)
-    axpy(1.0 - gamma, s, v)
+    axpy(1.0 - gamma, s, v, s)
     np.sqrt(v, out=s)
     np.add(s, eps, out=s)
     np.divide(g, s, out=s)
-    axpy(-lr, s, p)
+    axpy(-lr, s, p, s)
 
 
 def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
@@ -137,7 +112,7 @@ def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
     s, u = (np.empty_like(p), np.empty_like(p)) if scratch is None else scratch
     np.multiply(g, g, out=s)
     np.multiply(eg2, rho, out=eg2)
-    axpy(1.0 - rho, s, eg2)
+    axpy(1.0 - rho, s, eg2, s)
     np.add(eg2, eps, out=s)
     np.add(edx2, eps, out=u)
     np.divide(u, s, out=u)
@@ -145,8 +120,8 @@ def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
     np.multiply(u, g, out=u)  # u = −Δθ
     np.multiply(u, u, out=s)
     np.multiply(edx2, rho, out=edx2)
-    axpy(1.0 - rho, s, edx2)
-    axpy(-lr, u, p)
+    axpy(1.0 - rho, s, edx2, s)
+    axpy(-lr, u, p, u)
 
 
 def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
@@ -158,7 +133,7 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
 
     Computed in the paper's cheaper order, which is the same quantity:
         θ ← θ − η_t m / (√v + ε̂),  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ),  ε̂ = ε √(1 − β₂ᵗ)
-    so neither m̂ nor v̂ is ever formed: nine passes, one of them the square root.
+    so neither m̂ nor v̂ is ever formed: twelve passes, one of them the square root.
     """
     if t < 1:
         raise ValueError(f"t counts steps from 1, got t={t!r}")
@@ -166,14 +141,14 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
     step = lr * root_bc2 / (1.0 - beta1**t)
     s = _work(scratch, p)
     np.multiply(m, beta1, out=m)
-    axpy(1.0 - beta1, g, m)
+    axpy(1.0 - beta1, g, m, s)
     np.multiply(g, g, out=s)
     np.multiply(v, beta2, out=v)
-    axpy(1.0 - beta2, s, v)
+    axpy(1.0 - beta2, s, v, s)
     np.sqrt(v, out=s)
     np.add(s, eps * root_bc2, out=s)
     np.divide(m, s, out=s)
-    axpy(-step, s, p)
+    axpy(-step, s, p, s)
 
 
 def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=None):

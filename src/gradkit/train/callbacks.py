@@ -222,17 +222,25 @@ class CSVLogger(Callback):
         self.path = str(path)
 
     def on_train_begin(self, logs=None):
+        # A resumed fit has already put the earlier epochs on the model's history: start from
+        # them, or the file would be rewritten with the epochs after the resume only.
+        history = getattr(self.model, "history", None)
         self.rows = []
+        for i, epoch in enumerate(history.epoch if history is not None else []):
+            self._add(epoch, {k: v[i] for k, v in history.history.items() if i < len(v)})
 
     def on_epoch_end(self, epoch, logs=None):
-        self.rows.append({"epoch": epoch + 1, **{k: v for k, v in logs.items()
-                                                 if np.isscalar(v)}})
+        self._add(epoch, logs)
         keys = list(dict.fromkeys(k for row in self.rows for k in row))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
         _files.atomic_write_text(self.path, buf.getvalue())
+
+    def _add(self, epoch, logs):
+        self.rows.append({"epoch": epoch + 1, **{k: v for k, v in logs.items()
+                                                 if np.isscalar(v)}})
 
 
 class ProgressBar(Callback):
@@ -295,6 +303,7 @@ class SnapshotEnsemble(Callback):
         if cycles < 1:
             raise ValueError(f"cycles must be >= 1, got cycles={cycles!r}")
         self.cycles, self.lr_max, self.lr_min = int(cycles), float(lr_max), float(lr_min)
+        self.snapshots = []     # here too, so predict_proba before fit says what is wrong
 
     def on_train_begin(self, logs=None):
         self.snapshots = []

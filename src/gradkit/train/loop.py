@@ -10,6 +10,7 @@ from gradkit.errors import DataError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
+from gradkit.train.metrics import log_value
 
 
 def encode_targets(model, y):
@@ -150,15 +151,15 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     start_epoch, start_batch, step, perm = 0, 0, 0, None
     if resume_from is not None:
         tensors, meta = ckpt.load_latest(resume_from)
+        if meta["batch"] and len(tensors["perm"]) != n:   # checked before anything changes
+            raise ValueError(f"checkpoint {resume_from} was written for {len(tensors['perm'])} "
+                             f"training rows, this fit has {n}; resume with the same data")
         start_epoch, start_batch, step, perm, arrays = ckpt.restore(model, rng, tensors, meta)
         history = History.from_dict(meta["history"])
         acc.scalars = dict(meta["accum"])
         acc.arrays.update(arrays)
         if start_batch == 0:
             perm = None
-        elif len(perm) != n:
-            raise ValueError(f"checkpoint {resume_from} was written for {len(perm)} training "
-                             f"rows, this fit has {n}; resume with the same data")
     model.history = history
     model.stop_training = False
 
@@ -220,7 +221,7 @@ def _epoch_logs(model, acc, y, X_val, y_val):
     if acc.arrays:
         out = acc.arrays["outputs"]
         for name, fn in model.metrics:
-            logs[name] = fn(y, out)
+            logs[name] = log_value(fn(y, out))
     if X_val is not None:
         for key, value in model.evaluate(X_val, y_val).items():
             logs[f"val_{key}"] = value

@@ -119,6 +119,15 @@ def get(metric):
     return metric, _BY_NAME[metric]
 
 
+def log_value(value):
+    """A metric's result as the logs keep it: one number becomes a Python float.
+
+    A custom metric may return a NumPy scalar; a float32 one could not go into a checkpoint's
+    JSON history. Anything else (a confusion matrix) is kept as it is.
+    """
+    return float(value) if np.ndim(value) == 0 else value
+
+
 def mode_for(monitor):
     """"max" for metrics that grow as the model improves, "min" for losses and errors."""
     name = monitor[4:] if monitor.startswith("val_") else monitor

@@ -149,8 +149,9 @@ class Sequential(Module):
         # loss can be checked: keep copies so that a refused step leaves them as they were too.
         saved = [(b, b.copy()) for _, b in self.named_buffers()]
         # An overflow on the way to a non-finite loss or gradient is what the finiteness checks
-        # below (and in `opt.step`) turn into "refused"; NumPy's warning would only repeat it,
-        # and where warnings are errors it would raise before the check could say where.
+        # (the loss's below, the gradient's in `opt.step`) turn into a refused step; NumPy's
+        # warning would only repeat it, and where warnings are errors it would be raised before
+        # the check could say where. The update itself stays outside: that is the optimizer's.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             out = self.forward(Tensor(xb))
             loss = self.loss(out, yb, wb)
@@ -158,10 +159,10 @@ class Sequential(Module):
             if pen is not None:
                 loss = loss + pen
             value = float(loss.data)
-            applied = bool(np.isfinite(value))
-            if applied:
+            finite = bool(np.isfinite(value))
+            if finite:
                 loss.backward()
-                applied = opt.step()
+        applied = finite and opt.step()
         if not applied:
             for live, copy in saved:
                 live[...] = copy
@@ -220,5 +221,5 @@ class Sequential(Module):
             loss = float(self.loss(Tensor(out), yt, sample_weight).data)
         logs = {"loss": loss}
         for name, fn in self.metrics:
-            logs[name] = fn(yt, out)
+            logs[name] = metrics_mod.log_value(fn(yt, out))
         return logs
