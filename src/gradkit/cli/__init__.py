@@ -5,6 +5,7 @@ Exit codes: 0 done, 2 bad input or usage, 3 training diverged, 1 a bug (with its
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -32,10 +33,43 @@ def _handle_errors(fn):
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_DIVERGED)
         except OSError as err:           # unreadable or unwritable paths are the user's input too
-            click.echo(f"error: {err.filename or ''}: {err.strerror or err}", err=True)
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"error: {where}{err.strerror or err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
+
+
+def _show_in_one_line(err, file=None):
+    hint = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+    click.echo(f"error: {err.format_message()}{hint}", file=file, err=file is None)
+
+
+class _Group(click.Group):
+    """click's group, except that a usage error is one line on stderr like any other bad input.
+
+    click prints the usage, a hint and then the error over four lines; the design promises one
+    line (`error: ...`) and exit status 2 for every bad input, flags included. Only how the
+    error shows changes: click still catches it, and exits with its status.
+    """
+
+    def make_context(self, *args, **kwargs):      # parsing the group's own options
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as err:
+            raise _one_line(err) from None
+
+    def invoke(self, ctx):                         # parsing and running the subcommand
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line(err) from None
+
+
+def _one_line(err):
+    if not isinstance(err, click.exceptions.NoArgsIsHelpError):    # bare `gradkit`: the help
+        err.show = functools.partial(_show_in_one_line, err)
+    return err
 
 
 def _hidden(ctx, param, value):
@@ -50,7 +84,7 @@ def _hidden(ctx, param, value):
     return sizes
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gradkit")
 def cli():
     """gradkit: train feed-forward neural networks on your own data."""
@@ -143,8 +177,13 @@ def evaluate(model, data):
     """Evaluate MODEL (a .safetensors file) on labelled DATA; print the metrics as JSON."""
     net, schema = _load_with_schema(model)
     from gradkit.data import encode_like
+    from gradkit.practice.run import loss_and_metrics
+    from gradkit.train import metrics as gmetrics
 
     ds = encode_like(data, schema, require_target=True)
+    # A loaded model has no compiled metrics (they are a training choice, not saved), so the
+    # loss would be all evaluate reports: add the metrics `gradkit train` reports for the task.
+    net.metrics = [gmetrics.get(m) for m in loss_and_metrics(schema["task"])[1]]
     logs = net.evaluate(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
@@ -198,11 +237,44 @@ def _load_with_schema(path):
     from gradkit.io import load
 
     net = load(path)
-    schema = net.saved_config.get("extra", {}).get("data_schema")
+    extra = net.saved_config.get("extra")
+    schema = extra.get("data_schema") if isinstance(extra, dict) else None
     if not isinstance(schema, dict):
         raise ModelFileError(f"{path}: has no data schema (it was not saved by `gradkit train`); "
                              "use gk.load in Python instead")
+    problem = _schema_problem(schema)
+    if problem:
+        raise ModelFileError(f"{path}: the data schema in the file is malformed: {problem}")
     return net, schema
+
+
+def _strings(v):
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _schema_problem(schema):
+    """What is wrong with a model file's data schema, or None.
+
+    `gk.load` checks the model; the schema is read only here, and a hand-edited one must be
+    refused with a message rather than fail with a TypeError deep inside the encoder.
+    """
+    from gradkit.data.dataset import TASKS
+
+    checks = {
+        "task": schema.get("task") in TASKS,
+        "feature_names": _strings(schema.get("feature_names")),
+        "feature_shape": isinstance(schema.get("feature_shape"), list) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0
+            for n in schema["feature_shape"]),
+        "class_names": schema.get("class_names") is None or _strings(schema["class_names"]),
+        "categories": isinstance(schema.get("categories"), dict) and all(
+            _strings(v) for v in schema["categories"].values()),
+        "columns": schema.get("columns") is None or _strings(schema["columns"]),
+        "target": schema.get("target") is None or isinstance(schema["target"], str)
+        or _strings(schema["target"]),
+    }
+    bad = [key for key, ok in checks.items() if not ok]
+    return f"bad or missing {', '.join(bad)}" if bad else None
 
 
 @cli.command()
@@ -214,7 +286,11 @@ def export(model, onnx_path):
     """Export MODEL to ONNX (Dense, activations, Dropout, BatchNorm, Normalization)."""
     from gradkit.io import export_onnx, load
 
-    export_onnx(load(model), onnx_path)
+    net = load(model)
+    try:
+        export_onnx(net, onnx_path)
+    except (ValueError, ImportError) as err:   # a layer ONNX cannot express; onnx missing
+        raise ModelFileError(f"{model}: cannot export to ONNX: {err}") from None
     click.echo(f"wrote {onnx_path}")
 
 
@@ -248,6 +324,154 @@ def fetch(name, cache_dir, base_url):
 
     path = fetch_dataset(name, cache_dir=cache_dir, base_url=base_url)
     click.echo(f"{name}: ready in {path}")
+
+
+@cli.command("search")
+@click.argument("data")
+@click.option("--trials", type=click.IntRange(min=1), required=True,
+              help="Trials the search should hold; run again with the same --out and a larger "
+              "number to add more (finished trials are kept, interrupted ones run again).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Trials at once, on local processes.  [default: 1, in this process]")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Run the trials on a Dask cluster instead; its workers need gradkit "
+              "installed and --out on a file system they share.")
+@click.option("--sampler", type=click.Choice(["tpe", "random", "coarse-to-fine"]), default="tpe",
+              show_default=True, help="How trials pick values: TPE, uniform random, or random "
+              "then random within ranges narrowed around the best trials.")
+@click.option("--space", "space_file", type=click.Path(dir_okay=False),
+              help='JSON file updating the space, e.g. {"lr": {"low": 1e-4, "high": 1e-2, '
+              '"log": true}, "activation": {"choices": ["relu", "tanh"]}, "dropout": null}.  '
+              "[default: width, depth, activation, lr, l2, dropout, batch_size, epochs]")
+@click.option("--metric", help="Validation metric to optimize.  "
+              "[default: val_accuracy; val_loss for regression]")
+@click.option("--target", help="Target column of a CSV/Parquet file; default: the last column.")
+@click.option("--epochs", type=click.IntRange(min=1),
+              help="Train every trial this many epochs (default: searched, 2 to 20).")
+@click.option("--optimizer", help="Optimizer of every trial.  [default: adam]")
+@click.option("--val", type=float, help="Validation fraction (scores the trials).  [default: 0.1]")
+@click.option("--test", type=float, help="Test fraction.  [default: 0.2]")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the split, of every trial's training, and of the sampler.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Search folder; the same one resumes.  [default: runs/search-<data name>]")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Rows of the ranked table.")
+@click.option("--quiet", is_flag=True, help="No line per trial, only the table.")
+@_handle_errors
+def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, target, epochs,
+               optimizer, val, test, seed, out, top, quiet):
+    """Search hyper-parameters for DATA: TRIALS training runs, ranked on the validation split.
+
+    Writes to --out: study.journal (the study; rerun the same command to resume it),
+    trials/NNNN (one run folder per trial), best.json (train it with
+    `gradkit train --config best.json`) and search.png (the score against each parameter).
+    """
+    from gradkit.practice.search import search as run_search
+
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --workers (local processes) or --scheduler (Dask), not both")
+    space = None
+    if space_file:
+        try:
+            with open(space_file, encoding="utf-8") as f:
+                space = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{space_file}: not valid JSON ({err.msg} at line {err.lineno})") \
+                from None
+    if target is not None and target.isdigit():
+        target = int(target)
+    base = {k: v for k, v in {"target": target, "epochs": epochs, "optimizer": optimizer,
+                              "val": val, "test": test}.items() if v is not None}
+    out = out or os.path.join("runs", "search-" + _run_name(data))
+    where = f"Dask scheduler {scheduler}" if scheduler else \
+        f"{workers} local processes" if workers and workers > 1 else "this process"
+    click.echo(f"gradkit search {data}: {trials} trials, {sampler} sampler, on {where} -> {out}")
+    try:
+        result = run_search(data, trials=trials, storage_dir=out, space=space, sampler=sampler,
+                            workers=workers, scheduler=scheduler, base=base, metric=metric,
+                            seed=seed, verbose=0 if quiet else 1)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; run the same command again to resume the search in {out}",
+                   err=True)
+        sys.exit(130)
+    result.print_table(top=top)
+    if result.best is None:
+        reasons = [r.get("reason") or "" for r in result.rows]
+        click.echo(f"error: none of the {len(result.rows)} trials completed; see the reasons "
+                   "above", err=True)
+        sys.exit(EXIT_DIVERGED if all(r.startswith("TrainingDiverged") for r in reasons) else 1)
+    best = result.best
+    click.echo(f"best: trial {best['number']}, {result.metric} {best['value']:.4f} "
+               f"({result.n_run} trials run now, {len(result.rows)} in the study)")
+    click.echo(f"wrote {os.path.join(out, 'best.json')} and {os.path.join(out, 'search.png')}")
+    click.echo(f"train it longer: gradkit train --config {os.path.join(out, 'best.json')} "
+               "--epochs 30")
+
+
+@cli.command("doctor")
+@click.argument("data", required=False)
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Epochs of step 6's final run and of the recommended config.")
+@click.option("--trials", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Settings tried in step 4's coarse search.")
+@click.option("--trial-epochs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Epochs of each coarse trial.")
+@click.option("--fine-trials", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Settings tried in step 5's finer search (the best coarse one included).")
+@click.option("--fine-epochs", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Epochs of each fine trial.")
+@click.option("--small-sample", type=click.IntRange(min=2), default=160, show_default=True,
+              help="Samples step 2 tries to overfit.")
+@click.option("--overfit-steps", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Step 2's budget of training steps.")
+@click.option("--lr-steps", type=click.IntRange(min=3), default=100, show_default=True,
+              help="Steps of step 3's learning-rate sweep.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Report folder.  [default: runs/doctor-<data name>]")
+@click.option("--quiet", is_flag=True, help="No line per step, only where the report is.")
+@_handle_errors
+def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, small_sample,
+               overfit_steps, lr_steps, out, quiet, config_file=None, **flags):
+    """Run the lecture notes' 7-step recipe on DATA with the model the flags describe.
+
+    1 initial loss, 2 overfit a small sample, 3 learning-rate range test, 4 coarse and 5 fine
+    random search over learning rate and L2, 6 learning curves, 7 bias or variance. Takes the
+    model flags of `gradkit train`. Writes to --out: doctor.md (each step: what was checked,
+    the numbers, the verdict, the plots), its PNGs, and recommended.json (train it with
+    `gradkit train --config recommended.json`).
+    """
+    from gradkit.practice.doctor import doctor
+    from gradkit.practice.run import RunConfig
+
+    config = RunConfig.from_file(config_file) if config_file else RunConfig()
+    if data is not None:
+        config.data = data
+    for flag, field in _TRAIN_FLAGS.items():
+        if flags.get(flag) is not None:
+            setattr(config, field, flags[flag])
+    if isinstance(config.target, str) and config.target.isdigit():
+        config.target = int(config.target)
+    config.validate()
+    out = out or os.path.join("runs", "doctor-" + _run_name(config.data))
+    click.echo(f"gradkit doctor {config.data} -> {out}")
+    report = doctor(config, out=out, small_sample=small_sample, overfit_steps=overfit_steps,
+                    lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,
+                    fine_trials=fine_trials, fine_epochs=fine_epochs, curve_epochs=epochs,
+                    seed=config.seed, echo=None if quiet else click.echo)
+    problems = len(report.problems)
+    click.echo(f"{7 - problems} of 7 steps fine, {problems} with a problem "
+               f"({report.seconds:.1f} s); report: {os.path.join(out, 'doctor.md')}")
+    if report.recommended is not None:
+        path = os.path.join(out, "recommended.json")
+        click.echo(f"recommended config: {path} (gradkit train --config {path})")
+
+
+# The model flags of `train`, shared so the two commands cannot drift apart.
+_DOCTOR_FLAGS = ("target", "hidden", "activation", "init", "optimizer", "lr", "batch_size",
+                 "dropout", "batch_norm", "l1", "l2", "normalize", "pca_components", "val",
+                 "test", "seed", "config_file")
+doctor_cmd.params[1:1] = [copy.copy(p) for p in train.params if p.name in _DOCTOR_FLAGS]
 
 
 def main(argv=None):

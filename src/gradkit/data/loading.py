@@ -146,7 +146,9 @@ def encode_like(source, like, *, require_target: bool = False) -> Dataset:
     schema = _schema(like)
     if schema["columns"] is not None:
         path = Path(source)
-        kind = file_kind(path) if path.exists() else "missing"
+        if not path.exists():
+            raise DataError(f"{source}: no such file")
+        kind = file_kind(path)
         if kind not in ("csv", "parquet"):
             raise DataError(f"{source}: the training data was a table (CSV or Parquet); expected "
                             "a .csv or .parquet file with the same columns")

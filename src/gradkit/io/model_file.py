@@ -81,6 +81,17 @@ def load(path):
         raise ModelFileError(f"{path}: cannot build the model from its config: {err}") from None
     if not model.built:
         raise ModelFileError(f"{path}: the config has no input_shape")
+    for i, layer in enumerate(model.layers):
+        # np.dtype accepts "object" or "U8" too; weights of those would hold no numbers.
+        if np.dtype(getattr(layer, "dtype", np.float32)) not in _FLOAT_DTYPES:
+            raise ModelFileError(f"{path}: layer {i} ({type(layer).__name__}) has dtype "
+                                 f"{layer.dtype}, expected float32 or float64")
+    for key in ("class_names", "feature_names"):
+        names = getattr(model, key, None)
+        if names is not None and not (isinstance(names, list)
+                                      and all(isinstance(n, str) for n in names)):
+            raise ModelFileError(f"{path}: {key} must be a list of strings, got "
+                                 f"{type(names).__name__}")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -92,8 +103,34 @@ def load(path):
             raise ModelFileError(f"{path}: weight {name!r} has shape {array.shape}, the config "
                                  f"needs {expected[name].shape}")
         if array.dtype != expected[name].dtype:
-            tensors[name] = array.astype(expected[name].dtype)
+            with np.errstate(over="ignore", invalid="ignore"):   # checked just below
+                tensors[name] = array = array.astype(expected[name].dtype)
+        # gradkit never saves a non-finite weight (training stops before one reaches them),
+        # and one would silently turn every prediction into NaN.
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ModelFileError(f"{path}: weight {name!r} holds NaN or infinite values")
     model.load_state_dict(tensors)
     model.saved_config = config
     model.eval()
+    _check_runs(model, path)
     return model
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_runs(model, path):
+    """Refuse a model whose layers were built but cannot compute (e.g. activation settings the
+    function does not take): better at load time, with the file's name, than mid-prediction."""
+    from gradkit.autograd import Tensor, no_grad
+    from gradkit.nn.layers import NotAdaptedError
+
+    x = np.zeros((1, *model.input_shape), dtype=np.float32)
+    try:
+        with no_grad(), np.errstate(all="ignore"):    # the weights were checked above
+            model.forward(Tensor(x))
+    except NotAdaptedError:
+        pass      # saved before `adapt`: loads as saved; using it says what to do
+    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as err:
+        raise ModelFileError(f"{path}: the model in the file cannot run: "
+                             f"{type(err).__name__}: {err}") from None

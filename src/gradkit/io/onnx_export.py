@@ -34,6 +34,8 @@ class _Graph:
 
 
 def _activation(g, x, name, kwargs):
+    # gradkit looks activation names up case-insensitively ("ReLU" works), so must this.
+    name = name.lower() if isinstance(name, str) else name
     if name in (None, "identity", "linear"):
         return x
     if name in _SIMPLE:
@@ -43,9 +45,9 @@ def _activation(g, x, name, kwargs):
     if name == "elu":
         return g.op("Elu", [x], alpha=float(kwargs.get("alpha", 1.0)))
     if name == "softmax":
-        return g.op("Softmax", [x], axis=-1)
+        return g.op("Softmax", [x], axis=int(kwargs.get("axis", -1)))
     if name == "log_softmax":
-        return g.op("LogSoftmax", [x], axis=-1)
+        return g.op("LogSoftmax", [x], axis=int(kwargs.get("axis", -1)))
     if name in ("silu", "swish"):
         return g.op("Mul", [x, g.op("Sigmoid", [x])])
     if name == "gelu":
@@ -66,21 +68,31 @@ def _layer(g, layer, x):
         return x                                     # inference: identity
     if kind == "Flatten":
         return g.op("Flatten", [x], axis=1)
-    if kind == "Dense":
-        inputs = [x, g.const(layer.W.data, "W")]
-        if layer.b is not None:
-            inputs.append(g.const(layer.b.data, "b"))
-        y = g.op("Gemm", inputs)
+    if kind in ("Dense", "DropConnect"):
+        # DropConnect is a Dense layer whose weights are masked in training only.
+        if len(layer.input_shape) == 1:
+            inputs = [x, g.const(layer.W.data, "W")]
+            if layer.b is not None:
+                inputs.append(g.const(layer.b.data, "b"))
+            y = g.op("Gemm", inputs)
+        else:                       # Gemm is 2-D only; Dense acts on the last axis
+            y = g.op("MatMul", [x, g.const(layer.W.data, "W")])
+            if layer.b is not None:
+                y = g.op("Add", [y, g.const(layer.b.data, "b")])
         return _activation(g, y, layer.activation_name, layer.activation_kwargs)
     if kind == "Activation":
         return _activation(g, x, layer.activation_name, layer.kwargs)
     if kind == "PReLU":
         return g.op("PRelu", [x, g.const(layer.alpha.data, "slope")])
     if kind == "BatchNorm":
-        return g.op("BatchNormalization", [
-            x, g.const(layer.gamma.data, "gamma"), g.const(layer.beta.data, "beta"),
-            g.const(layer.running_mean, "mean"), g.const(layer.running_var, "var")],
-            epsilon=float(layer.eps))
+        # gradkit's inference formula, (x - mean) * (gamma / sqrt(var + eps)) + beta, folded
+        # the way it folds it: the same float32 rounding, and it normalizes the last axis for
+        # inputs of any rank, where ONNX BatchNormalization would normalize axis 1.
+        var = np.asarray(layer.running_var, np.float32)
+        scale = (np.float32(1.0) / np.sqrt(var + np.float32(layer.eps))) * layer.gamma.data
+        centred = g.op("Sub", [x, g.const(layer.running_mean, "mean")])
+        return g.op("Add", [g.op("Mul", [centred, g.const(scale, "scale")]),
+                            g.const(layer.beta.data, "beta")])
     if kind == "Normalization":
         centred = g.op("Sub", [x, g.const(layer.mean, "mean")])
         if layer.mode == "standardize":
@@ -90,14 +102,19 @@ def _layer(g, layer, x):
             matrix = matrix / np.sqrt(np.asarray(layer.explained_variance, np.float64)
                                       + layer.eps)
         return g.op("MatMul", [centred, g.const(matrix, "projection")])
-    raise ValueError(f"layer {kind} has no ONNX export (supported: Dense, Activation, PReLU, "
-                     "Dropout, BatchNorm, Normalization, Flatten)")
+    raise ValueError(f"layer {kind} has no ONNX export (supported: Dense, DropConnect, "
+                     "Activation, PReLU, Dropout, GaussianNoise, RandomShift, RandomFlip, "
+                     "BatchNorm, Normalization, Flatten)")
 
 
 def to_onnx(model):
     """The ONNX ModelProto of a built Sequential (input "input", output "output")."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        raise ImportError("ONNX export needs the onnx package: pip install 'gradkit[onnx]'") \
+            from None
 
     if not model.built:
         raise ValueError("export needs a built (trained or loaded) model")

@@ -58,6 +58,9 @@ class Module:
 
     training = True
     _buffers: tuple[str, ...] = ()
+    # Buffers that forward() itself changes in training mode (BatchNorm's running statistics):
+    # a refused training step puts them back.
+    _running_buffers: tuple[str, ...] = ()
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)

@@ -272,11 +272,14 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} does not define an update")
 
     def _buffer(self, key):
-        """The state array `key`, created (zeros, flat size) on first use."""
+        """The state array `key`, created (flat size, `_initial_state(key)`) on first use."""
         buf = self._state.get(key)
         if buf is None:
-            buf = self._state[key] = np.zeros_like(self._flat)
+            buf = self._state[key] = np.full_like(self._flat, self._initial_state(key))
         return buf
+
+    def _initial_state(self, key):
+        return 0.0
 
     def _work(self, k=0):
         """Scratch array number k (flat size, contents undefined), allocated once."""

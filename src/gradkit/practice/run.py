@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -22,6 +23,33 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu", "
 NORMALIZE = ("standardize", "pca", "whiten", "none")
 SCHEDULES = ("constant", "cosine", "step", "exponential", "inverse_time", "linear",
              "inverse_sqrt")
+
+
+def _has_type(value, kinds, items=()):
+    """isinstance, except that bool is not an int (JSON true is no epoch count) and a list
+    must hold `items`."""
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, list):
+        return list in kinds and all(_has_type(v, items) for v in value)
+    return isinstance(value, kinds)
+
+
+_STR, _INT, _REAL, _NONE = (str,), (int,), (int, float), (type(None),)
+# field -> (accepted types, item types of a list, the words for them in a message)
+_FIELD_TYPES = {
+    "data": (_STR, (), "a file path or a data set name"),
+    "target": (_STR + _INT + _NONE + (list,), _STR + _INT,
+               "a column name or index, a list of them, or null"),
+    "hidden": ((list,), _INT, "a list of positive integers"),
+    **{name: (_STR, (), "a string")
+       for name in ("activation", "init", "optimizer", "schedule", "normalize")},
+    **{name: (_REAL, (), "a number") for name in ("lr", "dropout", "l1", "l2", "val", "test")},
+    **{name: (_INT, (), "an integer")
+       for name in ("batch_size", "epochs", "early_stopping", "seed", "checkpoint_every")},
+    "pca_components": (_INT + _NONE, (), "an integer or null"),
+    "batch_norm": ((bool,), (), "true or false"),
+}
 
 
 @dataclass
@@ -51,13 +79,24 @@ class RunConfig:
     checkpoint_every: int = 0        # steps; 0 = at every epoch end only
 
     def validate(self):
-        """Raise ConfigError naming the first setting out of range."""
+        """Raise ConfigError naming the first setting of the wrong type or out of range."""
+        # Types first: a config.json is user input, and `"lr": "fast"` or `"hidden": 5` must be
+        # refused with a message, not reach a comparison that raises TypeError (a traceback).
+        for name, (kinds, items, expected) in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not _has_type(value, kinds, items):
+                raise ConfigError(f"{name} must be {expected}, got {name}={value!r}")
+            # A JSON integer of 400 digits would overflow float() later, in the optimizer.
+            if kinds is _REAL and not abs(value) <= 1e300:
+                raise ConfigError(f"{name} must be a finite number, got {name}={str(value)[:20]}")
         checks = [
+            (self.hidden != [], "hidden must list at least one layer size, got []"),
             (all(isinstance(h, int) and h > 0 for h in self.hidden),
              f"hidden must be positive integers, got {self.hidden!r}"),
             (self.activation in ACTIVATIONS,
              f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"),
-            (self.lr > 0, f"lr must be > 0, got {self.lr!r}"),
+            (math.isfinite(self.lr) and self.lr > 0,
+             f"lr must be a finite number > 0, got {self.lr!r}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}"),
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}"),
@@ -70,15 +109,27 @@ class RunConfig:
              f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
             (0 <= self.val < 1 and 0 < self.test < 1 and self.val + self.test < 1,
              f"val and test must be fractions with val + test < 1, got {self.val}, {self.test}"),
+            (self.pca_components is None or self.pca_components >= 1,
+             f"pca_components must be >= 1, got {self.pca_components!r}"),
+            (self.pca_components is None or self.normalize in ("pca", "whiten"),
+             f"pca_components needs normalize 'pca' or 'whiten', got {self.normalize!r}"),
+            (self.seed >= 0, f"seed must be >= 0, got {self.seed!r}"),
+            (self.checkpoint_every >= 0,
+             f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
         from gradkit import optim
+        from gradkit.nn import initializers
         try:
             optim.get(self.optimizer)
         except (ValueError, KeyError) as err:
             raise ConfigError(f"optimizer: {err}") from None
+        try:     # else an unknown name surfaces as a ValueError from Dense, mid-run
+            initializers.get(self.init)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"init: {err}") from None
         return self
 
     def to_dict(self):
@@ -92,7 +143,12 @@ class RunConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown settings {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        config = cls(**d)
+        try:      # the file is checked as a whole here, so the message can name it
+            config.validate()
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+        return config
 
     @classmethod
     def from_file(cls, path):
@@ -116,8 +172,11 @@ def build_model(config, train, rng):
     if train.X.ndim > 2:
         model_layers.append(L.Flatten())
     if config.normalize != "none":
-        norm = L.Normalization(mode=config.normalize, n_components=config.pca_components)
-        norm.adapt(train.X.reshape(len(train.X), -1))
+        try:      # e.g. more pca_components than the data has features: the user's setting
+            norm = L.Normalization(mode=config.normalize, n_components=config.pca_components)
+            norm.adapt(train.X.reshape(len(train.X), -1))
+        except ValueError as err:
+            raise ConfigError(f"normalize {config.normalize!r} on {config.data}: {err}") from None
         model_layers.append(norm)
     reg = None
     if config.l1 or config.l2:
@@ -134,7 +193,10 @@ def build_model(config, train, rng):
             model_layers.append(L.Dropout(config.dropout))
     n_out = train.n_classes if train.task != "regression" else \
         (1 if train.y.ndim == 1 else train.y.shape[1])
-    model_layers.append(L.Dense(n_out, init="glorot_uniform"))
+    # Small output weights: the notes' step 1 expects the initial loss to be log C (every class
+    # equally likely); glorot_uniform here gave logits of std ~1.4 after He-initialized ReLU
+    # layers, an initial loss ~25% above log C (`gradkit doctor` flags that).
+    model_layers.append(L.Dense(n_out, init={"name": "random_normal", "std": 0.01}))
     model = Sequential(model_layers)
     model.build(train.X.shape[1:], rng)
     return model
@@ -204,13 +266,18 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     if config.early_stopping and len(val):
         callbacks.append(cb.EarlyStopping("val_loss", patience=config.early_stopping,
                                           restore_best=True))
-    history = model.fit(train.X, train.y, batch_size=config.batch_size, epochs=config.epochs,
-                        validation_data=(val.X, val.y) if len(val) else None,
-                        callbacks=callbacks, seed=config.seed, verbose=0,
-                        checkpoint_dir=ckpt_dir, checkpoint_every=config.checkpoint_every or None,
-                        resume_from=resume_from)
-
-    results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
+    # The NaN guard reports a diverging run in one line naming the epoch and batch, and keeps
+    # the last good checkpoint; NumPy's overflow warnings on the way there (from forward passes
+    # with huge weights) would only print noise before that line, or raise under -W error.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        history = model.fit(train.X, train.y, batch_size=config.batch_size,
+                            epochs=config.epochs,
+                            validation_data=(val.X, val.y) if len(val) else None,
+                            callbacks=callbacks, seed=config.seed, verbose=0,
+                            checkpoint_dir=ckpt_dir,
+                            checkpoint_every=config.checkpoint_every or None,
+                            resume_from=resume_from)
+        results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}

@@ -147,7 +147,7 @@ class Sequential(Module):
         opt.zero_grad()
         # Buffers (BatchNorm's running statistics) change during the forward pass, before the
         # loss can be checked: keep copies so that a refused step leaves them as they were too.
-        saved = [(b, b.copy()) for _, b in self.named_buffers()]
+        saved = [(b, b.copy()) for b in self._running_buffers_live()]
         # An overflow on the way to a non-finite loss or gradient is what the finiteness checks
         # (the loss's below, the gradient's in `opt.step`) turn into a refused step; NumPy's
         # warning would only repeat it, and where warnings are errors it would be raised before
@@ -167,6 +167,11 @@ class Sequential(Module):
             for live, copy in saved:
                 live[...] = copy
         return value, out.data, applied
+
+    def _running_buffers_live(self):
+        """The arrays that a training forward pass updates in place (few, usually none)."""
+        return [getattr(m, name) for m in self.modules() for name in m._running_buffers
+                if getattr(m, name, None) is not None]
 
     # -- inference ------------------------------------------------------------------------------
     def predict(self, X, batch_size=1024):

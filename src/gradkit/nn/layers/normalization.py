@@ -28,6 +28,7 @@ class BatchNorm(Layer):
     """
 
     _buffers = ("running_mean", "running_var")
+    _running_buffers = _buffers
 
     def __init__(self, momentum=0.9, eps=1e-5, *, name=None, dtype=np.float32):
         super().__init__(name=name, dtype=dtype)
