@@ -1,0 +1,286 @@
+"""What `doctor` examines: the data splits, and fresh copies of the model to train in each step.
+
+A `Setup` comes from a `RunConfig` (the model is `practice.run.build_model`'s, as `gradkit train`
+builds it) or from a `Sequential` (copied layer by layer from its config, with the preprocessing
+statistics of its Normalization layers). Either way `make(lr=..., l2=..., seed=...)` returns a
+newly initialized, compiled model, so every step and trial starts from scratch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gradkit.errors import ConfigError
+
+
+@dataclasses.dataclass
+class Setup:
+    train_X: np.ndarray
+    train_y: np.ndarray
+    val_X: np.ndarray
+    val_y: np.ndarray
+    task: str
+    n_outputs: int
+    loss_name: str
+    metric_names: list
+    batch_size: int
+    lr: float
+    optimizer: str
+    init: str
+    activation: str | None
+    data_name: str
+    config: object = None          # RunConfig, when the setup came from one
+    train_ds: object = None        # the training Dataset build_model adapts on
+    base: object = None            # the Sequential, when the setup came from one
+    constant_layers: list = dataclasses.field(default_factory=list)
+    init_problem: bool = False
+    n_test: int = 0
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, model_or_config, X, y, *, validation_data=None, data=None):
+        from gradkit.practice.run import RunConfig, loss_and_metrics
+        from gradkit.train import Sequential
+
+        if isinstance(model_or_config, Sequential):
+            return cls._from_model(model_or_config, X, y, validation_data, data)
+        if model_or_config is None:
+            config = RunConfig()
+        elif isinstance(model_or_config, dict):
+            config = RunConfig.from_dict(model_or_config)
+        elif isinstance(model_or_config, RunConfig):
+            config = dataclasses.replace(model_or_config)
+        else:
+            raise TypeError("doctor needs a RunConfig, a config dict or a Sequential, got "
+                            f"{type(model_or_config).__name__}")
+        if data is not None or X is not None:
+            config.data = data or "arrays"     # recommended.json names the data it was run on
+        config.validate()
+        train, val, n_test = _splits(config, X, y, validation_data)
+        loss, metrics = loss_and_metrics(train.task)
+        return cls(train.X, train.y, val.X, val.y, train.task, _n_outputs(train), loss, metrics,
+                   config.batch_size, config.lr, config.optimizer, config.init,
+                   config.activation, config.data, config=config, train_ds=train, n_test=n_test)
+
+    @classmethod
+    def _from_model(cls, model, X, y, validation_data, data):
+        from gradkit.nn.layers import Dense
+        from gradkit.practice.run import RunConfig, loss_and_metrics
+
+        if X is None or y is None:
+            raise ValueError("doctor(model, X, y): a model needs the data X and y to examine")
+        train, val, _ = _splits(RunConfig(), X, y, validation_data)
+        if not model.built:
+            model.build(train.X.shape[1:], np.random.default_rng(0))
+        loss, metrics = loss_and_metrics(train.task)
+        if model.loss is not None:
+            loss = model.loss.name
+        dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+        hidden_act = next((d.activation_name for d in dense[:-1]), None)
+        init = _init_name(dense[0].init if dense else None, hidden_act)
+        opt = model.optimizer
+        lr = float(opt.lr) if opt is not None and opt.takes_lr else 1e-3
+        name = opt.name if opt is not None and opt.takes_lr else "adam"
+        return cls(train.X, train.y, val.X, val.y, train.task, int(model.output_shape[-1]),
+                   loss, metrics, 32, lr, name, init, hidden_act, data or "arrays", base=model)
+
+    # -- models --------------------------------------------------------------------------------
+    def make(self, *, lr, l2, seed, init=None, overfit=False):
+        """A freshly initialized, compiled model; `overfit` turns dropout and L1 off."""
+        rng = np.random.default_rng(seed)
+        if self.config is not None:
+            from gradkit.practice.run import build_model, make_optimizer
+
+            cfg = dataclasses.replace(self.config, lr=lr, l2=l2, schedule="constant",
+                                      init=init or self.config.init)
+            if overfit:
+                cfg.l1, cfg.dropout = 0.0, 0.0
+            model = build_model(cfg, self.train_ds, rng)
+            steps = -(-len(self.train_X) // cfg.batch_size)
+            optimizer = make_optimizer(cfg, steps)
+        else:
+            model = self._copy_base(rng, l2=l2, init=init, overfit=overfit)
+            from gradkit import optim
+
+            optimizer = optim.get(self.optimizer, lr=lr)
+        model.compile(optimizer=optimizer, loss=self.loss_name, metrics=self.metric_names)
+        return model
+
+    def _copy_base(self, rng, *, l2, init, overfit):
+        from gradkit.nn import initializers, regularizers
+        from gradkit.nn.layers import Dense, Dropout, Normalization
+        from gradkit.nn.module import layer_from_config
+        from gradkit.train import Sequential
+
+        layers = [layer_from_config(layer.describe()) for layer in self.base.layers]
+        dense = [layer for layer in layers if isinstance(layer, Dense)]
+        for layer in dense:
+            layer.kernel_regularizer = regularizers.L1L2(l2=l2) if l2 else None
+        if init is not None:
+            for layer in dense[:-1]:
+                layer.init = initializers.get(init)
+        if overfit:
+            for layer in layers:
+                if isinstance(layer, Dropout):
+                    layer.rate = 0.0
+        model = Sequential(layers)
+        model.build(self.base.input_shape, rng)
+        for new, old in zip(model.layers, self.base.layers):
+            if isinstance(new, Normalization):
+                if old.adapted:
+                    for (_, a), (_, b) in zip(new.named_buffers(), old.named_buffers()):
+                        a[...] = b
+                else:
+                    new.adapt(self.train_X.reshape(len(self.train_X), -1))
+        model.class_names = self.base.class_names
+        return model
+
+    # -- scores --------------------------------------------------------------------------------
+    @property
+    def metric_name(self):
+        return {"classification": "accuracy", "multilabel": "binary_accuracy"}.get(self.task,
+                                                                                   "r2")
+
+    @property
+    def score_name(self):
+        return {"accuracy": "accuracy", "binary_accuracy": "binary accuracy",
+                "r2": "R²"}[self.metric_name]
+
+    @property
+    def fit_goal(self):
+        return "an R² of 0.99 or more" if self.task == "regression" else \
+            f"100% training {self.score_name}"
+
+    def score(self, logs):
+        """Higher is better: the validation metric."""
+        return float(logs.get(self.metric_name, -logs["loss"]))
+
+    def format_score(self, value):
+        return f"{value:.2%}" if self.metric_name != "r2" else f"{value:.4f}"
+
+    def error(self, logs):
+        return 1.0 - self.score(logs)
+
+    @property
+    def error_is_fraction(self):
+        return self.metric_name != "r2"
+
+    def train_score(self, model, X, y):
+        return self.score(model.evaluate(X, y))
+
+    def fits(self, model, X, y):
+        s = self.train_score(model, X, y)
+        return s >= 0.99 if self.task == "regression" else s >= 1.0
+
+    def input_scale(self, model, X):
+        """(largest |mean|, largest std) of the features entering the first Dense layer."""
+        from gradkit.autograd import Tensor, no_grad
+        from gradkit.nn.layers import Dense
+
+        x = Tensor(np.asarray(X, dtype=np.float32))
+        with no_grad():
+            for layer in model.layers:
+                if isinstance(layer, Dense):
+                    break
+                x = layer.forward(x)
+        a = np.asarray(x.data, dtype=np.float64).reshape(len(X), -1)
+        return float(np.max(np.abs(a.mean(axis=0)))), float(np.max(a.std(axis=0)))
+
+    # -- the result ------------------------------------------------------------------------------
+    def recommend(self, *, lr, l2, epochs, init, early_stopping):
+        """The RunConfig `gradkit train --config` runs: yours with the doctor's settings."""
+        from gradkit.practice.run import RunConfig
+
+        if self.config is not None:
+            base = self.config
+        else:
+            base = _config_from_model(self.base, self.data_name, self.optimizer)
+            if base is None:
+                return None
+        cfg = dataclasses.replace(base, lr=float(lr), l2=float(l2), epochs=int(epochs),
+                                  init=init, early_stopping=int(early_stopping))
+        try:
+            return RunConfig.from_dict(cfg.to_dict())
+        except ConfigError:
+            return None
+
+    def describe(self):
+        if self.config is not None:
+            c = self.config
+            model = (f"hidden {c.hidden}, {c.activation}, init {c.init}, optimizer "
+                     f"{c.optimizer}, batch size {c.batch_size}")
+        else:
+            model = f"{len(self.base.layers)} layers ({self.base.num_parameters():,} parameters)"
+        test = f", {self.n_test} test samples set aside (not used)" if self.n_test else ""
+        return (f"data {self.data_name}: {len(self.train_X)} training and {len(self.val_X)} "
+                f"validation samples{test}; model: {model}")
+
+
+def _init_name(init, activation):
+    """The initializer's name for a RunConfig, which holds names only: one with settings
+    (random_normal with its std) is replaced by the standard one for the activation."""
+    from gradkit.nn import initializers
+
+    if isinstance(init, initializers.Initializer) and not init.get_config():
+        return init.describe()["name"]
+    return "glorot_uniform" if activation in ("tanh", "sigmoid") else "he_normal"
+
+
+def _n_outputs(train):
+    if train.task != "regression":
+        return train.n_classes
+    return 1 if train.y.ndim == 1 else train.y.shape[1]
+
+
+def _splits(config, X, y, validation_data):
+    """(train, validation, number of test samples) Datasets."""
+    from gradkit import data as gdata
+
+    val_fraction = config.val or 0.1
+    if X is None:
+        ds = gdata.load(config.data, target=config.target)
+        if ds.y is None:
+            raise ConfigError(f"{config.data}: has no target to examine")
+        train, val, test = gdata.train_val_test_split(ds, val=val_fraction, test=config.test,
+                                                      seed=config.seed)
+        return train, val, len(test)
+    if y is None:
+        raise ValueError("doctor needs labels y with X")
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if validation_data is None:
+        ds = gdata.arrays_to_dataset(X, y, source="arrays")
+        train, val, _ = gdata.train_val_test_split(ds, val=val_fraction, test=0.0,
+                                                   seed=config.seed)
+        return train, val, 0
+    # One data set for both, so that labels become the same class indices in each.
+    Xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+    ds = gdata.arrays_to_dataset(np.concatenate([X, Xv]), np.concatenate([y, yv]),
+                                 source="arrays")
+    n = len(X)
+    return ds.subset(np.arange(n)), ds.subset(np.arange(n, n + len(Xv))), 0
+
+
+def _config_from_model(model, data, optimizer):
+    """A RunConfig describing a plain MLP (Normalization, Dense, Dropout, BatchNorm), or None."""
+    from gradkit.nn.layers import Activation, BatchNorm, Dense, Dropout, Flatten, Normalization
+    from gradkit.practice.run import RunConfig
+
+    known = (Dense, Dropout, BatchNorm, Activation, Flatten, Normalization)
+    if any(type(layer) not in known for layer in model.layers):
+        return None
+    dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+    norm = next((layer for layer in model.layers if isinstance(layer, Normalization)), None)
+    drop = next((layer for layer in model.layers if isinstance(layer, Dropout)), None)
+    acts = [d.activation_name for d in dense[:-1]] + \
+        [a.activation_name for a in model.layers if isinstance(a, Activation)]
+    acts = [a for a in acts if a not in (None, "identity", "linear")]
+    cfg = RunConfig(data=data, hidden=[d.units for d in dense[:-1]] or [64],
+                    activation=acts[0] if acts else "relu", optimizer=optimizer,
+                    dropout=drop.rate if drop is not None else 0.0,
+                    batch_norm=any(isinstance(layer, BatchNorm) for layer in model.layers),
+                    normalize=norm.mode if norm is not None else "none",
+                    pca_components=norm.n_components if norm is not None else None)
+    return cfg

@@ -1,0 +1,27 @@
+"""A cap on BLAS threads while the practice tools train their many small networks.
+
+The matrix products of these networks are small: a threaded BLAS only adds synchronization,
+and when several trials or ensemble members run at once, every process starting a thread per
+core oversubscribes the machine and its OpenBLAS threads spin against each other.
+threadpoolctl (a scikit-learn dependency) sets the cap for the duration of a block; without it
+nothing changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+
+@contextlib.contextmanager
+def blas_limit(threads):
+    """Run the block with at most `threads` BLAS threads (None: leave the pools as they are)."""
+    if not threads:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=threads, user_api="blas"):
+        yield

@@ -1,0 +1,185 @@
+"""`doctor` (the notes' 7-step recipe) and the learning-rate range test, on real data (digits)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import gradkit as gk
+from gradkit.practice.lr_finder import lr_range_test, suggest
+from gradkit.practice.run import RunConfig, train_run
+
+PNG = b"\x89PNG\r\n\x1a\n"
+# Small budgets for the runs whose later steps the tests do not read.
+QUICK = dict(coarse_trials=1, coarse_epochs=1, fine_trials=1, fine_epochs=1, curve_epochs=1,
+             lr_steps=30)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """One BLAS thread: on 2 cores NumPy's and SciPy's OpenBLAS pools spin against each other."""
+    import scipy.linalg.blas  # noqa: F401  (loaded now, so the limit reaches it)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG and len(data) > 1024, path
+
+
+@pytest.fixture(scope="module")
+def digits_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("doctor")
+    return gk.practice.doctor(RunConfig(), out=str(out)), out
+
+
+def test_initial_loss_is_log_10(digits_report):
+    report, _ = digits_report
+    step = report.step(1)
+    assert step.ok, step.verdict
+    assert step.numbers["expected"] == pytest.approx(math.log(10))
+    assert step.numbers["initial loss"] == pytest.approx(math.log(10), rel=0.05)
+
+
+def test_the_small_sample_is_overfitted(digits_report):
+    step = digits_report[0].step(2)
+    assert step.ok, step.verdict
+    assert step.numbers["training accuracy"] == "100.00%"
+    assert step.numbers["steps used"] <= 500
+    assert "reached 100% training accuracy on 160 samples" in step.verdict
+
+
+def test_suggested_learning_rate_is_near_adams_1e_3(digits_report):
+    step = digits_report[0].step(3)
+    assert step.ok, step.verdict
+    assert 1e-4 <= step.numbers["suggested"] <= 1e-2
+    assert step.numbers["lowest loss at"] > step.numbers["suggested"]
+
+
+def test_search_learning_curves_and_verdict(digits_report):
+    report, _ = digits_report
+    assert report.ok, report.problems
+    coarse, fine = report.step(4), report.step(5)
+    assert coarse.table.count("\n") == 2 + 6 - 1          # header, rule, 6 trials
+    assert fine.table.count("\n") == 2 + 3 - 1
+    # the fine search starts from the best coarse setting, so it cannot end worse
+    assert float(fine.numbers["best validation accuracy"].rstrip("%")) >= \
+        float(coarse.numbers["best validation accuracy"].rstrip("%"))
+    assert report.step(6).numbers["epochs"] == 15
+    assert "low bias and low variance" in report.step(7).verdict
+
+
+def test_report_files(digits_report):
+    report, out = digits_report
+    md = (out / "doctor.md").read_text()
+    for n in range(1, 8):
+        assert f"## Step {n}:" in md
+    for png in ("layer_stats.png", "overfit.png", "lr_finder.png", "search.png",
+                "learning_curves.png"):
+        assert f"![{png}]({png})" in md
+        assert_png(out / png)
+    saved = json.loads((out / "recommended.json").read_text())
+    assert saved == {"run": report.recommended.to_dict()}
+
+
+def test_recommended_config_reaches_97_percent(digits_report, tmp_path):
+    report, out = digits_report
+    config = RunConfig.from_file(out / "recommended.json")
+    assert config.lr == report.step(5).numbers["best learning rate"]
+    assert config.epochs == 15
+    result = train_run(config, str(tmp_path / "run"), verbose=0)
+    assert result.metrics["test_accuracy"] >= 0.97, result.metrics
+
+
+def test_a_too_high_learning_rate_is_named():
+    report = gk.practice.doctor(RunConfig(lr=10.0), **QUICK)
+    step = report.step(2)
+    assert not step.ok
+    assert "the loss exploded" in step.verdict
+    assert "the learning rate 10 is too high" in step.verdict
+    # the probes went down until one worked, and that one is named
+    assert "lower learning rate (0.01) it reached 100% training accuracy" in step.verdict
+    assert report.step(1).ok                      # the learning rate does not change the start
+
+
+def test_all_zero_initialization_is_named():
+    report = gk.practice.doctor(RunConfig(init="zeros"), **QUICK)
+    first, second = report.step(1), report.step(2)
+    assert not first.ok and not second.ok
+    assert first.numbers["initial loss"] == pytest.approx(math.log(10), rel=1e-4)
+    assert "layer 1 (all 0), layer 2 (all 0) has the same value" in first.verdict
+    assert "random initialization" in first.verdict
+    assert "the initialization is the problem: with random initialization (he_normal)" \
+        in second.verdict
+    assert report.recommended.init == "he_normal"
+
+
+def test_doctor_on_a_model_and_arrays(tmp_path):
+    ds = gk.data.load("iris")
+    model = gk.Sequential([gk.layers.Normalization(), gk.layers.Dense(16, activation="relu"),
+                           gk.layers.Dense(3)])
+    model.layers[0].adapt(ds.X)
+    model.compile(gk.optim.Adam(1e-2), "cross_entropy", ["accuracy"])
+    report = gk.practice.doctor(model, ds.X, ds.y, out=str(tmp_path), small_sample=40,
+                                overfit_steps=100, **QUICK)
+    assert report.step(1).numbers["expected"] == pytest.approx(math.log(3))
+    rec = report.recommended
+    assert (rec.hidden, rec.activation, rec.data, rec.optimizer) == ([16], "relu", "arrays",
+                                                                     "adam")
+    assert "set `data` to the file" in (tmp_path / "doctor.md").read_text()
+
+
+def test_cli_doctor(tmp_path):
+    from gradkit.cli import cli
+
+    out = tmp_path / "doc"
+    result = CliRunner().invoke(cli, ["doctor", "iris", "--hidden", "16", "--out", str(out),
+                                      "--trials", "2", "--trial-epochs", "1", "--fine-trials",
+                                      "1", "--fine-epochs", "1", "--epochs", "2",
+                                      "--lr-steps", "30", "--small-sample", "40",
+                                      "--overfit-steps", "100"], prog_name="gradkit")
+    assert result.exit_code == 0, result.output
+    assert "step 7 (bias or variance?)" in result.output
+    config = RunConfig.from_file(out / "recommended.json")
+    assert (config.data, config.hidden, config.epochs) == ("iris", [16], 2)
+    bad = CliRunner().invoke(cli, ["doctor", "iris", "--lr", "-1"], prog_name="gradkit")
+    assert bad.exit_code == 2
+
+
+# -- the learning-rate range test ------------------------------------------------------------
+
+def test_suggest_finds_the_steepest_drop():
+    # A loss that falls fastest (per factor of rate) at 1e-3, is lowest at 1e-2, then blows up.
+    lrs = np.logspace(-6, 0, 121)
+    x = np.log10(lrs)
+    losses = 2.3 - 2.0 / (1 + np.exp(-(x + 3) * 3)) + np.where(x > -2, 50 * (x + 2) ** 2, 0)
+    lr, steepest, lr_at_min, _ = suggest(lrs, losses)
+    assert lr == steepest == pytest.approx(1e-3, rel=0.15)
+    assert lr_at_min == pytest.approx(10 ** -2.2, rel=0.4)
+    assert suggest(lrs, losses, rule="min/10")[0] == pytest.approx(lr_at_min / 10)
+    with pytest.raises(ValueError, match="rule"):
+        suggest(lrs, losses, rule="valley")
+
+
+def test_lr_range_test_leaves_the_model_as_it_was(tmp_path):
+    ds = gk.data.load("digits")
+    model = gk.Sequential([gk.layers.Normalization(), gk.layers.Dense(32, activation="relu"),
+                           gk.layers.Dense(10)])
+    model.layers[0].adapt(ds.X)
+    model.build((64,), seed=0)
+    model.compile(gk.optim.Adam(1e-3), "cross_entropy")
+    before = model.get_weights()
+    result = lr_range_test(model, ds.X, ds.y, steps=60)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert model.optimizer.lr == 1e-3 and model.optimizer.iterations == 0
+    # the rates grow geometrically from 1e-6 to 1 (or until the loss blew up)
+    assert result.lrs[0] == pytest.approx(1e-6) and len(result.lrs) <= 60
+    assert np.allclose(result.lrs[1:] / result.lrs[:-1], (1e6) ** (1 / 59))
+    assert result.descended and 1e-4 < result.suggestion < result.lr_at_min
+    result.plot(tmp_path / "lr.png")
+    assert_png(tmp_path / "lr.png")

@@ -1,0 +1,223 @@
+"""Hyper-parameter search: local processes, a Dask cluster losing a worker, resuming, failures."""
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import gradkit as gk
+from gradkit.cli import cli
+
+optuna = pytest.importorskip("optuna")
+
+# Tiny trials: a two-epoch network on xor (200 points) trains in well under a second.
+TINY = {"epochs": 2, "batch_size": 16, "activation": "relu", "dropout": 0.0}
+TINY_SPACE = {"width": {"low": 4, "high": 32, "log": True}, "depth": {"low": 1, "high": 2}}
+
+
+def _states(result):
+    return sorted(r["state"] for r in result.rows)
+
+
+def _trial_folders(out):
+    return sorted(n for n in os.listdir(os.path.join(out, "trials")) if not n.startswith("."))
+
+
+def _load_study(out):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(os.path.join(out, "study.journal")))
+    return optuna.load_study(study_name="gradkit-search", storage=storage)
+
+
+def test_cli_search_on_two_processes_and_best_json_trains(tmp_path):
+    out = str(tmp_path / "search")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["search", "xor", "--trials", "4", "--workers", "2", "--epochs", "2",
+                              "--sampler", "random", "--out", out, "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "best: trial" in res.output and "val_accuracy" in res.output
+    assert _trial_folders(out) == ["0000", "0001", "0002", "0003"]
+    assert os.path.getsize(os.path.join(out, "search.png")) > 0
+    with open(os.path.join(out, "best.json")) as f:
+        best = json.load(f)
+    assert best["run"]["epochs"] == 2 and best["run"]["data"] == "xor"
+    assert {t.state.name for t in _load_study(out).trials} == {"COMPLETE"}
+
+    run = str(tmp_path / "best-run")
+    res = runner.invoke(cli, ["train", "--config", os.path.join(out, "best.json"),
+                              "--out", run, "--quiet"])
+    assert res.exit_code == 0, res.output
+    # Same config, same seed: the run reproduces the best trial bit for bit.
+    with open(os.path.join(run, "metrics.json")) as f, \
+            open(os.path.join(out, best["search"]["folder"], "metrics.json")) as g:
+        assert json.load(f) == json.load(g)
+
+
+@pytest.fixture
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def test_dask_cluster_losing_a_worker_loses_no_trial(tmp_path, dask_client):
+    out = str(tmp_path / "search")
+    client, killed, stop = dask_client, {}, threading.Event()
+
+    def kill_a_busy_worker():
+        # Wait until a trial is half-built (its temporary folder exists) on a busy worker,
+        # then SIGKILL that worker's process; the nanny starts a new one.
+        while not stop.is_set():
+            busy = [w for w, keys in client.processing().items() if keys]
+            trials_dir = os.path.join(out, "trials")
+            building = [n for n in os.listdir(trials_dir) if n.endswith(".tmp")] \
+                if os.path.isdir(trials_dir) else []
+            if busy and building:
+                pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.update(pid=pid, building=building)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    try:
+        result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random",
+                                    executor=client.get_executor(), base=TINY,
+                                    space=TINY_SPACE)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no worker was killed while a trial ran"
+    assert result.n_run == 4
+    assert _states(result) == ["COMPLETE"] * 4
+    assert _trial_folders(out) == [f"{i:04d}" for i in range(4)]
+    assert not [n for n in os.listdir(os.path.join(out, "trials")) if n.startswith(".")]
+    assert os.path.exists(os.path.join(out, "best.json"))
+
+
+def test_cli_search_on_a_dask_scheduler(tmp_path, dask_client):
+    out = str(tmp_path / "search")
+    address = dask_client.scheduler_info()["address"]
+    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "2", "--scheduler", address,
+                                   "--epochs", "1", "--out", out])
+    assert res.exit_code == 0, res.output
+    assert f"Dask scheduler {address}" in res.output
+    assert _trial_folders(out) == ["0000", "0001"]
+
+
+def test_interrupted_search_runs_only_the_missing_trials(tmp_path):
+    out = str(tmp_path / "search")
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE)
+    first = gk.practice.search("xor", trials=3, **kw)
+    assert first.n_run == 3 and _trial_folders(out) == ["0000", "0001", "0002"]
+
+    # A search killed in the middle of `ask` leaves a trial RUNNING with its parameters only
+    # partly drawn (here: none), Optuna's journal lock file, and half a line in the journal.
+    assert _load_study(out).ask().number == 3
+    journal = os.path.join(out, "study.journal")
+    os.symlink(journal, journal + ".lock")
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code": 4, "worker_id": "dead')
+
+    second = gk.practice.search("xor", trials=6, **kw)
+    assert second.n_run == 3                       # trial 3 again, then 4 and 5
+    assert _trial_folders(out) == [f"{i:04d}" for i in range(6)]
+    assert _states(second) == ["COMPLETE"] * 6
+    # The resumed sampler does not replay the first run's draws.
+    params = [json.dumps(r["params"], sort_keys=True) for r in second.rows]
+    assert len(set(params)) == len(params)
+
+    assert gk.practice.search("xor", trials=6, **kw).n_run == 0
+
+    with pytest.raises(gk.ConfigError, match="other settings"):
+        gk.practice.search("xor", trials=7, **{**kw, "base": {"epochs": 3}})
+
+
+def test_a_rerun_trial_gives_the_same_result_and_one_folder(tmp_path):
+    from gradkit.practice._trial import run_trial
+    from gradkit.practice.run import RunConfig
+
+    config = RunConfig(data="xor", hidden=[8], epochs=1, seed=3).to_dict()
+    kw = dict(number=7, trials_dir=str(tmp_path), metric="val_accuracy")
+    first = run_trial(config, **kw)
+    again = run_trial(config, attempt=1, **kw)       # Dask ran it again after a worker died
+    assert first["state"] == "COMPLETE" and again == first
+    assert os.listdir(tmp_path) == ["0007"]
+
+
+def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
+    out = str(tmp_path / "search")
+    base = {"epochs": 2, "batch_size": 16, "optimizer": "sgd", "activation": "relu",
+            "dropout": 0.0, "l2": 0.0}
+    result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random", seed=0,
+                                base=base,
+                                space={"lr": {"choices": [0.05, 1e9]}, "width": 16, "depth": 1})
+    failed = [r for r in result.rows if r["state"] == "FAIL"]
+    assert failed and len(failed) < 4 and len(result.rows) == 4
+    assert all(r["params"]["lr"] == 1e9 for r in failed)
+    assert all(r["reason"].startswith("TrainingDiverged") for r in failed)
+    assert result.rows[-1]["state"] == "FAIL"           # ranked after every completed trial
+    assert result.best["params"]["lr"] == 0.05
+    frozen = _load_study(out).trials[failed[0]["number"]]
+    assert frozen.state.name == "FAIL" and "diverged" in frozen.user_attrs["reason"]
+
+
+def test_cli_exits_3_when_every_trial_diverges(tmp_path):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"lr": 1e9, "width": 16, "depth": 1, "activation": "relu",
+                                 "dropout": 0.0, "l2": 0.0, "batch_size": 16}))
+    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "1", "--epochs", "2",
+                                   "--optimizer", "sgd", "--space", str(space),
+                                   "--out", str(tmp_path / "s")])
+    assert res.exit_code == 3, res.output
+    assert "none of the 1 trials completed" in res.output
+
+
+def test_cli_refuses_workers_with_scheduler(tmp_path):
+    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "2", "--workers", "2",
+                                   "--scheduler", "tcp://127.0.0.1:1", "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_space_is_checked_before_any_trial(tmp_path):
+    with pytest.raises(gk.ConfigError, match="cannot search 'colour'"):
+        gk.practice.search("xor", trials=1, storage_dir=tmp_path, space={"colour": 1})
+    with pytest.raises(gk.ConfigError, match="activation choices"):
+        gk.practice.search("xor", trials=1, storage_dir=tmp_path,
+                           space={"activation": {"choices": ["relu", "swish2"]}})
+    with pytest.raises(gk.ConfigError, match="sampler"):
+        gk.practice.search("xor", trials=1, storage_dir=tmp_path, sampler="grid")
+
+
+def test_coarse_to_fine_narrows_around_the_best_trials():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from gradkit.practice._search_space import CoarseToFineSampler
+
+    space = {"lr": FloatDistribution(1e-5, 1.0, log=True),
+             "act": CategoricalDistribution(["relu", "tanh", "elu"])}
+    sampler = CoarseToFineSampler(n_coarse=20, seed=0, direction="maximize")
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    for _ in range(40):
+        trial = study.ask(fixed_distributions=space)
+        # The best learning rate is 1e-2; tanh is the best activation.
+        score = -abs(math.log10(trial.params["lr"]) + 2) + \
+            (0.5 if trial.params["act"] == "tanh" else 0.0)
+        study.tell(trial, score)
+    coarse = [t.params for t in study.trials[:20]]
+    fine = [t.params for t in study.trials[20:]]
+    spread = lambda ps: max(p["lr"] for p in ps) / min(p["lr"] for p in ps)  # noqa: E731
+    assert spread(fine) < spread(coarse) / 100
+    # As the best trials gather around the optimum, so do the ranges the next ones draw from.
+    assert all(1e-3 < p["lr"] < 1e-1 and p["act"] == "tanh" for p in fine[-8:])
+    assert sampler.phase(study, 5) == "coarse" and sampler.phase(study, 25) == "fine"
