@@ -33,5 +33,8 @@ test: $(TEST_STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/suite.py
 
+gallery: $(STAMP)
+	$(BIN)/python examples/build_readme.py
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

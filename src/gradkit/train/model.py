@@ -11,6 +11,17 @@ from gradkit.nn.module import Layer, Module, layer_from_config
 from gradkit.train import metrics as metrics_mod
 
 
+_SUMMARY_KEYS = ("units", "activation", "rate", "std", "mode", "n_components", "momentum")
+
+
+def _short(layer):
+    """`Dense(512, relu)`: the class and the settings that tell layers apart in a summary."""
+    config = layer.get_config() if hasattr(layer, "get_config") else {}
+    parts = [str(config[k]) if k in ("units", "activation") else f"{k}={config[k]}"
+             for k in _SUMMARY_KEYS if config.get(k) is not None]
+    return f"{type(layer).__name__}({', '.join(parts)})"
+
+
 class Sequential(Module):
     """Layers applied in order; built lazily from the first input's shape.
 
@@ -84,7 +95,7 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             shape = layer.compute_output_shape(shape)
             n = layer.num_parameters()
-            rows.append((f"{i}: {layer!r}", str((None,) + tuple(shape)), f"{n:,}"))
+            rows.append((f"{i}: {_short(layer)}", str((None,) + tuple(shape)), f"{n:,}"))
         width = max(len(r[0]) for r in rows) + 2
         lines = [f"{'Layer':<{width}}{'Output shape':<20}{'Params':>12}", "-" * (width + 32)]
         lines += [f"{a:<{width}}{b:<20}{c:>12}" for a, b, c in rows]
