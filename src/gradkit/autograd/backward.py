@@ -66,9 +66,17 @@ def backward(root, grad=None, *, retain_graph=False):
         if g is None:
             continue
         prim, args, kwargs, saved, out = node.prim, node.args, node.kwargs, node.saved, t.data
+        into = prim.vjps_into
         for i, x in enumerate(node.inputs):
             if not isinstance(x, Tensor) or not x.requires_grad:
                 continue
+            if into is not None and into[i] is not None and x.grad is None \
+                    and x._node is None and id(x) not in grads:
+                buf = getattr(x, "_gradbuf", None)
+                if buf is not None:            # first gradient of a bound parameter
+                    into[i](buf, g, out, saved, *args, **kwargs)
+                    x.grad = buf
+                    continue
             if prim.variadic:
                 gi = prim.vjps(i, g, out, saved, *args, **kwargs)
             else:

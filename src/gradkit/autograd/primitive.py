@@ -24,14 +24,18 @@ PRIMITIVES: dict[str, "Primitive"] = {}
 class Primitive:
     """A differentiable operation: forward and its vector-Jacobian products."""
 
-    __slots__ = ("name", "forward", "vjps", "saves", "variadic", "__dict__")
+    __slots__ = ("name", "forward", "vjps", "saves", "variadic", "vjps_into", "__dict__")
 
-    def __init__(self, name, forward, vjps, *, saves=False, variadic=False):
+    def __init__(self, name, forward, vjps, *, saves=False, variadic=False, vjps_into=None):
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.saves = saves
         self.variadic = variadic
+        # Optional, for speed: vjp_into(out, g, ans, saved, *args) writes the gradient of an
+        # input into `out` (a parameter's slot in an optimizer's flat gradient buffer) instead
+        # of returning a new array that backward would then copy there.
+        self.vjps_into = vjps_into
 
     def vjp(self, i, g, out, saved, args, kwargs):
         """The gradient with respect to input `i`, given upstream gradient `g`."""
@@ -50,9 +54,9 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
-def defprimitive(name, forward, *vjps, saves=False):
+def defprimitive(name, forward, *vjps, saves=False, vjps_into=None):
     """Register `forward` with one VJP per input under `name`; return the primitive."""
-    prim = Primitive(name, forward, vjps, saves=saves)
+    prim = Primitive(name, forward, vjps, saves=saves, vjps_into=vjps_into)
     PRIMITIVES[name] = prim
     return prim
 

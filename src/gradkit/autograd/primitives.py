@@ -238,11 +238,31 @@ def _linear(x, w, b):
 
 # Fused for speed: x @ W + b in one node, the bias added in place; gradients are the
 # matrix form of the notes (dW = x^T g, db = sum of g over the batch).
+def _linear_dw(g, ans, s, x, w, b):
+    return x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+
+
+def _linear_dw_into(out, g, ans, s, x, w, b):
+    np.matmul(x.reshape(-1, x.shape[-1]).T, g.reshape(-1, g.shape[-1]), out=out)
+
+
+def _linear_db(g, ans, s, x, w, b):
+    return g.reshape(-1, g.shape[-1]).sum(axis=0)
+
+
+def _linear_db_into(out, g, ans, s, x, w, b):
+    np.sum(g.reshape(-1, g.shape[-1]), axis=0, out=out)
+
+
+# Fused for speed: x @ W + b in one node, the bias added in place; gradients are the
+# matrix form of the notes (dW = x^T g, db = sum of g over the batch), written straight into
+# the optimizer's gradient buffer when there is one.
 linear = defprimitive(
     "linear", _linear,
     lambda g, ans, s, x, w, b: g @ w.T,
-    lambda g, ans, s, x, w, b: x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1]),
-    lambda g, ans, s, x, w, b: g.reshape(-1, g.shape[-1]).sum(axis=0),
+    _linear_dw,
+    _linear_db,
+    vjps_into=(None, _linear_dw_into, _linear_db_into),
 )
 
 # -- fused losses (stability and speed) -------------------------------------------------------

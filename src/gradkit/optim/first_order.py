@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from gradkit.optim import updates
+from gradkit.optim import kernels, updates
 from gradkit.optim.optimizer import Optimizer
 
 
@@ -256,11 +256,20 @@ class Adam(Optimizer):
         self.eps = _positive("eps", eps)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
+    weight_decay = 0.0
+
     def _apply(self, lr, part=slice(None)):
-        updates.adam_update(self._flat[part], self._flat_grad[part], self._buffer("m")[part],
-                            self._buffer("v")[part],
-                            lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-                            t=self.iterations + 1, scratch=self._work()[part])
+        p, g = self._flat[part], self._flat_grad[part]
+        m, v = self._buffer("m")[part], self._buffer("v")[part]
+        settings = dict(lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                        t=self.iterations + 1)
+        if kernels.available(p.size):          # one fused pass, bit-identical to the rule
+            kernels.adam(p, g, m, v, weight_decay=self.weight_decay, **settings)
+        elif self.weight_decay:
+            updates.adamw_update(p, g, m, v, weight_decay=self.weight_decay,
+                                 scratch=self._work()[part], **settings)
+        else:
+            updates.adam_update(p, g, m, v, scratch=self._work()[part], **settings)
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
@@ -282,13 +291,6 @@ class AdamW(Adam):
         self.weight_decay = _number("weight_decay", weight_decay)
         super().__init__(params, lr, beta1=beta1, beta2=beta2, eps=eps, clipnorm=clipnorm,
                          clipvalue=clipvalue)
-
-    def _apply(self, lr, part=slice(None)):
-        updates.adamw_update(self._flat[part], self._flat_grad[part], self._buffer("m")[part],
-                             self._buffer("v")[part],
-                             lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-                             t=self.iterations + 1, weight_decay=self.weight_decay,
-                             scratch=self._work()[part])
 
     def get_config(self):
         return {**super().get_config(), "weight_decay": self.weight_decay}

@@ -1,0 +1,48 @@
+"""The fused Adam kernel is bit-identical to the NumPy update rule it replaces."""
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+from gradkit.optim import kernels, updates
+
+pytestmark = pytest.mark.skipif(not kernels.available(kernels.MIN_SIZE),
+                                reason="numba is not installed: the NumPy rules run instead")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_fused_adam_equals_the_numpy_rule_bit_for_bit(dtype, weight_decay):
+    rng = np.random.default_rng(0)
+    n = kernels.MIN_SIZE + 17
+    p, g, m, v = (rng.standard_normal(n).astype(dtype) for _ in range(4))
+    v = np.abs(v)
+    p2, m2, v2 = p.copy(), m.copy(), v.copy()
+    for t in (1, 2, 3, 50):
+        settings = dict(lr=3e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=t)
+        kernels.adam(p, g, m, v, weight_decay=weight_decay, **settings)
+        if weight_decay:
+            updates.adamw_update(p2, g, m2, v2, weight_decay=weight_decay, **settings)
+        else:
+            updates.adam_update(p2, g, m2, v2, **settings)
+        for fused, rule in ((p, p2), (m, m2), (v, v2)):
+            assert fused.dtype == dtype
+            np.testing.assert_array_equal(fused, rule)
+
+
+def test_adam_optimizer_uses_the_kernel_only_for_large_buffers_with_equal_results():
+    rng = np.random.default_rng(1)
+    big = [gk.nn.Parameter(rng.standard_normal(kernels.MIN_SIZE).astype(np.float32))]
+    twin = [gk.nn.Parameter(big[0].data.copy())]
+    fused, plain = gk.optim.Adam(big, 1e-3), gk.optim.Adam(twin, 1e-3)
+    grad = rng.standard_normal(kernels.MIN_SIZE).astype(np.float32)
+    for _ in range(3):
+        fused.zero_grad()
+        big[0].grad = grad.copy()
+        fused.step()
+        plain._flat_grad[...] = grad
+        updates.adam_update(plain._flat, plain._flat_grad, plain._buffer("m"),
+                            plain._buffer("v"), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                            t=plain.iterations + 1)
+        plain.iterations += 1
+    np.testing.assert_array_equal(big[0].data, twin[0].data)
