@@ -68,19 +68,24 @@ def predict_rows(repeats):
     return [("predict 60,000 x 784, batches of 1,024", g, t, float("nan"), float("nan"))]
 
 
+# Peak resident memory from VmHWM: unlike ru_maxrss it starts afresh at exec, so a child
+# started from this (large) process does not report the parent's peak.
+_PEAK = ("int(next(l.split()[1] for l in open('/proc/self/status') "
+         "if l.startswith('VmHWM')))")
+
 _MEMORY_SCRIPT = """
-import resource, sys
+import sys
 sys.path.insert(0, {here!r})
 import fit
 X, y = fit.data({n})
 fn = getattr(fit, {which!r})(X, y, 128)
 fn()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print({peak})
 """
 
 
 def _peak_kib(which, n):
-    code = _MEMORY_SCRIPT.format(here=HERE, n=n, which=which)
+    code = _MEMORY_SCRIPT.format(here=HERE, n=n, which=which, peak=_PEAK)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1])
 
@@ -96,13 +101,13 @@ def memory_rows(n):
 
 
 def _import_cost(module, repeats):
-    code = ("import resource, time; t = time.perf_counter(); import {m}; "
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    code = ("import time; t = time.perf_counter(); import {m}; "
+            "print(time.perf_counter() - t, " + _PEAK + ")")
     walls, peaks = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", code.format(m=module)], capture_output=True,
-                             text=True)
+        out = subprocess.run([sys.executable, "-c", code.replace("{m}", module)],
+                             capture_output=True, text=True)
         walls.append(time.perf_counter() - t0)
         if out.returncode != 0:
             return float("nan"), float("nan")
