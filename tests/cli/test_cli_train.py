@@ -265,3 +265,35 @@ def test_export_writes_a_model_onnxruntime_runs(kit, animals_model, tmp_path):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": ds.X})[0]
     np.testing.assert_allclose(got, net.predict(ds.X), rtol=1e-5, atol=1e-5)
+
+
+def test_train_ensemble_trains_n_members_and_reports_the_average(tmp_path):
+    from click.testing import CliRunner
+
+    from gradkit.cli import cli
+
+    out = tmp_path / "ens"
+    result = CliRunner().invoke(cli, ["train", "iris", "--ensemble", "3", "--epochs", "3",
+                                      "--hidden", "8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ensemble of 3: test accuracy" in result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ensemble.json", "member_0.safetensors", "member_1.safetensors", "member_2.safetensors"]
+
+
+def test_task_flag_makes_integer_targets_a_regression(tmp_path):
+    from click.testing import CliRunner
+
+    from gradkit.cli import cli
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    age = (20 + 10 * X[:, 0] + rng.normal(size=80)).round().astype(int)
+    lines = ["a,b,c,age"] + [f"{a},{b},{c},{t}" for (a, b, c), t in zip(X, age)]
+    (tmp_path / "ages.csv").write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "ages.csv"), "--target", "age",
+                                      "--task", "regression", "--epochs", "2", "--hidden", "8",
+                                      "--quiet", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "test r2" in result.output
+    assert "test accuracy" not in result.output

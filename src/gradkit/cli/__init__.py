@@ -97,7 +97,7 @@ _TRAIN_FLAGS = {
     "epochs": "epochs", "dropout": "dropout", "batch_norm": "batch_norm", "l1": "l1", "l2": "l2",
     "early_stopping": "early_stopping", "normalize": "normalize",
     "pca_components": "pca_components", "val": "val", "test": "test", "seed": "seed",
-    "checkpoint_every": "checkpoint_every",
+    "checkpoint_every": "checkpoint_every", "task": "task",
 }
 
 
@@ -131,8 +131,12 @@ _TRAIN_FLAGS = {
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder.  [default: runs/<data name>]")
 @click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar, only the result.")
+@click.option("--task", type=click.Choice(["classification", "regression", "multilabel"]),
+              help="Override the task inferred from the target (integer targets are classes).")
+@click.option("--ensemble", type=click.IntRange(min=1), metavar="N",
+              help="Train N networks from seeds seed+1..seed+N and evaluate their average.")
 @_handle_errors
-def train(data, config_file, out, resume, quiet, **flags):
+def train(data, config_file, out, resume, quiet, ensemble, **flags):
     """Train a network on DATA and write a run folder.
 
     DATA is a .csv, .parquet, .npz file, a folder of X.npy/y.npy or IDX files, or a built-in
@@ -156,6 +160,13 @@ def train(data, config_file, out, resume, quiet, **flags):
     config.validate()
     out = out or os.path.join("runs", _run_name(config.data))
     click.echo(f"gradkit train {config.data} -> {out}")
+    if ensemble:
+        from gradkit.practice import train_ensemble
+
+        run = train_ensemble(config, ensemble, out=out)
+        click.echo(run.summary())
+        click.echo(f"members and ensemble.json: {out}")
+        return
     result = train_run(config, out, resume=resume, verbose=0 if quiet else 1)
     m = result.metrics
     for key in ("test_accuracy", "test_binary_accuracy", "test_r2", "test_mae", "test_loss"):

@@ -240,7 +240,9 @@ def _splits(config, X, y, validation_data):
 
     val_fraction = config.val or 0.1
     if X is None:
-        ds = gdata.load(config.data, target=config.target)
+        from gradkit.practice.run import load_data
+
+        ds = load_data(config)
         if ds.y is None:
             raise ConfigError(f"{config.data}: has no target to examine")
         train, val, test = gdata.train_val_test_split(ds, val=val_fraction, test=config.test,

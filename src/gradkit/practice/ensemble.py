@@ -194,7 +194,7 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     """
     from gradkit import data as gdata
     from gradkit.errors import ConfigError
-    from gradkit.practice.run import RunConfig, build_model, loss_and_metrics
+    from gradkit.practice.run import RunConfig, build_model, load_data, loss_and_metrics
 
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
@@ -205,7 +205,7 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     seeds = list(seeds) if seeds is not None else [config.seed + 1 + i for i in range(n)]
     if len(seeds) != n:
         raise ValueError(f"seeds must hold n={n} seeds, got {len(seeds)}")
-    ds = gdata.load(config.data, target=config.target)
+    ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
     train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,

@@ -48,6 +48,7 @@ _FIELD_TYPES = {
     **{name: (_INT, (), "an integer")
        for name in ("batch_size", "epochs", "early_stopping", "seed", "checkpoint_every")},
     "pca_components": (_INT + _NONE, (), "an integer or null"),
+    "task": (_STR + _NONE, (), "classification, regression, multilabel or null"),
     "batch_norm": ((bool,), (), "true or false"),
 }
 
@@ -77,6 +78,7 @@ class RunConfig:
     test: float = 0.2
     seed: int = 0
     checkpoint_every: int = 0        # steps; 0 = at every epoch end only
+    task: str | None = None          # None: inferred from the target (integers: classes)
 
     def validate(self):
         """Raise ConfigError naming the first setting of the wrong type or out of range."""
@@ -162,6 +164,15 @@ class RunConfig:
         return cls.from_dict(d.get("run", d) if isinstance(d, dict) else d, source=str(path))
 
 
+def load_data(config):
+    """The run's data set; `task` overrides what the loader infers (e.g. integer-valued
+    regression targets such as counts or ages would otherwise be read as classes)."""
+    from gradkit import data as gdata
+
+    options = {"task": config.task} if config.task is not None else {}
+    return gdata.load(config.data, target=config.target, **options)
+
+
 def build_model(config, train, rng):
     """The Sequential the config describes, its Normalization adapted on the training split."""
     from gradkit.nn import layers as L
@@ -245,7 +256,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     from gradkit.train import metrics as gmetrics
 
     config.validate()
-    ds = gdata.load(config.data, target=config.target)
+    ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
     train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,

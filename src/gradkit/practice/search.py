@@ -49,7 +49,7 @@ class SearchResult:
     @property
     def best_config(self):
         """The best trial's RunConfig (None if no trial completed)."""
-        from gradkit.practice.run import RunConfig
+        from gradkit.practice.run import RunConfig, load_data
 
         return None if self.best is None else RunConfig.from_dict(self.best["config"])
 
@@ -137,9 +137,8 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 
 def _prepare(data, base, space, metric, seed):
     """Base config (validated), searched distributions, metric and direction."""
-    from gradkit import data as gdata
     from gradkit.practice import _search_space as S
-    from gradkit.practice.run import RunConfig
+    from gradkit.practice.run import RunConfig, load_data
 
     if base is not None and not isinstance(base, dict):
         raise ConfigError(f"base must be a dict of RunConfig settings, got {type(base).__name__}")
@@ -161,7 +160,7 @@ def _prepare(data, base, space, metric, seed):
     config.validate()
     if not config.val:
         raise ConfigError("a search scores trials on the validation split; val must be > 0")
-    ds = gdata.load(config.data, target=config.target)
+    ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{data}: has no target to train on")
     if metric is None:
