@@ -7,6 +7,7 @@ Workloads:
   predict    60,000 x 784 in batches of 1,024 (PyTorch under torch.no_grad)
   memory     peak resident memory of a process running the batch-128 fit
   import     `python -c "import gradkit"` wall time and peak memory (vs `import torch`)
+  sklearn    gradkit.sklearn.MLPClassifier vs scikit-learn's on digits (time and accuracy)
   scaling    step time from width 128 to 2,048 at batch 512, as a fraction of the sgemm rate
 Each figure is the median of repeated runs. Ratios are gradkit / other: below 1 is faster.
 """
@@ -158,6 +159,40 @@ def scaling_rows(rate, repeats):
     return rows
 
 
+def sklearn_digits_rows(repeats):
+    """gradkit.sklearn.MLPClassifier against scikit-learn's on digits, same settings."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier as SkMLP
+    from sklearn.preprocessing import StandardScaler
+
+    from gradkit.sklearn import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(Xtr)
+    Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+    settings = dict(hidden_layer_sizes=(100,), max_iter=50, random_state=0)
+    scores = {}
+
+    def fit(cls, key):
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = cls(**settings).fit(Xtr, ytr)
+        scores[key] = clf.score(Xte, yte)
+
+    g = _median(lambda: fit(MLPClassifier, "gradkit"), repeats)
+    s = _median(lambda: fit(SkMLP, "sklearn"), repeats)
+    return [("MLPClassifier fit on digits, (100,), adam, 50 epochs (s)", g, float("nan"), s,
+             float("nan")),
+            ("  its test accuracy", scores["gradkit"], float("nan"), scores["sklearn"],
+             float("nan"))]
+
+
 def table(rows, rate):
     lines = [f"Machine: {fitbench.machine()}; sgemm rate {rate / 1e9:.1f} GFLOP/s (measured in "
              "this run).", "",
@@ -196,6 +231,8 @@ def main():
     rows += memory_rows(args.samples)
     print("import ...", flush=True)
     rows += import_rows(5)
+    print("scikit-learn estimators ...", flush=True)
+    rows += sklearn_digits_rows(args.repeats)
     print("scaling ...", flush=True)
     rows += scaling_rows(rate, args.repeats)
     text = table(rows, rate)
