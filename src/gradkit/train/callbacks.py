@@ -261,7 +261,8 @@ class ProgressBar(Callback):
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeRemainingColumn)
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(bar_width=24),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
             console=Console(file=stream, force_terminal=self.force or None), transient=False)
         self.progress.start()
@@ -283,13 +284,18 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.progress is not None:
-            info = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
-                             if isinstance(v, float) and math.isfinite(v))
+            info = " ".join(f"{_short_key(k)} {v:.3f}" for k, v in logs.items()
+                            if isinstance(v, float) and math.isfinite(v))
             self.progress.update(self.task, completed=self.steps, info=info)
 
     def on_train_end(self, logs=None):
         if self.progress is not None:
             self.progress.stop()
+
+
+def _short_key(key):
+    """Log names short enough that an epoch's line fits an 80-column terminal."""
+    return key.replace("accuracy", "acc").replace("val_", "val ")
 
 
 class SnapshotEnsemble(Callback):
