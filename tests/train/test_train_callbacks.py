@@ -20,7 +20,7 @@ def test_progress_bar_is_quiet_off_a_terminal_and_renders_when_forced(toy, make_
                    callbacks=[cb.ProgressBar(force=True, file=stream)])
     text = stream.getvalue()
     assert "epoch 1/2" in text and "epoch 2/2" in text
-    assert "val_loss" in text and "loss" in text
+    assert "val loss" in text and "loss" in text
     assert capsys.readouterr() == ("", "")       # only to the stream it was given
 
 
