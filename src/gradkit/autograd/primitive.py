@@ -37,16 +37,6 @@ class Primitive:
         # of returning a new array that backward would then copy there.
         self.vjps_into = vjps_into
 
-    def vjp(self, i, g, out, saved, args, kwargs):
-        """The gradient with respect to input `i`, given upstream gradient `g`."""
-        if self.variadic:
-            return self.vjps(i, g, out, saved, *args, **kwargs)
-        rule = self.vjps[i]
-        if rule is None:
-            raise RuntimeError(f"failed to compute gradient for input {i} of {self.name!r}: "
-                               "it is not differentiable")
-        return rule(g, out, saved, *args, **kwargs)
-
     def __call__(self, *inputs, **kwargs):
         return apply(self, inputs, kwargs)
 

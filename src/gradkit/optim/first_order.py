@@ -5,8 +5,7 @@ Every class takes `(params=None, lr=None, *, settings..., clipnorm=None, clipval
 `Adam(params, lr=1e-3)` (PyTorch style). lr=None means the class default. See `Optimizer`.
 
 Each class validates its settings, creates its state (zeros, flat size) on first use, and calls
-its rule once per step on the flat buffer (`_apply(lr, part)` updates only the slice `part` of
-every buffer, for callers that split the work). The learning rate arrives as `_apply(lr)`, from
+its rule once per step on the whole flat buffer. The learning rate arrives as `_apply(lr)`, from
 the schedule; nothing derived from it is stored.
 """
 
@@ -68,21 +67,21 @@ class SGD(Optimizer):
         self.weight_decay = _number("weight_decay", weight_decay)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
-    def _apply(self, lr, part=slice(None)):
-        p, g = self._flat[part], self._flat_grad[part]
+    def _apply(self, lr):
+        p, g = self._flat, self._flat_grad
         if self.weight_decay:
-            s = self._work()[part]
+            s = self._work()
             np.multiply(p, self.weight_decay, out=s)
             np.add(s, g, out=s)
             g = s
-        work = self._work(1 if self.weight_decay else 0)[part]
+        work = self._work(1 if self.weight_decay else 0)
         if not self.momentum:
             updates.sgd_update(p, g, lr=lr, scratch=work)
         elif self.nesterov:
-            updates.nesterov_update(p, g, self._buffer("velocity")[part], lr=lr,
+            updates.nesterov_update(p, g, self._buffer("velocity"), lr=lr,
                                     gamma=self.momentum, scratch=work)
         else:
-            updates.momentum_update(p, g, self._buffer("velocity")[part], lr=lr,
+            updates.momentum_update(p, g, self._buffer("velocity"), lr=lr,
                                     gamma=self.momentum, form="velocity", scratch=work)
 
     def get_config(self):
@@ -115,10 +114,10 @@ class Momentum(Optimizer):
         self.form = form
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
-    def _apply(self, lr, part=slice(None)):
-        updates.momentum_update(self._flat[part], self._flat_grad[part], self._buffer("m")[part],
+    def _apply(self, lr):
+        updates.momentum_update(self._flat, self._flat_grad, self._buffer("m"),
                                 lr=lr, gamma=self.gamma, form=self.form,
-                                scratch=self._work()[part])
+                                scratch=self._work())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "form": self.form}
@@ -143,9 +142,9 @@ class Nesterov(Optimizer):
         self.gamma = _fraction("gamma", gamma)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
-    def _apply(self, lr, part=slice(None)):
-        updates.nesterov_update(self._flat[part], self._flat_grad[part], self._buffer("v")[part],
-                                lr=lr, gamma=self.gamma, scratch=self._work()[part])
+    def _apply(self, lr):
+        updates.nesterov_update(self._flat, self._flat_grad, self._buffer("v"),
+                                lr=lr, gamma=self.gamma, scratch=self._work())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma}
@@ -170,9 +169,9 @@ class Adagrad(Optimizer):
         self.initial_accumulator = _number("initial_accumulator", initial_accumulator)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
-    def _apply(self, lr, part=slice(None)):
-        updates.adagrad_update(self._flat[part], self._flat_grad[part], self._buffer("c")[part],
-                               lr=lr, eps=self.eps, scratch=self._work()[part])
+    def _apply(self, lr):
+        updates.adagrad_update(self._flat, self._flat_grad, self._buffer("c"),
+                               lr=lr, eps=self.eps, scratch=self._work())
 
     def _initial_state(self, key):
         return self.initial_accumulator
@@ -200,9 +199,9 @@ class RMSProp(Optimizer):
         self.eps = _positive("eps", eps)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
-    def _apply(self, lr, part=slice(None)):
-        updates.rmsprop_update(self._flat[part], self._flat_grad[part], self._buffer("v")[part],
-                               lr=lr, gamma=self.gamma, eps=self.eps, scratch=self._work()[part])
+    def _apply(self, lr):
+        updates.rmsprop_update(self._flat, self._flat_grad, self._buffer("v"),
+                               lr=lr, gamma=self.gamma, eps=self.eps, scratch=self._work())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "eps": self.eps}
@@ -227,10 +226,10 @@ class Adadelta(Optimizer):
         self.eps = _positive("eps", eps)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
-    def _apply(self, lr, part=slice(None)):
-        updates.adadelta_update(self._flat[part], self._flat_grad[part], self._buffer("eg2")[part],
-                                self._buffer("edx2")[part], lr=lr, rho=self.rho, eps=self.eps,
-                                scratch=(self._work(0)[part], self._work(1)[part]))
+    def _apply(self, lr):
+        updates.adadelta_update(self._flat, self._flat_grad, self._buffer("eg2"),
+                                self._buffer("edx2"), lr=lr, rho=self.rho, eps=self.eps,
+                                scratch=(self._work(0), self._work(1)))
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "eps": self.eps}
@@ -258,18 +257,18 @@ class Adam(Optimizer):
 
     weight_decay = 0.0
 
-    def _apply(self, lr, part=slice(None)):
-        p, g = self._flat[part], self._flat_grad[part]
-        m, v = self._buffer("m")[part], self._buffer("v")[part]
+    def _apply(self, lr):
+        p, g = self._flat, self._flat_grad
+        m, v = self._buffer("m"), self._buffer("v")
         settings = dict(lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
                         t=self.iterations + 1)
         if kernels.available(p.size):          # one fused pass, bit-identical to the rule
             kernels.adam(p, g, m, v, weight_decay=self.weight_decay, **settings)
         elif self.weight_decay:
             updates.adamw_update(p, g, m, v, weight_decay=self.weight_decay,
-                                 scratch=self._work()[part], **settings)
+                                 scratch=self._work(), **settings)
         else:
-            updates.adam_update(p, g, m, v, scratch=self._work()[part], **settings)
+            updates.adam_update(p, g, m, v, scratch=self._work(), **settings)
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
