@@ -53,6 +53,7 @@ CASES = {
     "sum": [(gk.sum, [t(3, 4)]), (lambda x: gk.sum(x, axis=0), [t(3, 4)]),
             (lambda x: gk.sum(x, axis=(0, 2), keepdims=True), [t(2, 3, 4)]),
             (lambda x: x.sum(axis=-1, keepdims=True), [t(2, 5)])],
+    "sumsq": [(gk.sumsq, [t(3, 4)]), (lambda x: gk.sumsq(x) * 3.0, [t(5)])],
     "max": [(gk.max, [apart(3, 4)]), (lambda x: gk.max(x, axis=1), [apart(3, 4)]),
             (lambda x: gk.max(x, axis=0, keepdims=True), [apart(3, 4)])],
     "logsumexp": [(gk.logsumexp, [t(3, 4)]), (lambda x: gk.logsumexp(x, axis=1), [t(3, 4)]),

@@ -102,6 +102,11 @@ def sum(x, axis=None, keepdims=False):
     return apply(P.sum, (x,), {"axis": _axis(axis), "keepdims": keepdims})
 
 
+def sumsq(x):
+    """Σ x² over every element (one fused node; used by weight penalties)."""
+    return apply(P.sumsq, (x,), {})
+
+
 def max(x, axis=None, keepdims=False):
     """The largest value; the gradient goes to the (first) arg-max."""
     return apply(P.max, (x,), {"axis": axis, "keepdims": keepdims})

@@ -110,6 +110,16 @@ sum = defprimitive(
 )
 
 
+def _sumsq(x):
+    flat = np.ravel(x)
+    return np.dot(flat, flat)
+
+
+# Σ x², fused for speed: weight penalties are computed every step, and one dot product
+# replaces a product, a sum and their two graph nodes.
+sumsq = defprimitive("sumsq", _sumsq, lambda g, ans, s, x: (2 * g) * x)
+
+
 def _max_forward(x, axis=None, keepdims=False):
     if axis is not None and not isinstance(axis, int):
         raise ValueError(f"max reduces over one axis or all of them, got axis={axis!r}")

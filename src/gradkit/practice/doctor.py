@@ -32,7 +32,7 @@ from gradkit.errors import ConfigError, TrainingDiverged
 from gradkit.practice._doctor_report import DoctorReport, StepResult, plot_search
 from gradkit.practice._doctor_sanity import GOOD_INIT, step1, step2
 from gradkit.practice._doctor_setup import Setup
-from gradkit.practice._threads import blas_limit
+from gradkit._threads import blas_limit
 
 def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=None, data=None,
            small_sample=160, overfit_steps=500, lr_steps=100, coarse_trials=6, coarse_epochs=2,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradkit.autograd import Tensor
-from gradkit.practice._threads import blas_limit
+from gradkit._threads import blas_limit
 
 
 class Ensemble:

@@ -29,6 +29,7 @@ from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import TrainingDiverged
 from gradkit.nn import activations, initializers, losses
 from gradkit.optim import schedules
+from gradkit._threads import blas_limit
 from gradkit.sklearn import _components as comp
 from gradkit.sklearn._monitor import EpochMonitor
 from gradkit.train import Sequential
@@ -38,6 +39,10 @@ PREDICT_CHUNK = 8192
 
 _ACTIVATIONS = (set(activations.names()) - {"softmax", "log_softmax"}) | set(
     comp.ACTIVATION_ALIASES)
+
+
+# Below this many parameters, fit with one BLAS thread.
+SMALL_MODEL = 100_000
 
 
 class BaseMLP(BaseEstimator):
@@ -105,10 +110,15 @@ class BaseMLP(BaseEstimator):
         if first_pass:
             self._initialize(X, y, hidden)
         targets = self._encode(y)
-        if full_batch:
-            self._fit_full_batch(X, targets, weights)
-        else:
-            self._fit_stochastic(X, y, targets, weights, incremental)
+        # The networks people fit through this interface are mostly small: their matrix
+        # products gain nothing from BLAS threads, which only add synchronization (and spin
+        # against any other busy process on a small machine).
+        small = self.model_.num_parameters() < SMALL_MODEL
+        with blas_limit(1 if small else None):
+            if full_batch:
+                self._fit_full_batch(X, targets, weights)
+            else:
+                self._fit_stochastic(X, y, targets, weights, incremental)
         return self
 
     def _hidden_sizes(self):

@@ -45,6 +45,7 @@ class Sequential(Module):
         self.class_names = None
         self.feature_names = None
         self.history = None
+        self._running_cache = None
 
     def add(self, layer):
         if self.built:
@@ -63,6 +64,7 @@ class Sequential(Module):
             shape = layer.compute_output_shape(shape) if isinstance(layer, Layer) else shape
         self.output_shape = shape
         self.built = True
+        self._running_cache = None
         return self
 
     def forward(self, x):
@@ -180,9 +182,15 @@ class Sequential(Module):
         return value, out.data, applied
 
     def _running_buffers_live(self):
-        """The arrays that a training forward pass updates in place (few, usually none)."""
-        return [getattr(m, name) for m in self.modules() for name in m._running_buffers
-                if getattr(m, name, None) is not None]
+        """The arrays that a training forward pass updates in place (few, usually none).
+
+        Found once per build: walking the modules every step cost more than a small step.
+        """
+        if self._running_cache is None:
+            self._running_cache = [getattr(m, name) for m in self.modules()
+                                   for name in m._running_buffers
+                                   if getattr(m, name, None) is not None]
+        return self._running_cache
 
     # -- inference ------------------------------------------------------------------------------
     def predict(self, X, batch_size=1024):
