@@ -373,3 +373,21 @@ def test_corpus_edits_do_not_touch_the_real_file(saved):
     assert np.array_equal(gk.load(path).predict(X), model.predict(X))
     config = copy.deepcopy(gk.load(path).saved_config)
     assert config["format_version"] == 1
+
+
+def test_a_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
+    import json
+
+    from gradkit import _files
+
+    model = gk.Sequential([gk.layers.Dense(4, activation="relu"), gk.layers.Dense(2)])
+    model.build((3,), seed=0)
+    path = tmp_path / "model.safetensors"
+    gk.save(model, path)
+    tensors, meta = _files.load_tensors(path)
+    config = json.loads(meta["gradkit"])
+    config["model"]["layers"][0]["config"]["units"] = 10 ** 12     # ~4 TB of float32
+    _files.save_tensors(path, tensors, {"gradkit": json.dumps(config)})
+    with pytest.raises(gk.ModelFileError, match=r"need 4,000,000,000,000 weights, but the "
+                                                r"file holds only 26"):
+        gk.load(path)

@@ -61,6 +61,34 @@ def read_config(path):
     return config, tensors
 
 
+def _check_size(path, model_config, tensors):
+    """Refuse a config whose layers would allocate more numbers than the file holds, before
+    any weight is allocated (a hostile `units` of 10**12 would otherwise exhaust memory)."""
+    from gradkit.nn.module import Layer, layer_from_config
+
+    shape = model_config.get("input_shape")
+    if shape is None:
+        raise ModelFileError(f"{path}: the config has no input_shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ModelFileError(f"{path}: cannot build the model from its config: input_shape must "
+                             f"be a list of positive integers, got {shape!r}")
+    held = sum(int(a.size) for a in tensors.values())
+    needed = 0
+    shape = tuple(shape)
+    for i, layer_config in enumerate(model_config["layers"]):
+        try:
+            layer = layer_from_config(layer_config)
+            if isinstance(layer, Layer):
+                needed += layer.weight_count(shape)
+                shape = layer.compute_output_shape(shape)
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise ModelFileError(f"{path}: cannot build the model from its config: layer {i}: "
+                                 f"{err}") from None
+        if needed > held:
+            raise ModelFileError(f"{path}: the config's layers up to layer {i} need {needed:,} "
+                                 f"weights, but the file holds only {held:,}")
+
+
 def load(path):
     """Rebuild the model saved at `path`; refuse anything gradkit did not write."""
     from gradkit.train import Sequential
@@ -75,6 +103,7 @@ def load(path):
         if not isinstance(layer, dict) or not isinstance(layer.get("class_name"), str) \
                 or not isinstance(layer.get("config", {}), dict):
             raise ModelFileError(f"{path}: layer {i} is not a {{class_name, config}} object")
+    _check_size(path, model_config, tensors)
     try:
         model = Sequential.from_config(model_config)
     except (ValueError, TypeError, KeyError, MemoryError) as err:

@@ -185,6 +185,12 @@ class Layer(Module):
         """The output shape (without the batch axis) for inputs of `input_shape`."""
         return tuple(input_shape)
 
+    def weight_count(self, input_shape):
+        """How many numbers `build(input_shape)` allocates (parameters and buffers), computed
+        without allocating: a model file's config is checked against it before anything is
+        built, so a hostile config cannot ask for terabytes."""
+        return 0
+
     def get_config(self):
         # dtype too: without it a float64 layer would come back from its config as float32.
         return {"name": self.name, "dtype": self.dtype.name}

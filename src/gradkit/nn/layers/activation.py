@@ -26,6 +26,9 @@ class PReLU(Layer):
         self.alpha_init = float(alpha_init)
         self.alpha = None
 
+    def weight_count(self, input_shape):
+        return int(input_shape[-1])
+
     def build(self, input_shape, rng=None):
         if len(input_shape) < 1:
             raise ValueError(f"PReLU needs inputs with a feature axis, got shape {input_shape}")

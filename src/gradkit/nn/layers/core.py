@@ -62,6 +62,9 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def weight_count(self, input_shape):
+        return (int(input_shape[-1]) + self.use_bias) * self.units
+
     def penalty(self):
         """The regularization terms of this layer, or None."""
         terms = []

@@ -44,6 +44,9 @@ class BatchNorm(Layer):
         self.running_mean = None
         self.running_var = None
 
+    def weight_count(self, input_shape):
+        return 4 * int(input_shape[-1])         # gamma, beta, running mean and variance
+
     def build(self, input_shape, rng=None):
         if len(input_shape) < 1:
             raise ValueError(f"BatchNorm needs inputs with a feature axis, got shape {input_shape}")

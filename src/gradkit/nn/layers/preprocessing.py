@@ -76,6 +76,11 @@ class Normalization(Layer):
     def adapted(self):
         return self.count is not None and int(self.count) > 0
 
+    def weight_count(self, input_shape):
+        d = int(input_shape[-1])
+        k = d if self.n_components is None else self.n_components
+        return 2 * d + 1 + (0 if self.mode == "standardize" else d * k + k)
+
     def build(self, input_shape, rng=None):
         input_shape = tuple(int(n) for n in input_shape)
         if self.mode != "standardize" and len(input_shape) != 1:
