@@ -1,4 +1,4 @@
-"""Fixtures of the command-line tests: the `kit` of helpers, one BLAS thread, a trained run.
+"""Fixtures of the command-line tests: the `kit` of helpers and a trained run.
 
 The CLI is invoked in-process with click's CliRunner, much faster than a subprocess; the tests
 that need a real process (exit status, stderr, `make demo`) start one. Any RuntimeWarning is
@@ -62,17 +62,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _HERE in pathlib.Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.filterwarnings("error::RuntimeWarning"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """One BLAS thread, as in tests/train: on a 2-core machine NumPy's and SciPy's OpenBLAS
-    pools spin against each other and training is many times slower."""
-    import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS now, so the limit reaches it)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 @pytest.fixture(scope="session")

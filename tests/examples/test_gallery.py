@@ -31,13 +31,6 @@ def load(name):
     return sys.modules[key]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_blas_thread():
-    # As `make gallery` does: small matrices, and busy cores make OpenBLAS threads fight.
-    with load("build_readme").blas_single_thread():
-        yield
-
-
 @pytest.fixture(autouse=True)
 def no_fetched_data(tmp_path, monkeypatch):
     # A user's downloaded Fashion-MNIST must not change what the fast run does.

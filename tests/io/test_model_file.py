@@ -22,15 +22,6 @@ L = gk.layers
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS now, so the limit reaches it)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def toy(n=160, seed=0):
     rng = np.random.default_rng(seed)
     X = (rng.normal(size=(n, 6)) * [1, 2, 3, 4, 5, 6] + [0, 1, 2, 3, 4, 5]).astype(np.float32)

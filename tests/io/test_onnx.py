@@ -17,15 +17,6 @@ L = gk.layers
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS now, so the limit reaches it)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def data(n=300, seed=0):
     rng = np.random.default_rng(seed)
     X = (rng.normal(size=(n, 8)) * np.arange(1, 9) + np.arange(8)).astype(np.float32)

@@ -17,16 +17,6 @@ QUICK = dict(coarse_trials=1, coarse_epochs=1, fine_trials=1, fine_epochs=1, cur
              lr_steps=30)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """One BLAS thread: on 2 cores NumPy's and SciPy's OpenBLAS pools spin against each other."""
-    import scipy.linalg.blas  # noqa: F401  (loaded now, so the limit reaches it)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def assert_png(path):
     data = path.read_bytes()
     assert data[:8] == PNG and len(data) > 1024, path

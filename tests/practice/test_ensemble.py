@@ -13,15 +13,6 @@ from gradkit.practice.run import RunConfig
 SMALL = RunConfig(hidden=[32], epochs=4, seed=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    import scipy.linalg.blas  # noqa: F401  (loaded now, so the limit reaches it)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ensemble")

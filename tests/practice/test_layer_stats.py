@@ -9,15 +9,6 @@ from gradkit.practice.layer_stats import layer_stats
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    import scipy.linalg.blas  # noqa: F401  (loaded now, so the limit reaches it)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 @pytest.fixture(scope="module")
 def batch():
     """Zero-mean, unit-variance inputs, as in the notes' experiment, and random labels."""

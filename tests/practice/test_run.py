@@ -19,15 +19,6 @@ pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    import scipy.linalg.blas  # noqa: F401  (load SciPy's BLAS now, so the limit reaches it)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def png_size(path):
     """(width, height) of a PNG, after checking its signature and that it is > 1 KB."""
     data = path.read_bytes()

@@ -22,17 +22,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.filterwarnings("error::RuntimeWarning"))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Run BLAS single-threaded: tiny matrix products gain nothing from threads, a busy 2-core
-    machine makes threaded OpenBLAS spin, and one thread keeps the bit-identity tests
-    independent of the thread count."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 @pytest.fixture
 def toy():
     """120 rows, 4 features, 3 classes that a small MLP separates well."""
