@@ -211,6 +211,32 @@ def test_rules_on_nd_and_strided_arrays_match_the_flat_path(dtype):
         np.testing.assert_allclose(p1.ravel(), pf, rtol=5e-6 if dtype == np.float32 else 1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_decaying_state_is_flushed_to_zero_below_the_smallest_normal_number(dtype):
+    # A parameter with zero gradient (a dead ReLU unit) decays its moments into the subnormal
+    # range, where every vectorized operation is an order of magnitude slower: they become 0.
+    tiny = np.finfo(dtype).tiny
+    start = np.array([tiny * 1.05, -tiny * 1.05, 1e3 * tiny, np.inf], dtype=dtype)
+    g = np.zeros(4, dtype)
+    kept = start[2:] * dtype(0.9)
+    for rule, state in [
+        (lambda m: updates.momentum_update(np.zeros(4, dtype), g, m, lr=0.1, gamma=0.9,
+                                           form="average"), "m"),
+        (lambda m: updates.nesterov_update(np.zeros(4, dtype), g, m, lr=0.1, gamma=0.9), "v"),
+        (lambda m: updates.rmsprop_update(np.zeros(4, dtype), g, m, lr=0.1, gamma=0.9,
+                                          eps=1e-8), "v"),
+        (lambda m: updates.adam_update(np.zeros(4, dtype), g, m, np.ones(4, dtype), lr=0.1,
+                                       beta1=0.9, beta2=0.999, eps=1e-8, t=1), "m"),
+        (lambda m: updates.adam_update(np.zeros(4, dtype), g, np.zeros(4, dtype), m, lr=0.1,
+                                       beta1=0.9, beta2=0.9, eps=1e-8, t=1), "v"),
+    ]:
+        m = start.copy()
+        with np.errstate(invalid="ignore"):      # the inf entry's update is inf - inf
+            rule(m)
+        assert m[0] == 0 and m[1] == 0 and not np.signbit(m[0]), state
+        np.testing.assert_array_equal(m[2:], kept)   # normal values and inf untouched
+
+
 def test_momentum_rule_rejects_an_unknown_form():
     p = np.zeros(2)
     with pytest.raises(ValueError, match="form='heavy'"):

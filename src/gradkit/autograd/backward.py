@@ -12,11 +12,12 @@ import numpy as np
 from gradkit.autograd.tensor import Tensor
 
 
-def topological_order(root):
+def topological_order(root, *, leaves=True):
     """Tensors of the graph ending in `root`, inputs before outputs (iterative DFS).
 
     A tensor is marked when it is expanded, not when it is pushed: marking on push would let a
     value shared by two branches be emitted before one of its consumers (wrong fan-out sums).
+    With `leaves=False` only computed tensors are listed (what `backward` walks).
     """
     order = []
     visited = set()
@@ -34,13 +35,19 @@ def topological_order(root):
         if node is None:
             continue
         for x in node.inputs:
-            if isinstance(x, Tensor) and x.requires_grad and id(x) not in visited:
+            if isinstance(x, Tensor) and x.requires_grad and id(x) not in visited \
+                    and (leaves or x._node is not None):
                 stack.append((x, False))
     return order
 
 
 def backward(root, grad=None, *, retain_graph=False):
-    """Accumulate d(root)/d(leaf) into `.grad` of every leaf of the graph that requires it."""
+    """Accumulate d(root)/d(leaf) into `.grad` of every leaf of the graph that requires it.
+
+    Interior tensors are visited in reverse topological order with their gradients summed in
+    a dict (fan-out); a leaf's contribution goes straight into its `.grad` as it is computed,
+    so the sort never walks the leaves (the parameters, half the graph of a small network).
+    """
     if not root.requires_grad:
         raise RuntimeError("backward() needs a tensor that requires grad: none of its inputs "
                            "had requires_grad=True, or it was computed under no_grad()")
@@ -54,24 +61,23 @@ def backward(root, grad=None, *, retain_graph=False):
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"grad must have the output's shape {root.shape}, got {grad.shape}")
+    if root._node is None:
+        _accumulate_leaf(root, grad)
+        return
 
     grads = {id(root): grad}
-    for t in reversed(topological_order(root)):
+    for t in reversed(topological_order(root, leaves=False)):
         g = grads.pop(id(t), None)
         node = t._node
-        if node is None:                      # a leaf: keep its gradient
-            if g is not None:
-                _accumulate_leaf(t, g)
-            continue
-        if g is None:
+        if g is None or node is None:
             continue
         prim, args, kwargs, saved, out = node.prim, node.args, node.kwargs, node.saved, t.data
         into = prim.vjps_into
         for i, x in enumerate(node.inputs):
             if not isinstance(x, Tensor) or not x.requires_grad:
                 continue
-            if into is not None and into[i] is not None and x.grad is None \
-                    and x._node is None and id(x) not in grads:
+            leaf = x._node is None
+            if leaf and into is not None and into[i] is not None and x.grad is None:
                 buf = getattr(x, "_gradbuf", None)
                 if buf is not None:            # first gradient of a bound parameter
                     into[i](buf, g, out, saved, *args, **kwargs)
@@ -85,6 +91,9 @@ def backward(root, grad=None, *, retain_graph=False):
                     raise RuntimeError(f"failed to compute gradient for input {i} of "
                                        f"{prim.name!r}: it is not differentiable")
                 gi = rule(g, out, saved, *args, **kwargs)
+            if leaf:
+                _accumulate_leaf(x, gi)
+                continue
             key = id(x)
             prev = grads.get(key)
             # Fan-out: sum, never in place, because a VJP may hand the same array to two inputs.

@@ -102,9 +102,9 @@ def sum(x, axis=None, keepdims=False):
     return apply(P.sum, (x,), {"axis": _axis(axis), "keepdims": keepdims})
 
 
-def sumsq(x):
-    """Σ x² over every element (one fused node; used by weight penalties)."""
-    return apply(P.sumsq, (x,), {})
+def sumsq(x, *, scale=1.0):
+    """scale · Σ x² over every element (one fused node; used by weight penalties)."""
+    return apply(P.sumsq, (x,), {"scale": float(scale)})
 
 
 def max(x, axis=None, keepdims=False):

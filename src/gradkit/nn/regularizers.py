@@ -39,7 +39,7 @@ class L1L2(Regularizer):
         if self.l1:
             penalty = ag.sum(ag.abs(w)) * self.l1
         if self.l2:
-            sq = ag.sumsq(w) * self.l2
+            sq = ag.sumsq(w, scale=self.l2)
             penalty = sq if penalty is None else penalty + sq
         return penalty if penalty is not None else ag.sum(w * 0.0)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 MIN_SIZE = 1 << 16
 _KERNELS = None
@@ -43,11 +45,16 @@ def _compile():
 
     # error_model="numpy": no Python zero-division checks, so LLVM vectorizes the loop.
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def adam(p, g, m, v, decay, b1, c1, b2, c2, step, eps_hat):
+    def adam(p, g, m, v, decay, b1, c1, b2, c2, step, eps_hat, tiny):
+        zero, one = tiny - tiny, tiny / tiny     # in the buffer's precision, like `tiny`
         for i in range(p.shape[0]):
             gi = g[i]
             mi = m[i] * b1 + gi * c1
             vi = v[i] * b2 + (gi * gi) * c2
+            # Subnormal moments flushed to zero, as updates.flush_subnormal does (and why):
+            # the same product by 0 or 1, so NaN, inf and the sign of zero match it exactly.
+            mi = mi * (one if abs(mi) >= tiny else zero)
+            vi = vi * (one if abs(vi) >= tiny else zero)
             m[i] = mi
             v[i] = vi
             p[i] = p[i] * decay + (mi / (math.sqrt(vi) + eps_hat)) * step
@@ -64,7 +71,7 @@ def adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
     f = p.dtype.type          # scalars in the buffer's precision, as NumPy's weak scalars are
     _kernels()["adam"](p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                        f(1.0 - lr * weight_decay), f(beta1), f(1.0 - beta1), f(beta2),
-                       f(1.0 - beta2), f(-step), f(eps * root_bc2))
+                       f(1.0 - beta2), f(-step), f(eps * root_bc2), f(np.finfo(f).tiny))
 
 
 __all__ = ["available", "adam", "MIN_SIZE"]

@@ -86,7 +86,7 @@ class BatchL2(regularizers.Regularizer):
         self.nominal_batch = float(nominal_batch)
 
     def __call__(self, w):
-        return ag.sumsq(w) * (0.5 * self.alpha / self.loss.batch_weight)
+        return ag.sumsq(w, scale=0.5 * self.alpha / self.loss.batch_weight)
 
     def get_config(self):
         # Saved with the model as gradkit's own L2 at the factor of a full batch, so that

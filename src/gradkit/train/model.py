@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import gradkit.autograd as ag
@@ -172,7 +174,7 @@ class Sequential(Module):
             if pen is not None:
                 loss = loss + pen
             value = float(loss.data)
-            finite = bool(np.isfinite(value))
+            finite = math.isfinite(value)
             if finite:
                 loss.backward()
         applied = finite and opt.step()
