@@ -39,6 +39,26 @@ def sgemm_rate(n=1024, repeats=5):
     return 2 * n ** 3 / best
 
 
+_TORCH_SGEMM = """
+import time, torch
+a = torch.rand({n}, {n})
+a @ a
+best = min((lambda t0: (a @ a, time.perf_counter() - t0)[1])(time.perf_counter())
+           for _ in range({repeats}))
+print(2 * {n} ** 3 / best)
+"""
+
+
+def torch_sgemm_rate(n=1024, repeats=5):
+    """The same product's rate in PyTorch (its own BLAS: MKL on x86), in a separate process so
+    that its threads never overlap NumPy's; NaN without PyTorch."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _TORCH_SGEMM.format(n=n, repeats=repeats)],
+                         capture_output=True, text=True)
+    return float(out.stdout.strip()) if out.returncode == 0 else float("nan")
+
+
 def _time(fn):
     t0 = time.perf_counter()
     fn()

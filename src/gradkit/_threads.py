@@ -18,10 +18,25 @@ def blas_limit(threads):
     if not threads:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    controller = _controller()
+    if controller is None:
         yield
         return
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with controller.limit(limits=threads, user_api="blas"):
         yield
+
+
+_CONTROLLER = []
+
+
+def _controller():
+    """One threadpoolctl controller per process: finding the loaded BLAS libraries takes ~2 ms,
+    which a small scikit-learn fit paid on every call (the libraries do not change)."""
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _CONTROLLER.append(None)
+        else:
+            _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
