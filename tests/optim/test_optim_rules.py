@@ -226,15 +226,28 @@ def test_decaying_state_is_flushed_to_zero_below_the_smallest_normal_number(dtyp
         (lambda m: updates.rmsprop_update(np.zeros(4, dtype), g, m, lr=0.1, gamma=0.9,
                                           eps=1e-8), "v"),
         (lambda m: updates.adam_update(np.zeros(4, dtype), g, m, np.ones(4, dtype), lr=0.1,
-                                       beta1=0.9, beta2=0.999, eps=1e-8, t=1), "m"),
+                                       beta1=0.9, beta2=0.999, eps=1e-8,
+                                       t=updates.ADAM_FLUSH_EVERY), "m"),
         (lambda m: updates.adam_update(np.zeros(4, dtype), g, np.zeros(4, dtype), m, lr=0.1,
-                                       beta1=0.9, beta2=0.9, eps=1e-8, t=1), "v"),
+                                       beta1=0.9, beta2=0.9, eps=1e-8,
+                                       t=2 * updates.ADAM_FLUSH_EVERY), "v"),
     ]:
         m = start.copy()
         with np.errstate(invalid="ignore"):      # the inf entry's update is inf - inf
             rule(m)
         assert m[0] == 0 and m[1] == 0 and not np.signbit(m[0]), state
         np.testing.assert_array_equal(m[2:], kept)   # normal values and inf untouched
+
+
+def test_adam_flushes_only_on_its_schedule():
+    tiny = np.float32(np.finfo(np.float32).tiny)
+    for t, flushed in ((1, False), (updates.ADAM_FLUSH_EVERY - 1, False),
+                       (updates.ADAM_FLUSH_EVERY, True)):
+        m = np.array([tiny * 1.05], np.float32)
+        updates.adam_update(np.zeros(1, np.float32), np.zeros(1, np.float32), m,
+                            np.ones(1, np.float32), lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
+                            t=t)
+        assert (m[0] == 0) == flushed and m[0] < tiny, t
 
 
 def test_momentum_rule_rejects_an_unknown_form():

@@ -34,9 +34,8 @@ def topological_order(root, *, leaves=True):
         node = t._node
         if node is None:
             continue
-        for x in node.inputs:
-            if isinstance(x, Tensor) and x.requires_grad and id(x) not in visited \
-                    and (leaves or x._node is not None):
+        for _, x in node.parents:
+            if id(x) not in visited and (leaves or x._node is not None):
                 stack.append((x, False))
     return order
 
@@ -73,9 +72,7 @@ def backward(root, grad=None, *, retain_graph=False):
             continue
         prim, args, kwargs, saved, out = node.prim, node.args, node.kwargs, node.saved, t.data
         into = prim.vjps_into
-        for i, x in enumerate(node.inputs):
-            if not isinstance(x, Tensor) or not x.requires_grad:
-                continue
+        for i, x in node.parents:
             leaf = x._node is None
             if leaf and into is not None and into[i] is not None and x.grad is None:
                 buf = getattr(x, "_gradbuf", None)

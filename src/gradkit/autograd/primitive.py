@@ -64,12 +64,15 @@ def apply(prim, inputs, kwargs):
     This is the hot path of every operation, so it stays short: one pass over the inputs.
     """
     args = []
-    needs_grad = False
-    for x in inputs:
+    parents = None
+    for i, x in enumerate(inputs):
         if isinstance(x, Tensor):
             args.append(x.data)
             if x.requires_grad:
-                needs_grad = True
+                if parents is None:
+                    parents = [(i, x)]
+                else:
+                    parents.append((i, x))
         else:
             args.append(x)
     out = prim.forward(*args, **kwargs)
@@ -81,9 +84,9 @@ def apply(prim, inputs, kwargs):
     t.data = out if type(out) is np.ndarray else np.asarray(out)
     t.grad = None
     t.name = None
-    if needs_grad and _state.enabled:
+    if parents is not None and _state.enabled:
         t.requires_grad = True
-        t._node = Node(prim, inputs, args, kwargs, saved)
+        t._node = Node(prim, inputs, args, kwargs, saved, parents)
     else:
         t.requires_grad = False
         t._node = None

@@ -8,6 +8,8 @@ code. Fused primitives exist only for numerical stability or speed; each says wh
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gradkit.autograd.primitive import defprimitive, defvariadic, unbroadcast
@@ -169,18 +171,33 @@ logsumexp = defprimitive(
 _FEW_COLUMNS = 64
 
 
+@functools.lru_cache(maxsize=64)
+def _row_starts(n, c):
+    """0, c, 2c, ...: where each row of a C-ordered (n, c) array starts in its flat view."""
+    starts = np.arange(0, n * c, c)
+    starts.flags.writeable = False
+    return starts
+
+
 def _max_last(x):
     """max over the last axis, kept as a length-1 axis."""
     if x.ndim == 2 and 0 < x.shape[1] <= _FEW_COLUMNS:
         n, c = x.shape
-        return x.reshape(-1).take(np.argmax(x, axis=1) + np.arange(0, n * c, c))[:, None]
+        return x.reshape(-1).take(np.argmax(x, axis=1) + _row_starts(n, c))[:, None]
     return np.max(x, axis=-1, keepdims=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _ones_column(c, dtype):
+    ones = np.ones((c, 1), dtype=dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def _sum_last(x):
     """sum over the last axis, kept as a length-1 axis."""
     if x.ndim == 2 and 0 < x.shape[1] <= _FEW_COLUMNS and x.dtype.kind == "f":
-        return x @ np.ones((x.shape[1], 1), dtype=x.dtype)
+        return x @ _ones_column(x.shape[1], x.dtype)
     return np.sum(x, axis=-1, keepdims=True)
 
 
@@ -351,24 +368,32 @@ def _per_row(scale, ndim):
 
 
 def _softmax_ce(z, t, reduction="mean", weights=None):
-    # log p = z - logsumexp(z): never exp of a large number, never log of zero.
-    logp = _log_softmax(z, axis=-1)
+    """Saves log p for probability targets, p itself for integer labels (what each VJP needs)."""
     if t.ndim == z.ndim:                     # probability targets
-        losses = -np.sum(t * logp, axis=-1)
-    else:                                    # integer class labels
-        losses = -logp.reshape(-1).take(t + np.arange(0, logp.size, logp.shape[-1]))
-    return _reduce(losses, reduction, weights), logp
+        # log p = z - logsumexp(z): never exp of a large number, never log of zero.
+        logp = _log_softmax(z, axis=-1)
+        return _reduce(-np.sum(t * logp, axis=-1), reduction, weights), logp
+    # Integer labels: -log p_t = log Σ e^(z - m) - (z_t - m), the same rounding as -logp[t],
+    # without forming log p; the softmax e / Σe is kept for the gradient.
+    n, c = z.shape
+    shifted = z - _max_last(z)
+    e = np.exp(shifted)
+    total = _sum_last(e)
+    losses = np.log(total.reshape(-1)) - shifted.reshape(-1).take(t + _row_starts(n, c))
+    e /= total
+    return _reduce(losses, reduction, weights), e
 
 
-def _softmax_ce_vjp_z(g, ans, logp, z, t, reduction="mean", weights=None):
+def _softmax_ce_vjp_z(g, ans, saved, z, t, reduction="mean", weights=None):
     n = z.shape[0]
     scale = _per_row(_reduction_grad(g, n, reduction, weights, z.dtype), 2)
-    grad = np.exp(logp)
     if t.ndim == z.ndim:                     # d/dz of -Σ t log p is p Σt - t
+        grad = np.exp(saved)
         grad *= _sum_last(t)
         grad -= t
-    else:
-        grad[np.arange(n), t] -= 1
+    else:                                    # p - onehot(t)
+        grad = saved.copy()
+        grad.reshape(-1)[t + _row_starts(n, z.shape[1])] -= 1
     grad *= scale
     return grad
 
@@ -376,6 +401,7 @@ def _softmax_ce_vjp_z(g, ans, logp, z, t, reduction="mean", weights=None):
 softmax_cross_entropy = defprimitive(
     "softmax_cross_entropy", _softmax_ce,
     _softmax_ce_vjp_z,
+    # Only probability targets can require a gradient, and for them `logp` is what was saved.
     lambda g, ans, logp, z, t, reduction="mean", weights=None: (
         -logp * _per_row(_reduction_grad(g, z.shape[0], reduction, weights, z.dtype), 2)),
     saves=True,

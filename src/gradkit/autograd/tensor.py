@@ -58,16 +58,21 @@ class enable_grad(contextlib.ContextDecorator):
 
 
 class Node:
-    """How a tensor was computed: primitive, inputs (tensors or constants), saved values."""
+    """How a tensor was computed: primitive, inputs (tensors or constants), saved values.
 
-    __slots__ = ("prim", "inputs", "args", "kwargs", "saved")
+    `parents` lists (position, tensor) for the inputs that require gradients, found once when
+    the node is made, so that the backward pass never tests the other inputs again.
+    """
 
-    def __init__(self, prim, inputs, args, kwargs, saved):
+    __slots__ = ("prim", "inputs", "args", "kwargs", "saved", "parents")
+
+    def __init__(self, prim, inputs, args, kwargs, saved, parents):
         self.prim = prim
         self.inputs = inputs
         self.args = args
         self.kwargs = kwargs
         self.saved = saved
+        self.parents = parents
 
 
 class Tensor:

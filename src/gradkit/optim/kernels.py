@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from gradkit.optim import updates
+
 
 MIN_SIZE = 1 << 16
 _KERNELS = None
@@ -45,14 +47,13 @@ def _compile():
 
     # error_model="numpy": no Python zero-division checks, so LLVM vectorizes the loop.
     @numba.njit(cache=True, nogil=True, error_model="numpy")
-    def adam(p, g, m, v, decay, b1, c1, b2, c2, step, eps_hat, tiny):
-        zero, one = tiny - tiny, tiny / tiny     # in the buffer's precision, like `tiny`
+    def adam(p, g, m, v, decay, b1, c1, b2, c2, step, eps_hat, tiny, zero, one):
         for i in range(p.shape[0]):
             gi = g[i]
             mi = m[i] * b1 + gi * c1
             vi = v[i] * b2 + (gi * gi) * c2
-            # Subnormal moments flushed to zero, as updates.flush_subnormal does (and why):
-            # the same product by 0 or 1, so NaN, inf and the sign of zero match it exactly.
+            # Subnormal moments flushed to zero when tiny > 0, as updates.flush_subnormal does
+            # (and why): the same product by 0 or 1, so NaN, inf and signed zeros match it.
             mi = mi * (one if abs(mi) >= tiny else zero)
             vi = vi * (one if abs(vi) >= tiny else zero)
             m[i] = mi
@@ -69,9 +70,11 @@ def adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
     root_bc2 = math.sqrt(1.0 - beta2**t)
     step = lr * root_bc2 / (1.0 - beta1**t)
     f = p.dtype.type          # scalars in the buffer's precision, as NumPy's weak scalars are
+    # The rule's flush schedule; a threshold of 0 keeps every value (x · 1, NaN stays NaN).
+    tiny = np.finfo(f).tiny if t % updates.ADAM_FLUSH_EVERY == 0 else 0.0
     _kernels()["adam"](p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                        f(1.0 - lr * weight_decay), f(beta1), f(1.0 - beta1), f(beta2),
-                       f(1.0 - beta2), f(-step), f(eps * root_bc2), f(np.finfo(f).tiny))
+                       f(1.0 - beta2), f(-step), f(eps * root_bc2), f(tiny), f(0.0), f(1.0))
 
 
 __all__ = ["available", "adam", "MIN_SIZE"]

@@ -146,6 +146,12 @@ def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
     axpy(-lr, u, p, u)
 
 
+# Adam flushes its moments every 8th step, not every step: the six extra NumPy passes were a
+# fifth of the update of a small network (7,510 parameters: 27 -> 58 us), and a moment decaying
+# through the subnormal range now spends at most 7 steps there instead of ~150.
+ADAM_FLUSH_EVERY = 8
+
+
 def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
     """Adam with bias correction (Kingma & Ba 2014; EPFL and DESY notes), at step t ≥ 1.
 
@@ -155,21 +161,24 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
 
     Computed in the paper's cheaper order, which is the same quantity:
         θ ← θ − η_t m / (√v + ε̂),  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ),  ε̂ = ε √(1 − β₂ᵗ)
-    so neither m̂ nor v̂ is ever formed: twelve passes, one of them the square root, and two
-    flushes of subnormal moments to zero (see `flush_subnormal`).
+    so neither m̂ nor v̂ is ever formed: twelve passes, one of them the square root. Every
+    `ADAM_FLUSH_EVERY`-th step, subnormal moments are flushed to zero (see `flush_subnormal`).
     """
     if t < 1:
         raise ValueError(f"t counts steps from 1, got t={t!r}")
     root_bc2 = math.sqrt(1.0 - beta2**t)
     step = lr * root_bc2 / (1.0 - beta1**t)
     s = _work(scratch, p)
+    flush = t % ADAM_FLUSH_EVERY == 0
     np.multiply(m, beta1, out=m)
     axpy(1.0 - beta1, g, m, s)
-    flush_subnormal(m, s)
+    if flush:
+        flush_subnormal(m, s)
     np.multiply(g, g, out=s)
     np.multiply(v, beta2, out=v)
     axpy(1.0 - beta2, s, v, s)
-    flush_subnormal(v, s)
+    if flush:
+        flush_subnormal(v, s)
     np.sqrt(v, out=s)
     np.add(s, eps * root_bc2, out=s)
     np.divide(m, s, out=s)
