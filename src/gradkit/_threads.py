@@ -10,6 +10,7 @@ nothing changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 
 @contextlib.contextmanager
@@ -26,17 +27,12 @@ def blas_limit(threads):
         yield
 
 
-_CONTROLLER = []
-
-
+@functools.lru_cache(maxsize=None)
 def _controller():
     """One threadpoolctl controller per process: finding the loaded BLAS libraries takes ~2 ms,
     which a small scikit-learn fit paid on every call (the libraries do not change)."""
-    if not _CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _CONTROLLER.append(None)
-        else:
-            _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()

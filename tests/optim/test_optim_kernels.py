@@ -22,8 +22,8 @@ def test_fused_adam_equals_the_numpy_rule_bit_for_bit(dtype, weight_decay):
     tiny = np.finfo(dtype).tiny
     m[::7], v[::11], g[::13] = tiny * 1.05, tiny * 1.001, 0.0
     p2, m2, v2 = p.copy(), m.copy(), v.copy()
-    for t in (1, 2, 3, 8, 16, 50):   # 8 and 16 flush (updates.ADAM_FLUSH_EVERY)
-        settings = dict(lr=3e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=t)
+    for t, flush in ((1, False), (2, True), (3, False), (50, True)):
+        settings = dict(lr=3e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=t, flush=flush)
         kernels.adam(p, g, m, v, weight_decay=weight_decay, **settings)
         if weight_decay:
             updates.adamw_update(p2, g, m2, v2, weight_decay=weight_decay, **settings)

@@ -213,41 +213,60 @@ def test_rules_on_nd_and_strided_arrays_match_the_flat_path(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_decaying_state_is_flushed_to_zero_below_the_smallest_normal_number(dtype):
-    # A parameter with zero gradient (a dead ReLU unit) decays its moments into the subnormal
-    # range, where every vectorized operation is an order of magnitude slower: they become 0.
+    # A parameter with zero gradient (a dead ReLU unit) decays its state into the subnormal
+    # range, where every vectorized operation is an order of magnitude slower: with flush=True
+    # the rules set it to 0; without, they are the textbook formulas.
     tiny = np.finfo(dtype).tiny
     start = np.array([tiny * 1.05, -tiny * 1.05, 1e3 * tiny, np.inf], dtype=dtype)
     g = np.zeros(4, dtype)
     kept = start[2:] * dtype(0.9)
-    for rule, state in [
-        (lambda m: updates.momentum_update(np.zeros(4, dtype), g, m, lr=0.1, gamma=0.9,
-                                           form="average"), "m"),
-        (lambda m: updates.nesterov_update(np.zeros(4, dtype), g, m, lr=0.1, gamma=0.9), "v"),
-        (lambda m: updates.rmsprop_update(np.zeros(4, dtype), g, m, lr=0.1, gamma=0.9,
-                                          eps=1e-8), "v"),
-        (lambda m: updates.adam_update(np.zeros(4, dtype), g, m, np.ones(4, dtype), lr=0.1,
-                                       beta1=0.9, beta2=0.999, eps=1e-8,
-                                       t=updates.ADAM_FLUSH_EVERY), "m"),
-        (lambda m: updates.adam_update(np.zeros(4, dtype), g, np.zeros(4, dtype), m, lr=0.1,
-                                       beta1=0.9, beta2=0.9, eps=1e-8,
-                                       t=2 * updates.ADAM_FLUSH_EVERY), "v"),
-    ]:
-        m = start.copy()
-        with np.errstate(invalid="ignore"):      # the inf entry's update is inf - inf
-            rule(m)
-        assert m[0] == 0 and m[1] == 0 and not np.signbit(m[0]), state
-        np.testing.assert_array_equal(m[2:], kept)   # normal values and inf untouched
+
+    def zeros():
+        return np.zeros(4, dtype)
+
+    rules = {
+        "momentum average": lambda s, f: updates.momentum_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, form="average", flush=f),
+        "momentum velocity": lambda s, f: updates.momentum_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, form="velocity", flush=f),
+        "nesterov": lambda s, f: updates.nesterov_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, flush=f),
+        "rmsprop": lambda s, f: updates.rmsprop_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, eps=1e-8, flush=f),
+        "adadelta": lambda s, f: updates.adadelta_update(
+            zeros(), g, s, zeros(), lr=1.0, rho=0.9, eps=1e-6, flush=f),
+        "adam m": lambda s, f: updates.adam_update(
+            zeros(), g, s, zeros() + 1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, t=1, flush=f),
+        "adam v": lambda s, f: updates.adam_update(
+            zeros(), g, zeros(), s, lr=0.1, beta1=0.9, beta2=0.9, eps=1e-8, t=1, flush=f),
+    }
+    for name, rule in rules.items():
+        for flush in (True, False):
+            state = start.copy()
+            with np.errstate(invalid="ignore"):      # the inf entry's update is inf - inf
+                rule(state, flush)
+            if flush:
+                assert state[0] == 0 and state[1] == 0 and not np.signbit(state[0]), name
+            else:
+                assert 0 < state[0] < tiny and -tiny < state[1] < 0, name
+            np.testing.assert_array_equal(state[2:], kept, err_msg=name)
 
 
-def test_adam_flushes_only_on_its_schedule():
-    tiny = np.float32(np.finfo(np.float32).tiny)
-    for t, flushed in ((1, False), (updates.ADAM_FLUSH_EVERY - 1, False),
-                       (updates.ADAM_FLUSH_EVERY, True)):
-        m = np.array([tiny * 1.05], np.float32)
-        updates.adam_update(np.zeros(1, np.float32), np.zeros(1, np.float32), m,
-                            np.ones(1, np.float32), lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
-                            t=t)
-        assert (m[0] == 0) == flushed and m[0] < tiny, t
+@pytest.mark.parametrize("make", [lambda ps: optim.Adam(ps, 1e-3),
+                                  lambda ps: optim.Momentum(ps, 0.1),
+                                  lambda ps: optim.RMSProp(ps, 0.1)],
+                         ids=["adam", "momentum", "rmsprop"])
+def test_optimizers_flush_on_every_FLUSH_EVERY_th_step(make):
+    tiny = np.finfo(np.float32).tiny
+    p = Param(np.zeros(3), dtype=np.float32)
+    opt = make([p])
+    key = opt.state_names[0]
+    for step in range(1, 2 * updates.FLUSH_EVERY + 1):
+        opt._buffer(key)[:] = tiny * 1.01   # decays below tiny in this step (zero gradient)
+        p.grad = np.zeros(3, np.float32)
+        opt.step()
+        flushed = bool(np.all(opt._buffer(key) == 0))
+        assert flushed == (step % updates.FLUSH_EVERY == 0), step
 
 
 def test_momentum_rule_rejects_an_unknown_form():

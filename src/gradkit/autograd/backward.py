@@ -67,9 +67,9 @@ def backward(root, grad=None, *, retain_graph=False):
     grads = {id(root): grad}
     for t in reversed(topological_order(root, leaves=False)):
         g = grads.pop(id(t), None)
-        node = t._node
-        if g is None or node is None:
+        if g is None:
             continue
+        node = t._node
         prim, args, kwargs, saved, out = node.prim, node.args, node.kwargs, node.saved, t.data
         into = prim.vjps_into
         for i, x in node.parents:

@@ -79,10 +79,11 @@ class SGD(Optimizer):
             updates.sgd_update(p, g, lr=lr, scratch=work)
         elif self.nesterov:
             updates.nesterov_update(p, g, self._buffer("velocity"), lr=lr,
-                                    gamma=self.momentum, scratch=work)
+                                    gamma=self.momentum, scratch=work, flush=self._flush_due())
         else:
             updates.momentum_update(p, g, self._buffer("velocity"), lr=lr,
-                                    gamma=self.momentum, form="velocity", scratch=work)
+                                    gamma=self.momentum, form="velocity", scratch=work,
+                                    flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
@@ -117,7 +118,7 @@ class Momentum(Optimizer):
     def _apply(self, lr):
         updates.momentum_update(self._flat, self._flat_grad, self._buffer("m"),
                                 lr=lr, gamma=self.gamma, form=self.form,
-                                scratch=self._work())
+                                scratch=self._work(), flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "form": self.form}
@@ -144,7 +145,8 @@ class Nesterov(Optimizer):
 
     def _apply(self, lr):
         updates.nesterov_update(self._flat, self._flat_grad, self._buffer("v"),
-                                lr=lr, gamma=self.gamma, scratch=self._work())
+                                lr=lr, gamma=self.gamma, scratch=self._work(),
+                                flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma}
@@ -201,7 +203,8 @@ class RMSProp(Optimizer):
 
     def _apply(self, lr):
         updates.rmsprop_update(self._flat, self._flat_grad, self._buffer("v"),
-                               lr=lr, gamma=self.gamma, eps=self.eps, scratch=self._work())
+                               lr=lr, gamma=self.gamma, eps=self.eps, scratch=self._work(),
+                               flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "eps": self.eps}
@@ -229,7 +232,8 @@ class Adadelta(Optimizer):
     def _apply(self, lr):
         updates.adadelta_update(self._flat, self._flat_grad, self._buffer("eg2"),
                                 self._buffer("edx2"), lr=lr, rho=self.rho, eps=self.eps,
-                                scratch=(self._work(0), self._work(1)))
+                                scratch=(self._work(0), self._work(1)),
+                                flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "eps": self.eps}
@@ -261,7 +265,7 @@ class Adam(Optimizer):
         p, g = self._flat, self._flat_grad
         m, v = self._buffer("m"), self._buffer("v")
         settings = dict(lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-                        t=self.iterations + 1)
+                        t=self.iterations + 1, flush=self._flush_due())
         if kernels.available(p.size):          # one fused pass, bit-identical to the rule
             kernels.adam(p, g, m, v, weight_decay=self.weight_decay, **settings)
         elif self.weight_decay:

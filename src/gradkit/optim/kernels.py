@@ -18,8 +18,6 @@ import math
 
 import numpy as np
 
-from gradkit.optim import updates
-
 
 MIN_SIZE = 1 << 16
 _KERNELS = None
@@ -63,15 +61,15 @@ def _compile():
     return {"adam": adam}
 
 
-def adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0):
+def adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0, flush=False):
     """`updates.adam_update` (and `adamw_update` with weight_decay), fused; same results."""
     if t < 1:
         raise ValueError(f"t counts steps from 1, got t={t!r}")
     root_bc2 = math.sqrt(1.0 - beta2**t)
     step = lr * root_bc2 / (1.0 - beta1**t)
     f = p.dtype.type          # scalars in the buffer's precision, as NumPy's weak scalars are
-    # The rule's flush schedule; a threshold of 0 keeps every value (x · 1, NaN stays NaN).
-    tiny = np.finfo(f).tiny if t % updates.ADAM_FLUSH_EVERY == 0 else 0.0
+    # Without a flush the threshold is 0, which keeps every value (x · 1; NaN stays NaN).
+    tiny = np.finfo(f).tiny if flush else 0.0
     _kernels()["adam"](p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                        f(1.0 - lr * weight_decay), f(beta1), f(1.0 - beta1), f(beta2),
                        f(1.0 - beta2), f(-step), f(eps * root_bc2), f(tiny), f(0.0), f(1.0))

@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from gradkit.optim import schedules
+from gradkit.optim import schedules, updates
 
 _REGISTRY = {}
 
@@ -280,6 +280,10 @@ class Optimizer:
 
     def _initial_state(self, key):
         return 0.0
+
+    def _flush_due(self):
+        """Whether this step's update flushes subnormal state to zero (every FLUSH_EVERY-th)."""
+        return (self.iterations + 1) % updates.FLUSH_EVERY == 0
 
     def _work(self, k=0):
         """Scratch array number k (flat size, contents undefined), allocated once."""

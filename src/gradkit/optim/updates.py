@@ -31,6 +31,13 @@ def _work(scratch, p):
     return np.empty_like(p) if scratch is None else scratch
 
 
+# How often the optimizers ask the rules to flush (their `flush=True` steps): every step, the
+# three extra NumPy passes per state made a small network's Adam update twice as slow
+# (7,510 parameters: 27 -> 58 us); every 8th, a decaying value spends at most 7 steps in the
+# subnormal range instead of ~150.
+FLUSH_EVERY = 8
+
+
 def flush_subnormal(a, tmp):
     """Set the entries of `a` smaller in magnitude than the dtype's smallest normal number to 0.
 
@@ -40,6 +47,7 @@ def flush_subnormal(a, tmp):
     made a batch-32 Adam step 8x slower after one epoch of the notes' network. A subnormal
     moment moves no weight (its update is below 1e-35), so it is flushed, as a flush-to-zero
     FPU mode would (TensorFlow runs in that mode on x86). `tmp` is a work array of a's shape.
+    The rules with a decaying state do this when called with `flush=True`.
 
     Written as a ← a · [|a| ≥ tiny] (three passes, no allocation): NaN and inf pass unchanged,
     and a negative subnormal becomes -0.0, exactly as the fused kernels compute it.
@@ -54,7 +62,7 @@ def sgd_update(p, g, *, lr, scratch=None):
     axpy(-lr, g, p, _work(scratch, p))
 
 
-def momentum_update(p, g, m, *, lr, gamma, form, scratch=None):
+def momentum_update(p, g, m, *, lr, gamma, form, scratch=None, flush=False):
     """Gradient descent with momentum, in one of the two forms the notes teach (three passes).
 
     form="average" (running average of the gradient, KIT ML1):
@@ -68,15 +76,19 @@ def momentum_update(p, g, m, *, lr, gamma, form, scratch=None):
         raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
     s = _work(scratch, p)
     np.multiply(m, gamma, out=m)
-    axpy(1.0 - gamma if form == "average" else lr, g, m, s)
-    flush_subnormal(m, s)
+    if form == "average":
+        axpy(1.0 - gamma, g, m, s)
+    else:
+        axpy(lr, g, m, s)
+    if flush:
+        flush_subnormal(m, s)
     if form == "average":
         axpy(-lr, m, p, s)
     else:
         np.subtract(p, m, out=p)
 
 
-def nesterov_update(p, g, v, *, lr, gamma, scratch=None):
+def nesterov_update(p, g, v, *, lr, gamma, scratch=None, flush=False):
     """Nesterov accelerated gradient (MIPT): v ← γ v + η ∇L(θ − γ v);  θ ← θ − v (four passes).
 
     The gradient is wanted at the look-ahead point θ − γv, so `p` stores that point, φ = θ − γv,
@@ -87,7 +99,8 @@ def nesterov_update(p, g, v, *, lr, gamma, scratch=None):
     s = _work(scratch, p)
     np.multiply(v, gamma, out=v)
     axpy(lr, g, v, s)
-    flush_subnormal(v, s)
+    if flush:
+        flush_subnormal(v, s)
     axpy(-lr, g, p, s)
     axpy(-gamma, v, p, s)
 
@@ -103,7 +116,7 @@ def adagrad_update(p, g, c, *, lr, eps, scratch=None):
     axpy(-lr, s, p, s)
 
 
-def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None):
+def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None, flush=False):
     """RMSProp: v ← γ v + (1 − γ) g²;  θ ← θ − η g / (√v + ε) (seven passes).
 
     ε outside the root as in the MIPT notes, Keras and PyTorch (the KIT slide puts it inside).
@@ -112,14 +125,15 @@ def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None):
     np.multiply(g, g, out=s)
     np.multiply(v, gamma, out=v)
     axpy(1.0 - gamma, s, v, s)
-    flush_subnormal(v, s)
+    if flush:
+        flush_subnormal(v, s)
     np.sqrt(v, out=s)
     np.add(s, eps, out=s)
     np.divide(g, s, out=s)
     axpy(-lr, s, p, s)
 
 
-def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
+def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None, flush=False):
     """Adadelta (Zeiler 2012): a learning rate in units of θ from two running averages.
 
         E[g²]  ← ρ E[g²] + (1 − ρ) g²
@@ -133,7 +147,8 @@ def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
     np.multiply(g, g, out=s)
     np.multiply(eg2, rho, out=eg2)
     axpy(1.0 - rho, s, eg2, s)
-    flush_subnormal(eg2, s)
+    if flush:
+        flush_subnormal(eg2, s)
     np.add(eg2, eps, out=s)
     np.add(edx2, eps, out=u)
     np.divide(u, s, out=u)
@@ -142,17 +157,12 @@ def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None):
     np.multiply(u, u, out=s)
     np.multiply(edx2, rho, out=edx2)
     axpy(1.0 - rho, s, edx2, s)
-    flush_subnormal(edx2, s)
+    if flush:
+        flush_subnormal(edx2, s)
     axpy(-lr, u, p, u)
 
 
-# Adam flushes its moments every 8th step, not every step: the six extra NumPy passes were a
-# fifth of the update of a small network (7,510 parameters: 27 -> 58 us), and a moment decaying
-# through the subnormal range now spends at most 7 steps there instead of ~150.
-ADAM_FLUSH_EVERY = 8
-
-
-def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
+def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=False):
     """Adam with bias correction (Kingma & Ba 2014; EPFL and DESY notes), at step t ≥ 1.
 
         m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
@@ -161,15 +171,14 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
 
     Computed in the paper's cheaper order, which is the same quantity:
         θ ← θ − η_t m / (√v + ε̂),  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ),  ε̂ = ε √(1 − β₂ᵗ)
-    so neither m̂ nor v̂ is ever formed: twelve passes, one of them the square root. Every
-    `ADAM_FLUSH_EVERY`-th step, subnormal moments are flushed to zero (see `flush_subnormal`).
+    so neither m̂ nor v̂ is ever formed: twelve passes, one of them the square root. With
+    flush=True, subnormal moments are set to zero (see `flush_subnormal`).
     """
     if t < 1:
         raise ValueError(f"t counts steps from 1, got t={t!r}")
     root_bc2 = math.sqrt(1.0 - beta2**t)
     step = lr * root_bc2 / (1.0 - beta1**t)
     s = _work(scratch, p)
-    flush = t % ADAM_FLUSH_EVERY == 0
     np.multiply(m, beta1, out=m)
     axpy(1.0 - beta1, g, m, s)
     if flush:
@@ -185,7 +194,8 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None):
     axpy(-step, s, p, s)
 
 
-def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=None):
+def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=None,
+                 flush=False):
     """AdamW (Loshchilov & Hutter 2019): decoupled weight decay, then the Adam step.
 
         θ ← θ (1 − η λ);   θ ← adam(θ)
@@ -195,4 +205,5 @@ def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=
     """
     if weight_decay:
         np.multiply(p, 1.0 - lr * weight_decay, out=p)
-    adam_update(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t, scratch=scratch)
+    adam_update(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t, scratch=scratch,
+                flush=flush)
