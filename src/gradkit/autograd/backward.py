@@ -7,6 +7,8 @@ gradient. A value used twice (fan-out) receives the sum of both contributions.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gradkit.autograd.tensor import Tensor
@@ -55,7 +57,7 @@ def backward(root, grad=None, *, retain_graph=False):
             raise RuntimeError(
                 f"backward() without a gradient needs a single-value output, got shape "
                 f"{root.shape}; pass grad= of that shape (e.g. loss.sum().backward())")
-        grad = np.ones(root.shape, dtype=root.dtype)
+        grad = _one(root.shape, root.dtype)
     else:
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
         if grad.shape != root.shape:
@@ -97,6 +99,15 @@ def backward(root, grad=None, *, retain_graph=False):
             grads[key] = gi if prev is None else prev + gi
         if not retain_graph:
             t._node = None
+
+
+@functools.lru_cache(maxsize=32)
+def _one(shape, dtype):
+    """A read-only array of ones: the seed gradient of a single-value output (VJPs never
+    write into their upstream gradient)."""
+    one = np.ones(shape, dtype)
+    one.flags.writeable = False
+    return one
 
 
 def _accumulate_leaf(t, g):

@@ -96,7 +96,8 @@ sigmoid = defprimitive("sigmoid", _sigmoid, lambda g, ans, s, x: g * ans * (1 - 
 def _relu_vjp(g, ans, s, x):
     # The 0/1 mask is written as floats into the result array and multiplied there: one
     # allocation instead of a boolean mask plus a product (about 1.5x faster at 512 x 512).
-    out = np.greater(ans, 0, out=np.empty(np.shape(ans), dtype=np.result_type(g, ans)))
+    dtype = ans.dtype if g.dtype == ans.dtype else np.result_type(g, ans)
+    out = np.greater(ans, 0, out=np.empty(ans.shape, dtype))
     return np.multiply(g, out, out=out)
 
 
@@ -183,7 +184,7 @@ def _max_last(x):
     """max over the last axis, kept as a length-1 axis."""
     if x.ndim == 2 and 0 < x.shape[1] <= _FEW_COLUMNS:
         n, c = x.shape
-        return x.reshape(-1).take(np.argmax(x, axis=1) + _row_starts(n, c))[:, None]
+        return x.reshape(-1).take(x.argmax(axis=1) + _row_starts(n, c))[:, None]
     return np.max(x, axis=-1, keepdims=True)
 
 
@@ -308,22 +309,25 @@ def _linear(x, w, b):
     return out
 
 
-# Fused for speed: x @ W + b in one node, the bias added in place; gradients are the
-# matrix form of the notes (dW = x^T g, db = sum of g over the batch).
+def _rows(a):
+    """`a` as a 2-D (samples, features) array: leading axes flattened, 2-D arrays as they are."""
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
+
+
 def _linear_dw(g, ans, s, x, w, b):
-    return x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+    return _rows(x).T @ _rows(g)
 
 
 def _linear_dw_into(out, g, ans, s, x, w, b):
-    np.matmul(x.reshape(-1, x.shape[-1]).T, g.reshape(-1, g.shape[-1]), out=out)
+    np.matmul(_rows(x).T, _rows(g), out=out)
 
 
 def _linear_db(g, ans, s, x, w, b):
-    return g.reshape(-1, g.shape[-1]).sum(axis=0)
+    return np.add.reduce(_rows(g), 0)
 
 
 def _linear_db_into(out, g, ans, s, x, w, b):
-    np.sum(g.reshape(-1, g.shape[-1]), axis=0, out=out)
+    np.add.reduce(_rows(g), 0, None, out)
 
 
 # Fused for speed: x @ W + b in one node, the bias added in place; gradients are the
@@ -368,32 +372,36 @@ def _per_row(scale, ndim):
 
 
 def _softmax_ce(z, t, reduction="mean", weights=None):
-    """Saves log p for probability targets, p itself for integer labels (what each VJP needs)."""
+    """Saves log p for probability targets, p - onehot(t) for integer labels (what each VJP
+    needs)."""
     if t.ndim == z.ndim:                     # probability targets
         # log p = z - logsumexp(z): never exp of a large number, never log of zero.
         logp = _log_softmax(z, axis=-1)
         return _reduce(-np.sum(t * logp, axis=-1), reduction, weights), logp
     # Integer labels: -log p_t = log Σ e^(z - m) - (z_t - m), the same rounding as -logp[t],
-    # without forming log p; the softmax e / Σe is kept for the gradient.
+    # without forming log p. What is saved is the gradient before the upstream factor,
+    # p - onehot(t), made in place in the softmax e / Σe.
     n, c = z.shape
     shifted = z - _max_last(z)
     e = np.exp(shifted)
     total = _sum_last(e)
-    losses = np.log(total.reshape(-1)) - shifted.reshape(-1).take(t + _row_starts(n, c))
+    at = t + _row_starts(n, c)
+    losses = np.log(total.reshape(-1)) - shifted.reshape(-1).take(at)
     e /= total
+    e.reshape(-1)[at] -= 1
     return _reduce(losses, reduction, weights), e
 
 
 def _softmax_ce_vjp_z(g, ans, saved, z, t, reduction="mean", weights=None):
     n = z.shape[0]
+    if t.ndim < z.ndim and weights is None and reduction == "mean":
+        return np.multiply(saved, g / n, dtype=saved.dtype)   # saved is p - onehot(t)
     scale = _per_row(_reduction_grad(g, n, reduction, weights, z.dtype), 2)
-    if t.ndim == z.ndim:                     # d/dz of -Σ t log p is p Σt - t
-        grad = np.exp(saved)
-        grad *= _sum_last(t)
-        grad -= t
-    else:                                    # p - onehot(t)
-        grad = saved.copy()
-        grad.reshape(-1)[t + _row_starts(n, z.shape[1])] -= 1
+    if t.ndim < z.ndim:
+        return np.multiply(saved, scale)
+    grad = np.exp(saved)                     # d/dz of -Σ t log p is p Σt - t
+    grad *= _sum_last(t)
+    grad -= t
     grad *= scale
     return grad
 
