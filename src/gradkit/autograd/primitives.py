@@ -341,6 +341,39 @@ linear = defprimitive(
     vjps_into=(None, _linear_dw_into, _linear_db_into),
 )
 
+# linear followed by relu, fused for speed (a Dense layer's hidden units): relu is applied in
+# place to the fresh x @ W + b, so a hidden layer is one graph node and one array, not two.
+# All three VJPs need the same masked gradient g · [out > 0]; the node computes it once per
+# backward pass and keeps it in `saved` next to the g it came from.
+def _linear_relu(x, w, b):
+    out = _linear(x, w, b)
+    np.maximum(out, 0, out=out)
+    return out, [None, None]
+
+
+def _masked(g, ans, saved):
+    if saved[0] is not g:
+        saved[0], saved[1] = g, _relu_vjp(g, ans, None, None)
+    return saved[1]
+
+
+def _linear_relu_dw_into(out, g, ans, s, x, w, b):
+    _linear_dw_into(out, _masked(g, ans, s), ans, s, x, w, b)
+
+
+def _linear_relu_db_into(out, g, ans, s, x, w, b):
+    _linear_db_into(out, _masked(g, ans, s), ans, s, x, w, b)
+
+
+linear_relu = defprimitive(
+    "linear_relu", _linear_relu,
+    lambda g, ans, s, x, w, b: _masked(g, ans, s) @ w.T,
+    lambda g, ans, s, x, w, b: _linear_dw(_masked(g, ans, s), ans, s, x, w, b),
+    lambda g, ans, s, x, w, b: _linear_db(_masked(g, ans, s), ans, s, x, w, b),
+    saves=True,
+    vjps_into=(None, _linear_relu_dw_into, _linear_relu_db_into),
+)
+
 # -- fused losses (stability and speed) -------------------------------------------------------
 
 
