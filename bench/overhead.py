@@ -1,28 +1,21 @@
 """Per-step overhead: forward, loss, backward and an optimizer update of a 64-32-10 ReLU MLP at batch 16.
 
-gradkit (low-level API) and PyTorch (CPU) run the same step in the same process; the figure is the
-median over repeats of the mean time per step, and the ratio gradkit / PyTorch.
+gradkit (low-level API) and PyTorch (CPU) run the same step, each in processes of its own that take
+turns (gradkit, PyTorch, gradkit, ...): in one process PyTorch's OpenMP threads, spinning after
+its work, slowed gradkit's next steps by up to 1.5x, and running one library's repeats after the
+other's let a noisy machine's slow minute fall on one side only. The figure is the median over
+all repeats of the mean time per step, and the ratio gradkit / PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
-
-
-def _median_us(step, steps, repeats):
-    for _ in range(steps // 10):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append((time.perf_counter() - t0) / steps * 1e6)
-    return statistics.median(times)
 
 
 def gradkit_step(X, y, W1, b1, W2, b2, lr=0.01, optimizer="sgd"):
@@ -64,28 +57,65 @@ def torch_step(X, y, W1, b1, W2, b2, lr=0.01, optimizer="sgd"):
     return step
 
 
-def run(steps=2000, repeats=7, optimizer="sgd"):
+def _problem():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(16, 64)).astype(np.float32)
     y = rng.integers(0, 10, size=16)
     W1 = (rng.normal(size=(64, 32)) * np.sqrt(2 / 64)).astype(np.float32)
     W2 = (rng.normal(size=(32, 10)) * np.sqrt(2 / 32)).astype(np.float32)
     b1, b2 = np.zeros(32, np.float32), np.zeros(10, np.float32)
-    gk_us = _median_us(gradkit_step(X, y, W1, b1, W2, b2, optimizer=optimizer), steps, repeats)
-    try:
-        pt_us = _median_us(torch_step(X, y, W1, b1, W2, b2, optimizer=optimizer), steps, repeats)
-    except ImportError:
-        pt_us = float("nan")
-    return gk_us, pt_us
+    return X, y, W1, b1, W2, b2
+
+
+def _worker_times(make, steps, repeats, optimizer):
+    """Mean us per step for each of `repeats` repeats, in a fresh process; None if it fails
+    (PyTorch not installed)."""
+    cmd = [sys.executable, __file__, "--worker", make, "--optimizer", optimizer,
+           "--steps", str(steps), "--repeats", str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    return [float(v) for v in out.stdout.split()]
+
+
+def run(steps=2000, repeats=7, optimizer="sgd", rounds=3):
+    """(gradkit, PyTorch) median us per step over `rounds` alternating pairs of processes, each
+    timing `repeats` repeats of `steps` steps."""
+    times = {"gradkit_step": [], "torch_step": []}
+    for _ in range(rounds):
+        for make, ts in times.items():
+            got = _worker_times(make, steps, repeats, optimizer)
+            if got is None:
+                ts.append(float("nan"))
+            else:
+                ts.extend(got)
+    return statistics.median(times["gradkit_step"]), statistics.median(times["torch_step"])
+
+
+def _worker(make, steps, repeats, optimizer):
+    step = globals()[make](*_problem(), optimizer=optimizer)
+    for _ in range(steps // 10):
+        step()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        print((time.perf_counter() - t0) / steps * 1e6)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--optimizer", default="sgd", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.steps, args.repeats, args.optimizer)
+        return
     for optimizer in ("sgd", "adam"):
-        gk_us, pt_us = run(args.steps, args.repeats, optimizer)
+        gk_us, pt_us = run(args.steps, args.repeats, optimizer, args.rounds)
         print(f"training step, 64-32-10 ReLU MLP, batch 16, {optimizer} (median of repeats)")
         print(f"  gradkit  {gk_us:8.1f} us/step")
         print(f"  PyTorch  {pt_us:8.1f} us/step")
