@@ -241,8 +241,9 @@ class Optimizer:
         self._bound()
         self._sync()
         g = self._flat_grad
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow here means "refuse"
-            gsq = float(g @ g)
+        # An overflow here means "refuse". np.vdot, unlike dot and matmul, leaves NumPy's
+        # floating-point error checks alone, so it needs no errstate (11k instructions a step).
+        gsq = float(np.vdot(g, g))
         if not math.isfinite(gsq):
             gsq = self._rescue_norm(g)
             if gsq is None:
