@@ -182,8 +182,9 @@ def softmax_cross_entropy(logits, target, *, reduction="mean", weights=None):
     t = target.data if isinstance(target, Tensor) and not target.requires_grad else target
     if not isinstance(t, Tensor):
         t = np.asarray(t)
-        if t.ndim == np.ndim(logits.data if isinstance(logits, Tensor) else logits) - 1:
-            t = t.astype(np.intp, copy=False)
+        if t.dtype != np.intp and t.ndim == np.ndim(
+                logits.data if isinstance(logits, Tensor) else logits) - 1:
+            t = t.astype(np.intp)
     return apply(P.softmax_cross_entropy, (logits, t),
                  {"reduction": reduction, "weights": _weights(weights)})
 
