@@ -40,46 +40,59 @@ def _median(fn, repeats):
     return statistics.median(times)
 
 
-def predict_rows(repeats):
+def gradkit_predict():
     import gradkit as gk
 
     X, _ = fitbench.data(60_000)
     model = gk.Sequential([gk.layers.Dense(512, activation="relu"),
                            gk.layers.Dense(512, activation="relu"), gk.layers.Dense(10)])
     model.build((784,), seed=0)
-    g = _median(lambda: model.predict(X, batch_size=1024), repeats)
-    try:
-        import torch
-
-        net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(),
-                                  torch.nn.Linear(512, 512), torch.nn.ReLU(),
-                                  torch.nn.Linear(512, 10))
-        tx = torch.from_numpy(X)
-
-        def torch_predict():
-            with torch.no_grad():
-                out = torch.empty((len(tx), 10))
-                for s in range(0, len(tx), 1024):
-                    out[s:s + 1024] = net(tx[s:s + 1024])
-            return out
-
-        t = _median(torch_predict, repeats)
-    except ImportError:
-        t = float("nan")
-    return [("predict 60,000 x 784, batches of 1,024", g, t, float("nan"), float("nan"))]
+    return lambda: model.predict(X, batch_size=1024)
 
 
-def _interleaved_medians(fns, repeats):
-    """Median time of each function, their repeats taking turns after one warm-up call each."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
+def torch_predict():
+    import torch
+
+    X, _ = fitbench.data(60_000)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(),
+                              torch.nn.Linear(512, 512), torch.nn.ReLU(),
+                              torch.nn.Linear(512, 10))
+    tx = torch.from_numpy(X)
+
+    def predict():
+        with torch.no_grad():
+            out = torch.empty((len(tx), 10))
+            for s in range(0, len(tx), 1024):
+                out[s:s + 1024] = net(tx[s:s + 1024])
+        return out
+
+    return predict
+
+
+def _predict_worker(name, repeats):
+    fn = globals()[name]()
+    fn()
     for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return [statistics.median(ts) for ts in times]
+        t0 = time.perf_counter()
+        fn()
+        print(time.perf_counter() - t0)
+
+
+def predict_rows(repeats, rounds=3):
+    """Each library in processes of its own, taking turns (as the step rows do): in one
+    process PyTorch's spinning threads would slow gradkit's next batches, and one library's
+    repeats after the other's would let a slow minute fall on one side only."""
+    times = {"gradkit_predict": [], "torch_predict": []}
+    for _ in range(rounds):
+        for name, ts in times.items():
+            out = subprocess.run([sys.executable, __file__, "--predict-worker", name,
+                                  "--repeats", str(repeats)], capture_output=True, text=True)
+            if out.returncode == 0:
+                ts.extend(float(v) for v in out.stdout.split())
+            else:
+                ts.append(float("nan"))           # PyTorch not installed
+    g, t = (statistics.median(times[k]) for k in ("gradkit_predict", "torch_predict"))
+    return [("predict 60,000 x 784, batches of 1,024", g, t, float("nan"), float("nan"))]
 
 
 # Peak resident memory from VmHWM: unlike ru_maxrss it starts afresh at exec, so a child
@@ -146,7 +159,7 @@ def step_rows(repeats):
     return rows
 
 
-def scaling_rows(rate, repeats):
+def scaling_rows(repeats):
     import gradkit as gk
 
     rows = []
@@ -165,7 +178,8 @@ def scaling_rows(rate, repeats):
             for _ in range(steps):
                 model.train_step(X, y)
 
-        sec = _median(run, repeats) / steps
+        sec, rate = fitbench.rate_around(lambda: _median(run, repeats))
+        sec /= steps
         flops = fitbench.training_flops(512, (width, width, width, 10))
         rows.append((f"step at width {width}, batch 512: achieved / sgemm rate", flops / sec / rate,
                      float("nan"), float("nan"), float("nan")))
@@ -209,9 +223,10 @@ def sklearn_digits_rows(repeats):
 
 
 def table(rows, rate, torch_rate=float("nan")):
-    lines = [f"Machine: {fitbench.machine()}; sgemm rate (1024 x 1024 x 1024, measured in this "
-             f"run) {rate / 1e9:.1f} GFLOP/s in NumPy (the floor's), {torch_rate / 1e9:.1f} "
-             "GFLOP/s in PyTorch.", "",
+    lines = [f"Machine: {fitbench.machine()}; sgemm rate (1024 x 1024 x 1024) up to "
+             f"{rate / 1e9:.1f} GFLOP/s in NumPy, {torch_rate / 1e9:.1f} GFLOP/s in PyTorch. "
+             "Each floor and scaling row divides by the NumPy rate measured just before and "
+             "after that row (the best of the two): this machine's speed drifts.", "",
              "| workload | gradkit | PyTorch | scikit-learn | gradkit/PyTorch | "
              "gradkit/scikit-learn | gradkit/floor |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -231,7 +246,11 @@ def main():
     parser.add_argument("--samples", type=int, default=60_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 repeat")
+    parser.add_argument("--predict-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.predict_worker:
+        _predict_worker(args.predict_worker, args.repeats)
+        return
     if args.quick:
         args.samples, args.repeats = 6_000, 1
     rows = []
@@ -243,7 +262,7 @@ def main():
     print("scikit-learn estimators ...", flush=True)
     sk_rows = sklearn_digits_rows(args.repeats)
     print("scaling ...", flush=True)
-    scale_rows = scaling_rows(rate, args.repeats)
+    scale_rows = scaling_rows(args.repeats)
     print("step overhead ...", flush=True)
     rows += step_rows(max(args.repeats, 5))
     print("predict ...", flush=True)
