@@ -95,6 +95,19 @@ def predict_rows(repeats, rounds=3):
     return [("predict 60,000 x 784, batches of 1,024", g, t, float("nan"), float("nan"))]
 
 
+def _interleaved_medians(fns, repeats):
+    """Median time of each function, their repeats taking turns after one warm-up call each."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
+
+
 # Peak resident memory from VmHWM: unlike ru_maxrss it starts afresh at exec, so a child
 # started from this (large) process does not report the parent's peak.
 _PEAK = ("int(next(l.split()[1] for l in open('/proc/self/status') "
