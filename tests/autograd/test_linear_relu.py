@@ -55,8 +55,10 @@ def test_second_backward_through_a_kept_graph_uses_the_new_upstream_gradient():
 def test_dense_relu_layer_uses_the_fused_node():
     layer = gk.layers.Dense(3, activation="relu")
     layer.build((4,), rng=np.random.default_rng(0))
-    out = layer(gk.tensor(np.ones((2, 4), np.float32)))
+    x = np.random.default_rng(2).standard_normal((2, 4)).astype(np.float32)
+    out = layer(gk.tensor(x))
     assert out._node.prim.name == "linear_relu"
+    np.testing.assert_array_equal(out.data, np.maximum(x @ layer.W.data + layer.b.data, 0))
 
 
 def test_linear_refuses_an_activation_it_cannot_fuse():

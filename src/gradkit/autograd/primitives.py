@@ -343,8 +343,8 @@ linear = defprimitive(
 
 # linear followed by relu, fused for speed (a Dense layer's hidden units): relu is applied in
 # place to the fresh x @ W + b, so a hidden layer is one graph node and one array, not two.
-# All three VJPs need the same masked gradient g · [out > 0]; the node computes it once per
-# backward pass and keeps it in `saved` next to the g it came from.
+# Its VJPs are linear's, given the masked gradient g · [out > 0]; the node computes that once
+# per backward pass for all three and keeps it in `saved`, next to the g it came from.
 def _linear_relu(x, w, b):
     out = _linear(x, w, b)
     np.maximum(out, 0, out=out)
@@ -357,21 +357,17 @@ def _masked(g, ans, saved):
     return saved[1]
 
 
-def _linear_relu_dw_into(out, g, ans, s, x, w, b):
-    _linear_dw_into(out, _masked(g, ans, s), ans, s, x, w, b)
+def _through_relu(vjp):
+    return lambda g, ans, s, *args: vjp(_masked(g, ans, s), ans, s, *args)
 
 
-def _linear_relu_db_into(out, g, ans, s, x, w, b):
-    _linear_db_into(out, _masked(g, ans, s), ans, s, x, w, b)
+def _through_relu_into(vjp_into):
+    return lambda out, g, ans, s, *args: vjp_into(out, _masked(g, ans, s), ans, s, *args)
 
 
 linear_relu = defprimitive(
-    "linear_relu", _linear_relu,
-    lambda g, ans, s, x, w, b: _masked(g, ans, s) @ w.T,
-    lambda g, ans, s, x, w, b: _linear_dw(_masked(g, ans, s), ans, s, x, w, b),
-    lambda g, ans, s, x, w, b: _linear_db(_masked(g, ans, s), ans, s, x, w, b),
-    saves=True,
-    vjps_into=(None, _linear_relu_dw_into, _linear_relu_db_into),
+    "linear_relu", _linear_relu, *map(_through_relu, linear.vjps), saves=True,
+    vjps_into=tuple(None if v is None else _through_relu_into(v) for v in linear.vjps_into),
 )
 
 # -- fused losses (stability and speed) -------------------------------------------------------
@@ -399,7 +395,7 @@ def _reduction_grad(g, n, reduction, weights, dtype):
 
 def _per_row(scale, ndim):
     """`scale` shaped to multiply (n, ...) rows: scalars pass through."""
-    if np.ndim(scale) == 0:
+    if not isinstance(scale, np.ndarray) or scale.ndim == 0:
         return scale
     return np.reshape(scale, (-1,) + (1,) * (ndim - 1))
 
@@ -426,11 +422,8 @@ def _softmax_ce(z, t, reduction="mean", weights=None):
 
 
 def _softmax_ce_vjp_z(g, ans, saved, z, t, reduction="mean", weights=None):
-    n = z.shape[0]
-    if t.ndim < z.ndim and weights is None and reduction == "mean":
-        return np.multiply(saved, g / n, dtype=saved.dtype)   # saved is p - onehot(t)
-    scale = _per_row(_reduction_grad(g, n, reduction, weights, z.dtype), 2)
-    if t.ndim < z.ndim:
+    scale = _per_row(_reduction_grad(g, z.shape[0], reduction, weights, z.dtype), 2)
+    if t.ndim < z.ndim:                      # saved is p - onehot(t)
         return np.multiply(saved, scale)
     grad = np.exp(saved)                     # d/dz of -Σ t log p is p Σt - t
     grad *= _sum_last(t)
