@@ -123,21 +123,29 @@ def sklearn_epoch(X, y, batch_size):
     return epoch
 
 
-def median_seconds(make, X, y, batch_size, repeats):
-    """Median epoch time of `make` (gradkit_epoch, torch_epoch, sklearn_epoch) in a fresh
-    process: NumPy's OpenBLAS and PyTorch's OpenMP threads spin-wait after their work, so two
-    libraries in one process slow each other down in a way no user of one of them sees."""
+def alternating_medians(script, workers, args, rounds):
+    """For each worker name, the median of every number `script --worker NAME *args` prints,
+    over `rounds` rounds in which the workers take turns, each run in a fresh process; NaN for
+    a worker that fails (PyTorch not installed).
+
+    Fresh processes, because NumPy's OpenBLAS and PyTorch's OpenMP threads spin-wait after
+    their work, so two libraries in one process slow each other down in a way no user of one
+    of them sees (gradkit's small step: 73-81 us alone, up to 115 us after PyTorch's). Taking
+    turns, because on a noisy machine a slow minute then falls on both sides alike."""
     import subprocess
 
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", make.__name__,
-           "--samples", str(len(X)), "--batch-sizes", str(batch_size),
-           "--repeats", str(repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        print(f"  {make.__name__} failed: {out.stderr.strip().splitlines()[-1:]}",
-              file=sys.stderr)
-        return float("nan")
-    return float(out.stdout.strip().splitlines()[-1])
+    values = {name: [] for name in workers}
+    for _ in range(rounds):
+        for name, vs in values.items():
+            out = subprocess.run([sys.executable, os.path.abspath(script), "--worker", name,
+                                  *map(str, args)], capture_output=True, text=True)
+            if out.returncode == 0:
+                vs.extend(float(v) for v in out.stdout.split())
+            else:
+                print(f"  {name} failed: {out.stderr.strip().splitlines()[-1:]}",
+                      file=sys.stderr)
+                vs.append(float("nan"))
+    return [statistics.median(values[name]) for name in workers]
 
 
 def _worker(name, samples, batch_size, repeats):
@@ -165,15 +173,6 @@ def machine():
             f"NumPy {numpy.__version__}")
 
 
-def _alternating(X, y, batch_size, repeats):
-    """Median epoch seconds of gradkit and of PyTorch over `repeats` alternating processes."""
-    g, t = [], []
-    for _ in range(repeats):
-        g.append(median_seconds(gradkit_epoch, X, y, batch_size, 1))
-        t.append(median_seconds(torch_epoch, X, y, batch_size, 1))
-    return statistics.median(g), statistics.median(t)
-
-
 def rate_around(fn):
     """(fn(), the best sgemm rate measured just before and just after it): on a machine whose
     speed drifts from minute to minute, the floor of a row must come from that row's minutes."""
@@ -187,14 +186,18 @@ def run(samples, batch_sizes, repeats, sklearn_repeats):
     X, y = data(samples)
     flops = training_flops(samples)
     rows, rates = [], []
+
+    def args(batch_size, worker_repeats):
+        return ["--samples", samples, "--batch-sizes", batch_size, "--repeats", worker_repeats]
+
     for bs in batch_sizes:
-        # gradkit and PyTorch take turns, one epoch per process: a slow minute of a noisy
-        # machine then falls on both sides alike instead of on whichever ran in it.
-        (g, t), rate = rate_around(lambda: _alternating(X, y, bs, repeats))
+        # gradkit and PyTorch take turns, one epoch per process.
+        (g, t), rate = rate_around(lambda: alternating_medians(
+            __file__, ["gradkit_epoch", "torch_epoch"], args(bs, 1), repeats))
         rates.append(rate)
         floor = flops / rate
-        s = median_seconds(sklearn_epoch, X, y, bs, sklearn_repeats) if sklearn_repeats else \
-            float("nan")
+        s, = alternating_medians(__file__, ["sklearn_epoch"], args(bs, sklearn_repeats), 1) \
+            if sklearn_repeats else [float("nan")]
         rows.append((f"fit 784-512-512-10 Adam, batch {bs}", g, t, s, floor))
         print(f"batch {bs:4d}: gradkit {g:7.2f} s  PyTorch {t:7.2f} s  scikit-learn {s:7.2f} s  "
               f"floor {floor:6.2f} s  gradkit/PyTorch {g / t:5.2f}  gradkit/sklearn {g / s:5.2f}  "

@@ -1,21 +1,18 @@
 """Per-step overhead: forward, loss, backward and an optimizer update of a 64-32-10 ReLU MLP at batch 16.
 
 gradkit (low-level API) and PyTorch (CPU) run the same step, each in processes of its own that take
-turns (gradkit, PyTorch, gradkit, ...): in one process PyTorch's OpenMP threads, spinning after
-its work, slowed gradkit's next steps by up to 1.5x, and running one library's repeats after the
-other's let a noisy machine's slow minute fall on one side only. The figure is the median over
-all repeats of the mean time per step, and the ratio gradkit / PyTorch.
+turns (gradkit, PyTorch, gradkit, ...; see `fit.alternating_medians`). The figure is the median
+over all repeats of the mean time per step, and the ratio gradkit / PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
+
+from fit import alternating_medians
 
 
 def gradkit_step(X, y, W1, b1, W2, b2, lr=0.01, optimizer="sgd"):
@@ -67,29 +64,12 @@ def _problem():
     return X, y, W1, b1, W2, b2
 
 
-def _worker_times(make, steps, repeats, optimizer):
-    """Mean us per step for each of `repeats` repeats, in a fresh process; None if it fails
-    (PyTorch not installed)."""
-    cmd = [sys.executable, __file__, "--worker", make, "--optimizer", optimizer,
-           "--steps", str(steps), "--repeats", str(repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        return None
-    return [float(v) for v in out.stdout.split()]
-
-
 def run(steps=2000, repeats=7, optimizer="sgd", rounds=3):
-    """(gradkit, PyTorch) median us per step over `rounds` alternating pairs of processes, each
-    timing `repeats` repeats of `steps` steps."""
-    times = {"gradkit_step": [], "torch_step": []}
-    for _ in range(rounds):
-        for make, ts in times.items():
-            got = _worker_times(make, steps, repeats, optimizer)
-            if got is None:
-                ts.append(float("nan"))
-            else:
-                ts.extend(got)
-    return statistics.median(times["gradkit_step"]), statistics.median(times["torch_step"])
+    """(gradkit, PyTorch) median us per step over `rounds` rounds of fresh processes taking
+    turns, each timing `repeats` repeats of `steps` steps."""
+    return tuple(alternating_medians(__file__, ["gradkit_step", "torch_step"],
+                                     ["--optimizer", optimizer, "--steps", steps,
+                                      "--repeats", repeats], rounds))
 
 
 def _worker(make, steps, repeats, optimizer):

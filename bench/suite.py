@@ -79,19 +79,9 @@ def _predict_worker(name, repeats):
 
 
 def predict_rows(repeats, rounds=3):
-    """Each library in processes of its own, taking turns (as the step rows do): in one
-    process PyTorch's spinning threads would slow gradkit's next batches, and one library's
-    repeats after the other's would let a slow minute fall on one side only."""
-    times = {"gradkit_predict": [], "torch_predict": []}
-    for _ in range(rounds):
-        for name, ts in times.items():
-            out = subprocess.run([sys.executable, __file__, "--predict-worker", name,
-                                  "--repeats", str(repeats)], capture_output=True, text=True)
-            if out.returncode == 0:
-                ts.extend(float(v) for v in out.stdout.split())
-            else:
-                ts.append(float("nan"))           # PyTorch not installed
-    g, t = (statistics.median(times[k]) for k in ("gradkit_predict", "torch_predict"))
+    """Each library in processes of its own, taking turns, as the step rows do."""
+    g, t = fitbench.alternating_medians(__file__, ["gradkit_predict", "torch_predict"],
+                                        ["--repeats", repeats], rounds)
     return [("predict 60,000 x 784, batches of 1,024", g, t, float("nan"), float("nan"))]
 
 
@@ -259,10 +249,10 @@ def main():
     parser.add_argument("--samples", type=int, default=60_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="6,000 samples, 1 repeat")
-    parser.add_argument("--predict-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)    # predict's, one library
     args = parser.parse_args()
-    if args.predict_worker:
-        _predict_worker(args.predict_worker, args.repeats)
+    if args.worker:
+        _predict_worker(args.worker, args.repeats)
         return
     if args.quick:
         args.samples, args.repeats = 6_000, 1
