@@ -272,6 +272,29 @@ def test_bad_arguments_are_refused(toy, make_mlp):
         make_mlp().predict(X)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_fit_names_the_first_row_with_nan_or_inf(toy, make_mlp, value):
+    X, y = toy
+    bad = X.copy()
+    bad[[41, 90], 1] = value
+    with pytest.raises(gk.DataError, match=r"X contains NaN or inf \(first at row 41\)"):
+        make_mlp().fit(bad, y, verbose=0)
+    with pytest.raises(gk.DataError, match=r"validation_data's X contains .* row 40\)"):
+        make_mlp().fit(X, y, validation_data=(bad[50:], y[50:]), verbose=0)
+
+
+def test_fit_accepts_finite_values_whose_squares_overflow(toy, make_mlp):
+    # The finiteness check sums squares first; 1e30 squared overflows float32, and such a
+    # value must still be taken as the finite number it is.
+    X, y = toy
+    big = X.copy()
+    big[3, 0] = 1e30
+    from gradkit.train.loop import _all_finite
+    assert _all_finite(big.astype(np.float32))
+    assert not _all_finite(np.array([[1e30, np.nan]], np.float32))
+    make_mlp().fit(big, y, verbose=0, callbacks=[gk.callbacks.TerminateOnNaN(enabled=False)])
+
+
 def test_weights_round_trip_and_summary(toy, make_mlp):
     X, y = toy
     a, b = make_mlp(), make_mlp()
