@@ -18,9 +18,10 @@ import math
 
 import numpy as np
 
+from gradkit._numba import lazy
+
 
 MIN_SIZE = 1 << 16
-_KERNELS = None
 
 
 def available(size):
@@ -28,16 +29,6 @@ def available(size):
     if size < MIN_SIZE:
         return False
     return _kernels() is not False
-
-
-def _kernels():
-    global _KERNELS
-    if _KERNELS is None:
-        try:
-            _KERNELS = _compile()
-        except ImportError:
-            _KERNELS = False
-    return _KERNELS
 
 
 def _compile():
@@ -59,6 +50,9 @@ def _compile():
             p[i] = p[i] * decay + (mi / (math.sqrt(vi) + eps_hat)) * step
 
     return {"adam": adam}
+
+
+_kernels = lazy(_compile)
 
 
 def adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0, flush=False):
