@@ -95,9 +95,10 @@ def _sigmoid(x):
 sigmoid = defprimitive("sigmoid", _sigmoid, lambda g, ans, s, x: g * ans * (1 - ans))
 # relu is a primitive, not maximum(x, 0), for speed: its gradient is a mask of the output.
 def _relu_vjp(g, ans, s, x):
-    out = kernels.relu_grad(g, ans)            # one pass where numba is loaded (kernels.py)
-    if out is not None:
-        return out
+    if ans.size >= kernels.MIN_SIZE:           # one pass where numba is loaded (kernels.py)
+        out = kernels.relu_grad(g, ans)
+        if out is not None:
+            return out
     # The 0/1 mask is written as floats into the result array and multiplied there: one
     # allocation instead of a boolean mask plus a product (about 1.5x faster at 512 x 512).
     dtype = ans.dtype if g.dtype == ans.dtype else np.result_type(g, ans)
@@ -351,7 +352,8 @@ linear = defprimitive(
 # per backward pass for all three and keeps it in `saved`, next to the g it came from.
 def _linear_relu(x, w, b):
     out = x @ w
-    if not kernels.bias_relu_(out, b):         # one pass where numba is loaded (kernels.py)
+    # One pass where numba is loaded (kernels.py), else two.
+    if out.size < kernels.MIN_SIZE or not kernels.bias_relu_(out, b):
         out += b
         np.maximum(out, 0, out=out)
     return out, [None, None]
