@@ -73,10 +73,9 @@ CASES = {
                     (lambda a, b, c: gk.concatenate([a, b, c]), [t(1, 3), t(2, 3), t(1, 3)])],
     "stack": [(lambda a, b: gk.stack([a, b], axis=1), [t(2, 3), t(2, 3)])],
     "linear": [(gk.linear, [t(5, 3), t(3, 4), t(4)]), (gk.linear, [t(2, 5, 3), t(3, 4), t(4)])],
-    "linear_relu": [(lambda x, w, b: gk.linear(x, w, b, activation="relu"),
-                     [t(5, 3), t(3, 4), t(4)]),
-                    (lambda x, w, b: gk.linear(x, w, b, activation="relu"),
-                     [t(2, 5, 3), t(3, 4), t(4)])],
+    **{f"linear_{act}": [(lambda x, w, b, act=act: gk.linear(x, w, b, activation=act), shapes)
+                         for shapes in ([t(5, 3), t(3, 4), t(4)], [t(2, 5, 3), t(3, 4), t(4)])]
+       for act in ("relu", "tanh", "sigmoid")},
     "softmax_cross_entropy": [
         (lambda z: gk.softmax_cross_entropy(z, np.array([0, 2, 1, 2])), [t(4, 3, low=-3, high=3)]),
         (lambda z: gk.softmax_cross_entropy(z, np.array([1, 0]), reduction="sum"), [t(2, 3)]),

@@ -159,18 +159,22 @@ def cast(x, dtype):
     return apply(P.cast, (x,), {"dtype": np.dtype(dtype)})
 
 
+_ACTIVATIONS = {"relu": relu, "tanh": tanh, "sigmoid": sigmoid}
+
+
 def linear(x, w, b=None, *, activation=None):
     """x @ W + b with W of shape (in, out) and rows of x as samples (fused when b is given).
 
-    `activation="relu"` gives relu(x @ W + b) as one fused node (with b); any other activation
-    is applied after the product by the caller.
+    `activation` "relu", "tanh" or "sigmoid" gives f(x @ W + b) as one fused node (with b);
+    any other activation is applied after the product by the caller.
     """
-    if activation is not None and activation != "relu":
-        raise ValueError(f"linear fuses only activation='relu', got activation={activation!r}")
+    if activation is not None and activation not in P.FUSED_LINEAR:
+        raise ValueError(f"linear fuses only activation='relu', 'tanh' or 'sigmoid', got "
+                         f"activation={activation!r}")
     if b is None:
         out = matmul(x, w)
-        return out if activation is None else relu(out)
-    return apply(P.linear if activation is None else P.linear_relu, (x, w, b), {})
+        return out if activation is None else _ACTIVATIONS[activation](out)
+    return apply(P.linear if activation is None else P.FUSED_LINEAR[activation], (x, w, b), {})
 
 
 def softmax_cross_entropy(logits, target, *, reduction="mean", weights=None):

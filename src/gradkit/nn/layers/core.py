@@ -13,6 +13,10 @@ def _describe(component):
     return component.describe() if hasattr(component, "describe") else component
 
 
+# Activations that `linear` fuses with the product into one node (see autograd.primitives).
+_FUSED = {activations.relu: "relu", activations.tanh: "tanh", activations.sigmoid: "sigmoid"}
+
+
 @register
 class Dense(Layer):
     """Fully connected layer: y = activation(x W + b), W of shape (in, out), rows are samples.
@@ -57,8 +61,9 @@ class Dense(Layer):
         super().build(input_shape)
 
     def forward(self, x):
-        if self.activation is activations.relu and self.b is not None:
-            return ag.linear(x, self.W, self.b, activation="relu")   # one fused node
+        fused = _FUSED.get(self.activation)
+        if fused is not None and self.b is not None:
+            return ag.linear(x, self.W, self.b, activation=fused)   # one fused node
         return self.activation(ag.linear(x, self.W, self.b))
 
     def compute_output_shape(self, input_shape):
