@@ -79,6 +79,20 @@ def test_dense_layer_without_bias_or_with_another_activation_is_not_fused():
         assert layer(x)._node.prim.name == name
 
 
+def test_dense_layer_takes_an_unhashable_callable_activation():
+    class Scaled:                              # defines __eq__, so it cannot be hashed
+        def __eq__(self, other):
+            return isinstance(other, Scaled)
+
+        def __call__(self, z):
+            return z * 2.0
+
+    layer = gk.layers.Dense(3, activation=Scaled())
+    layer.build((4,), rng=np.random.default_rng(0))
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(layer(gk.tensor(x)).data, 2 * (x @ layer.W.data + layer.b.data))
+
+
 def test_linear_without_bias_applies_the_activation_after_the_product():
     x, W, _ = _inputs(np.float64)
     out = gk.linear(x, W, activation="sigmoid")

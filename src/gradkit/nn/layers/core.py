@@ -13,8 +13,10 @@ def _describe(component):
     return component.describe() if hasattr(component, "describe") else component
 
 
-# Activations that `linear` fuses with the product into one node (see autograd.primitives).
-_FUSED = {activations.relu: "relu", activations.tanh: "tanh", activations.sigmoid: "sigmoid"}
+# Activations that `linear` fuses with the product into one node (see autograd.primitives),
+# matched by identity: a user's activation may be a callable object that cannot be hashed.
+_FUSED = ((activations.relu, "relu"), (activations.tanh, "tanh"),
+          (activations.sigmoid, "sigmoid"))
 
 
 @register
@@ -61,7 +63,7 @@ class Dense(Layer):
         super().build(input_shape)
 
     def forward(self, x):
-        fused = _FUSED.get(self.activation)
+        fused = next((name for f, name in _FUSED if f is self.activation), None)
         if fused is not None and self.b is not None:
             return ag.linear(x, self.W, self.b, activation=fused)   # one fused node
         return self.activation(ag.linear(x, self.W, self.b))
