@@ -100,6 +100,15 @@ def test_linear_without_bias_applies_the_activation_after_the_product():
     np.testing.assert_allclose(out.data, 1 / (1 + np.exp(-(x.data @ W.data))))
 
 
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_fused_node_on_integer_inputs_gives_the_unfused_values(act):
+    x, w, b = np.arange(6).reshape(2, 3), np.ones((3, 2), np.int64), np.array([-20, 1])
+    fused = gk.linear(gk.tensor(x), gk.tensor(w), gk.tensor(b), activation=act).data
+    unfused = ACTIVATIONS[act](gk.linear(gk.tensor(x), gk.tensor(w), gk.tensor(b))).data
+    assert fused.dtype == unfused.dtype
+    np.testing.assert_array_equal(fused, unfused)
+
+
 def test_linear_refuses_an_activation_it_cannot_fuse():
     x, W, b = _inputs(np.float64)
     with pytest.raises(ValueError, match="'relu', 'tanh' or 'sigmoid', got activation='elu'"):

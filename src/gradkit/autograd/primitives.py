@@ -364,7 +364,8 @@ def _linear_relu(x, w, b):
 
 def _linear_tanh(x, w, b):
     out = _linear(x, w, b)
-    return np.tanh(out, out=out), [None, None]
+    # In place on floats; integer inputs get a float result, as the unfused tanh gives them.
+    return np.tanh(out, out=out) if out.dtype.kind == "f" else np.tanh(out), [None, None]
 
 
 def _linear_sigmoid(x, w, b):
