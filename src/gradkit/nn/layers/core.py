@@ -13,12 +13,6 @@ def _describe(component):
     return component.describe() if hasattr(component, "describe") else component
 
 
-# Activations that `linear` fuses with the product into one node (see autograd.primitives),
-# matched by identity: a user's activation may be a callable object that cannot be hashed.
-_FUSED = ((activations.relu, "relu"), (activations.tanh, "tanh"),
-          (activations.sigmoid, "sigmoid"))
-
-
 @register
 class Dense(Layer):
     """Fully connected layer: y = activation(x W + b), W of shape (in, out), rows are samples.
@@ -63,7 +57,11 @@ class Dense(Layer):
         super().build(input_shape)
 
     def forward(self, x):
-        fused = next((name for f, name in _FUSED if f is self.activation), None)
+        # The activations that `linear` fuses with the product into one node, matched by
+        # identity (a user's activation may be a callable object that cannot be hashed).
+        act = self.activation
+        fused = ("relu" if act is activations.relu else "tanh" if act is activations.tanh
+                 else "sigmoid" if act is activations.sigmoid else None)
         if fused is not None and self.b is not None:
             return ag.linear(x, self.W, self.b, activation=fused)   # one fused node
         return self.activation(ag.linear(x, self.W, self.b))
