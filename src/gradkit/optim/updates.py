@@ -76,10 +76,7 @@ def momentum_update(p, g, m, *, lr, gamma, form, scratch=None, flush=False):
         raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
     s = _work(scratch, p)
     np.multiply(m, gamma, out=m)
-    if form == "average":
-        axpy(1.0 - gamma, g, m, s)
-    else:
-        axpy(lr, g, m, s)
+    axpy(1.0 - gamma if form == "average" else lr, g, m, s)
     if flush:
         flush_subnormal(m, s)
     if form == "average":
