@@ -17,3 +17,24 @@ def one_blas_thread():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def blas_pool(monkeypatch):
+    """Two BLAS threads for the test (the session runs with one), so that the elementwise
+    kernels split over OpenBLAS's pool; yields the list of tasks handed to the pool."""
+    from gradkit import _blaspool
+
+    with blas_limit(2):
+        if _blaspool.threads() < 2:
+            pytest.skip("NumPy's BLAS is not a pthreads OpenBLAS with 2 threads here: "
+                        "the kernels run on the calling thread only")
+        calls = []
+        real = _blaspool.run
+
+        def run(task, blocks, n):
+            calls.append((task, n))
+            real(task, blocks, n)
+
+        monkeypatch.setattr(_blaspool, "run", run)
+        yield calls

@@ -23,6 +23,13 @@ def _specials(a):
     return a
 
 
+@pytest.fixture(params=["one thread", "OpenBLAS's threads"])
+def pool(request):
+    """The kernels on the calling thread (the session's one BLAS thread), then split over two
+    (the list of tasks handed to the pool)."""
+    return request.getfixturevalue("blas_pool") if request.param != "one thread" else None
+
+
 def _same_bits(a, b):
     assert a.dtype == b.dtype and a.shape == b.shape
     uint = np.uint32 if a.dtype == np.float32 else np.uint64
@@ -30,7 +37,7 @@ def _same_bits(a, b):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bias_relu_equals_numpy_bit_for_bit(dtype):
+def test_bias_relu_equals_numpy_bit_for_bit(dtype, pool):
     rng = np.random.default_rng(0)
     out = _specials(rng.standard_normal((N, 256)).astype(dtype))
     b = rng.standard_normal(256).astype(dtype)
@@ -40,10 +47,11 @@ def test_bias_relu_equals_numpy_bit_for_bit(dtype):
         expected = np.maximum(out + b, 0)
     assert kernels.bias_relu_(out, b) is True
     _same_bits(out, expected)
+    assert pool is None or len(pool) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_grad_equals_numpy_bit_for_bit(dtype):
+def test_relu_grad_equals_numpy_bit_for_bit(dtype, pool):
     rng = np.random.default_rng(1)
     g = _specials(rng.standard_normal((N, 256)).astype(dtype))
     ans = np.maximum(_specials(rng.standard_normal((N, 256)).astype(dtype))[:, ::-1], 0)
@@ -53,6 +61,7 @@ def test_relu_grad_equals_numpy_bit_for_bit(dtype):
     got = kernels.relu_grad(g, ans)
     _same_bits(got, expected)
     assert got is not g and got is not ans
+    assert pool is None or len(pool) == 1
 
 
 def test_kernels_decline_small_mixed_or_strided_arrays():

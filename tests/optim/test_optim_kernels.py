@@ -10,9 +10,16 @@ pytestmark = pytest.mark.skipif(not kernels.available(kernels.MIN_SIZE),
                                 reason="numba is not installed: the NumPy rules run instead")
 
 
+@pytest.fixture(params=["one thread", "OpenBLAS's threads"])
+def pool(request):
+    """The kernel on the calling thread (the session's one BLAS thread), then split over two
+    (the list of tasks handed to the pool)."""
+    return request.getfixturevalue("blas_pool") if request.param != "one thread" else None
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_fused_adam_equals_the_numpy_rule_bit_for_bit(dtype, weight_decay):
+def test_fused_adam_equals_the_numpy_rule_bit_for_bit(dtype, weight_decay, pool):
     rng = np.random.default_rng(0)
     n = kernels.MIN_SIZE + 17
     p, g, m, v = (rng.standard_normal(n).astype(dtype) for _ in range(4))
@@ -32,6 +39,7 @@ def test_fused_adam_equals_the_numpy_rule_bit_for_bit(dtype, weight_decay):
         for fused, rule in ((p, p2), (m, m2), (v, v2)):
             assert fused.dtype == dtype
             np.testing.assert_array_equal(fused, rule)
+    assert pool is None or len(pool) == 4                      # each step split
 
 
 def test_adam_optimizer_uses_the_kernel_only_for_large_buffers_with_equal_results():
@@ -50,3 +58,32 @@ def test_adam_optimizer_uses_the_kernel_only_for_large_buffers_with_equal_result
                             t=plain.iterations + 1)
         plain.iterations += 1
     np.testing.assert_array_equal(big[0].data, twin[0].data)
+
+
+def test_adam_from_two_python_threads_at_once_gives_each_its_own_result(blas_pool):
+    import threading
+
+    rng = np.random.default_rng(3)
+    n = kernels.MIN_SIZE * 3 + 1
+    settings = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    jobs = [[rng.standard_normal(n).astype(np.float32) for _ in range(4)] for _ in range(2)]
+    expected = []
+    for p, g, m, v in jobs:
+        p, m, v = p.copy(), m.copy(), np.abs(v)
+        for t in range(1, 21):
+            updates.adam_update(p, g, m, v, t=t, **settings)
+        expected.append(p)
+
+    def train(p, g, m, v):
+        v[...] = np.abs(v)
+        for t in range(1, 21):
+            kernels.adam(p, g, m, v, t=t, **settings)
+
+    workers = [threading.Thread(target=train, args=job) for job in jobs]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for (p, *_), want in zip(jobs, expected):
+        np.testing.assert_array_equal(p, want)
+    assert len(blas_pool) == 40

@@ -1,0 +1,112 @@
+"""gradkit._blaspool runs kernels on NumPy's OpenBLAS threads, and only where it can."""
+
+import ctypes
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from gradkit import _blaspool
+from gradkit._threads import blas_limit
+
+numba = pytest.importorskip("numba", reason="numba is not installed: no kernels to split")
+
+
+def test_parts_cover_the_range_in_aligned_contiguous_pieces():
+    assert _blaspool.parts(100, 2) == [0, 64, 100]
+    assert _blaspool.parts(10, 4) == [0, 10, 10, 10, 10]
+    assert _blaspool.parts(0, 2) == [0, 0, 0]
+    for n in (1, 17, 65_536, 669_706):
+        for k in (1, 2, 3, 8):
+            b = _blaspool.parts(n, k)
+            assert b[0] == 0 and b[-1] == n and len(b) == k + 1
+            assert all(lo <= hi for lo, hi in zip(b, b[1:]))
+            assert all(x % 16 == 0 or x == n for x in b)           # 64-byte starts
+
+
+def _probe():
+    """A task writing the id of the thread that ran it and its own row number into its row."""
+    libc = ctypes.CDLL(None)
+    gettid = libc.gettid
+    gettid.restype, gettid.argtypes = ctypes.c_int, []
+
+    @numba.cfunc(numba.types.void(numba.types.voidptr))
+    def probe(block):
+        row = numba.carray(block, (_blaspool.ROW,), np.int64)
+        row[0] = gettid()
+        row[1] += 1
+
+    return probe.address
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "gettid"), reason="needs glibc's gettid")
+def test_run_gives_each_row_to_one_thread_the_first_to_the_caller(blas_pool):
+    k = _blaspool.threads()
+    blocks = np.zeros((k, _blaspool.ROW), np.int64)
+    _blaspool.run(_probe(), blocks, k)
+    assert blocks[:, 1].tolist() == [1] * k                   # every row ran, once
+    assert blocks[0, 0] == threading.get_native_id()          # row 0 on this thread
+    assert len(set(blocks[:, 0].tolist())) == k               # the others on k - 1 more
+
+
+def test_threads_follow_the_blas_limit_at_each_call(blas_pool):
+    assert _blaspool.threads() >= 2
+    with blas_limit(1):
+        assert _blaspool.threads() == 1
+    assert _blaspool.threads() >= 2
+
+
+def test_without_a_pthreads_openblas_there_is_one_thread(monkeypatch):
+    monkeypatch.setattr(_blaspool, "_openblas", lambda: None)
+    assert _blaspool.threads() == 1
+    assert _blaspool.split(None, None, 10) is False           # nothing is run
+
+
+def test_only_loaded_libraries_are_looked_up(monkeypatch, tmp_path):
+    fake = tmp_path / "libopenblas_fake.so"
+    fake.write_bytes(b"not a library")
+    monkeypatch.setattr(_blaspool, "_loaded_openblas_paths", lambda: [str(fake)])
+    _blaspool._openblas.cache_clear()
+    try:
+        assert _blaspool._openblas() is None                  # RTLD_NOLOAD: never dlopen'ed
+    finally:
+        _blaspool._openblas.cache_clear()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_splits_with_the_same_results(blas_pool):
+    from gradkit.optim import kernels
+
+    rng = np.random.default_rng(0)
+    n = kernels.MIN_SIZE + 5
+    p, g, m, v = (rng.standard_normal(n).astype(np.float32) for _ in range(4))
+    v = np.abs(v)
+    settings = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=1)
+    kernels.adam(p.copy(), g, m.copy(), v.copy(), **settings)     # the pool has run here
+    expected = p.copy()
+    kernels.adam(expected, g, m.copy(), v.copy(), **settings)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                                # the child: report and leave
+        try:
+            mine = p.copy()
+            kernels.adam(mine, g, m.copy(), v.copy(), **settings)
+            os.write(write, b"1" if np.array_equal(mine, expected) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    assert len(blas_pool) >= 2
+
+
+def test_numpys_own_openblas_comes_before_scipys():
+    import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS, as numba's import does)
+
+    paths = _blaspool._loaded_openblas_paths()
+    if not any("numpy" in p for p in paths):
+        pytest.skip("NumPy's OpenBLAS is not a wheel's own copy here")
+    assert "numpy" in paths[0]
+    assert all("numpy" not in p for p in paths[1:] if "scipy.libs" in p)
