@@ -58,10 +58,12 @@ def adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0, flush=False)
     scalars = (f(1.0 - lr * weight_decay), f(beta1), f(1.0 - beta1), f(beta2), f(1.0 - beta2),
                f(-step), f(eps * root_bc2), f(tiny), f(0.0), f(1.0))
     p, g, m, v = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
+    # The split hands the threads addresses: only for contiguous buffers of one float type.
     if (p.dtype not in _FLOATS or any(x.dtype != p.dtype or not x.flags.c_contiguous
-                                      for x in (g, m, v))
+                                      for x in (p, g, m, v))
             or not _blaspool.split(*_kernels().adam_split, p.size, p, g, m, v,
                                    np.array(scalars, np.float64))):
         _kernels().adam(p, g, m, v, *scalars)
+
 
 __all__ = ["available", "adam", "MIN_SIZE"]
