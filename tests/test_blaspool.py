@@ -108,5 +108,4 @@ def test_numpys_own_openblas_comes_before_scipys():
     paths = _blaspool._loaded_openblas_paths()
     if not any("numpy" in p for p in paths):
         pytest.skip("NumPy's OpenBLAS is not a wheel's own copy here")
-    assert "numpy" in paths[0]
-    assert all("numpy" not in p for p in paths[1:] if "scipy.libs" in p)
+    assert "numpy" in paths[0] and len(paths) >= 2                # SciPy's is loaded too
