@@ -109,3 +109,25 @@ def test_numpys_own_openblas_comes_before_scipys():
     if not any("numpy" in p for p in paths):
         pytest.skip("NumPy's OpenBLAS is not a wheel's own copy here")
     assert "numpy" in paths[0] and len(paths) >= 2                # SciPy's is loaded too
+
+
+def test_a_fit_on_the_pool_ends_with_the_weights_of_a_fit_on_one_thread(blas_pool, monkeypatch):
+    import gradkit as gk
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1024, 64)).astype(np.float32)
+    y = rng.integers(0, 10, size=1024)
+
+    def fit():
+        # 256 x 256 activations and 85,000 parameters: every kernel is above its threshold.
+        model = gk.Sequential([gk.layers.Dense(256, activation="relu"),
+                               gk.layers.Dense(256, activation="relu"), gk.layers.Dense(10)])
+        model.compile(optimizer=gk.optim.Adam(1e-3), loss="cross_entropy")
+        model.fit(X, y, epochs=2, batch_size=256, seed=0, verbose=0)
+        return [p.data.copy() for p in model.parameters()]
+
+    pooled = fit()
+    assert len(blas_pool) == 8 * 5     # 8 steps: Adam, two bias + relu, two masks each
+    monkeypatch.setattr(_blaspool, "threads", lambda: 1)
+    for a, b in zip(pooled, fit()):
+        np.testing.assert_array_equal(a, b)
