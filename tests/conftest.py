@@ -32,9 +32,9 @@ def blas_pool(monkeypatch):
         calls = []
         real = _blaspool.run
 
-        def run(task, blocks, n):
+        def run(task, rows, n):
             calls.append((task, n))
-            real(task, blocks, n)
+            real(task, rows, n)
 
         monkeypatch.setattr(_blaspool, "run", run)
         yield calls

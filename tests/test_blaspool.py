@@ -14,15 +14,21 @@ numba = pytest.importorskip("numba", reason="numba is not installed: no kernels 
 
 
 def test_parts_cover_the_range_in_aligned_contiguous_pieces():
-    assert _blaspool.parts(100, 2) == [0, 64, 100]
-    assert _blaspool.parts(10, 4) == [0, 10, 10, 10, 10]
-    assert _blaspool.parts(0, 2) == [0, 0, 0]
+    from gradkit._address import part
+
+    def parts(n, k):
+        return [part(n, k, t) for t in range(k)]
+
+    assert parts(100, 2) == [(0, 64), (64, 100)]
+    assert parts(10, 4) == [(0, 10), (10, 10), (10, 10), (10, 10)]
+    assert parts(0, 2) == [(0, 0), (0, 0)]
     for n in (1, 17, 65_536, 669_706):
         for k in (1, 2, 3, 8):
-            b = _blaspool.parts(n, k)
-            assert b[0] == 0 and b[-1] == n and len(b) == k + 1
-            assert all(lo <= hi for lo, hi in zip(b, b[1:]))
-            assert all(x % 16 == 0 or x == n for x in b)           # 64-byte starts
+            b = parts(n, k)
+            assert b[0][0] == 0 and b[-1][1] == n
+            assert all(hi == lo for (_, hi), (lo, _) in zip(b, b[1:]))      # contiguous
+            assert all(lo <= hi for lo, hi in b)
+            assert all(lo % 16 == 0 or lo == n for lo, _ in b)             # 64-byte starts
 
 
 def _probe():
@@ -44,7 +50,7 @@ def _probe():
 def test_run_gives_each_row_to_one_thread_the_first_to_the_caller(blas_pool):
     k = _blaspool.threads()
     blocks = np.zeros((k, _blaspool.ROW), np.int64)
-    _blaspool.run(_probe(), blocks, k)
+    _blaspool.run(_probe(), blocks.ctypes.data, k)
     assert blocks[:, 1].tolist() == [1] * k                   # every row ran, once
     assert blocks[0, 0] == threading.get_native_id()          # row 0 on this thread
     assert len(set(blocks[:, 0].tolist())) == k               # the others on k - 1 more

@@ -1,5 +1,6 @@
 """numba helpers for kernels that receive their arrays as int64 addresses (`_blaspool`'s
-tasks): `array(address, n, dtype)` is the n-element 1-D array of dtype at that address.
+tasks): `array(address, n, dtype)` is the n-element 1-D array of dtype at that address, and
+`part(n, k, t)` is the range of items that task t of k takes.
 
 numba has no cast from an integer to a pointer, so `pointer` is an LLVM `inttoptr`. The
 module imports numba, so only the kernel modules' compile functions import it; as top-level
@@ -26,3 +27,15 @@ def pointer(typingctx, address):
 @numba.njit(cache=True, nogil=True)
 def array(address, n, dtype):
     return numba.carray(pointer(address), (n,), dtype)
+
+
+ALIGN = 16      # parts start on multiples of 16 items (64 bytes of float32): no shared cache line
+
+
+@numba.njit(cache=True, nogil=True)
+def part(n, k, t):
+    """[lo, hi) of part t when range(n) is cut into k contiguous parts starting on ALIGN
+    multiples (the last parts may be empty)."""
+    per = -(-n // k)
+    per = -(-per // ALIGN) * ALIGN
+    return min(n, t * per), min(n, (t + 1) * per)

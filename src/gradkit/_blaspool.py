@@ -27,7 +27,6 @@ import numpy as np  # (also: NumPy's BLAS is loaded before it is looked up)
 
 ROW = 32            # int64 slots per task: addresses and sizes first, float64 scalars after
 MAX_THREADS = 8     # tasks per call, at most
-_ALIGN = 16         # parts start on 64-byte boundaries (16 float32), so no cache line is shared
 
 
 def _loaded_openblas_paths():
@@ -95,29 +94,22 @@ def threads():
     return max(1, min(MAX_THREADS, lib[1]()))
 
 
-def run(task, blocks, n):
-    """Run the cfunc at address `task` on blocks[i] for i < n, i = 0 on this thread, and
-    return when all are done (ctypes releases the GIL for the call)."""
-    _openblas()[0](n, task, blocks.ctypes.data, ROW * 8)
+def run(task, rows, n):
+    """Run the cfunc at address `task` on the n rows at address `rows`, row 0 on this thread,
+    and return when all are done (ctypes releases the GIL for the call)."""
+    _openblas()[0](n, task, rows, ROW * 8)
 
 
 def split(task, prepare, size, *args):
-    """Run the cfunc `task` over `size` items in one contiguous part per thread, the rows
-    filled by prepare(blocks, bounds, *args); False (nothing done) with one thread."""
+    """Run the cfunc `task` over `size` items, one contiguous part per thread; prepare(blocks,
+    size, *args) fills the rows and returns their address. False (nothing done) with one
+    thread."""
     k = threads()
     if k == 1:
         return False
-    blocks = np.empty((k, ROW), np.int64)
-    prepare(blocks, np.array(parts(size, k)), *args)
-    run(task, blocks, k)
+    blocks = np.empty((k, ROW), np.int64)      # held here until the tasks are done
+    run(task, prepare(blocks, size, *args), k)
     return True
 
 
-def parts(n, k):
-    """Boundaries splitting range(n) into k contiguous parts that start on _ALIGN multiples."""
-    per = -(-n // k)
-    per = -(-per // _ALIGN) * _ALIGN
-    return [min(n, i * per) for i in range(k + 1)]
-
-
-__all__ = ["MAX_THREADS", "ROW", "parts", "run", "split", "threads"]
+__all__ = ["MAX_THREADS", "ROW", "run", "split", "threads"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from gradkit._address import array
+from gradkit._address import array, part
 from gradkit._blaspool import ROW
 
 # error_model="numpy": no Python zero-division checks, so LLVM vectorizes the loops.
@@ -55,11 +55,13 @@ def _bias_relu_task(block):
 
 
 @_jit
-def _bias_relu_prepare(blocks, bounds, out, b):
+def _bias_relu_prepare(blocks, n, out, b):
     for t in range(blocks.shape[0]):
         row = blocks[t]
         row[0], row[1] = out.ctypes.data, b.ctypes.data
-        row[2], row[3], row[4], row[5] = bounds[t], bounds[t + 1], b.shape[0], b.itemsize
+        row[2], row[3] = part(n, blocks.shape[0], t)
+        row[4], row[5] = b.shape[0], b.itemsize
+    return blocks.ctypes.data
 
 
 @_jit
@@ -80,11 +82,13 @@ def _relu_grad_task(block):
 
 
 @_jit
-def _relu_grad_prepare(blocks, bounds, g, ans, out):
+def _relu_grad_prepare(blocks, n, g, ans, out):
     for t in range(blocks.shape[0]):
         row = blocks[t]
         row[0], row[1], row[2] = g.ctypes.data, ans.ctypes.data, out.ctypes.data
-        row[3], row[4], row[5] = bounds[t], bounds[t + 1], g.itemsize
+        row[3], row[4] = part(n, blocks.shape[0], t)
+        row[5] = g.itemsize
+    return blocks.ctypes.data
 
 
 # (task address, prepare) pairs for gradkit._blaspool.split

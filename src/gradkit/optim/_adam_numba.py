@@ -8,7 +8,7 @@ import math
 import numba
 import numpy as np
 
-from gradkit._address import array
+from gradkit._address import array, part
 from gradkit._blaspool import ROW
 
 # error_model="numpy": no Python zero-division checks, so LLVM vectorizes the loop.
@@ -55,13 +55,15 @@ def _task(block):
 
 
 @_jit
-def _prepare(blocks, bounds, p, g, m, v, scalars):
+def _prepare(blocks, n, p, g, m, v, scalars):
     for t in range(blocks.shape[0]):
         row = blocks[t]
         row[0], row[1] = p.ctypes.data, g.ctypes.data
         row[2], row[3] = m.ctypes.data, v.ctypes.data
-        row[4], row[5], row[6] = bounds[t], bounds[t + 1], p.itemsize
+        row[4], row[5] = part(n, blocks.shape[0], t)
+        row[6] = p.itemsize
         row.view(np.float64)[8:18] = scalars
+    return blocks.ctypes.data
 
 
 adam_split = (_task.address, _prepare)      # for gradkit._blaspool.split
