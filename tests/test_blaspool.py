@@ -137,3 +137,35 @@ def test_a_fit_on_the_pool_ends_with_the_weights_of_a_fit_on_one_thread(blas_poo
     monkeypatch.setattr(_blaspool, "threads", lambda: 1)
     for a, b in zip(pooled, fit()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_pool_tasks_and_numpys_own_products_share_the_workers(blas_pool):
+    """Adam on the pool in one thread while another thread's products use OpenBLAS's threads:
+    both right, neither waits for ever."""
+    import threading
+
+    from gradkit.optim import kernels, updates
+
+    rng = np.random.default_rng(4)
+    n = kernels.MIN_SIZE * 2 + 3
+    p, g, m, v = (rng.standard_normal(n).astype(np.float32) for _ in range(4))
+    v = np.abs(v)
+    want_p, want_m, want_v = p.copy(), m.copy(), v.copy()
+    settings = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    for t in range(1, 31):
+        updates.adam_update(want_p, g, want_m, want_v, t=t, **settings)
+    a = rng.standard_normal((384, 384)).astype(np.float32)
+    expected = a @ a
+    products_ok = []
+
+    def products():
+        products_ok.append(all(np.array_equal(a @ a, expected) for _ in range(30)))
+
+    other = threading.Thread(target=products)
+    other.start()
+    for t in range(1, 31):
+        kernels.adam(p, g, m, v, t=t, **settings)
+    other.join(timeout=60)
+    assert not other.is_alive() and products_ok == [True]
+    np.testing.assert_array_equal(p, want_p)
+    assert len(blas_pool) == 30
