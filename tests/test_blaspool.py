@@ -169,3 +169,20 @@ def test_pool_tasks_and_numpys_own_products_share_the_workers(blas_pool):
     assert not other.is_alive() and products_ok == [True]
     np.testing.assert_array_equal(p, want_p)
     assert len(blas_pool) == 30
+
+
+def test_openblas_num_threads_1_keeps_everything_on_one_thread():
+    import subprocess
+    import sys
+
+    code = ("from gradkit import _blaspool; import numpy as np; from gradkit.optim import kernels; "
+            "n = kernels.MIN_SIZE; p, g = np.ones(n, np.float32), np.ones(n, np.float32); "
+            "m, v = np.zeros(n, np.float32), np.zeros(n, np.float32); "
+            "calls = []; _blaspool.run = lambda *a: calls.append(a); "
+            "kernels.adam(p, g, m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, t=1); "
+            "print(_blaspool.threads(), len(calls), float(p[0]))")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[:2] == ["1", "0"]                  # one thread, nothing handed to a pool
+    assert float(out[2]) == pytest.approx(1 - 1e-3, rel=1e-6)   # Adam's first step: p - lr
