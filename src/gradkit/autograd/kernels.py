@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from gradkit import _blaspool
-from gradkit._numba import lazy, loaded
+from gradkit._numba import contiguous_floats, lazy, loaded
 
 MIN_SIZE = 1 << 16
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _compile():
@@ -37,8 +36,7 @@ _kernels = lazy(_compile)
 
 def _usable(*arrays):
     a = arrays[0]
-    return (a.size >= MIN_SIZE and loaded() and a.dtype in _FLOATS
-            and all(x.dtype == a.dtype and x.flags.c_contiguous for x in arrays)
+    return (a.size >= MIN_SIZE and loaded() and contiguous_floats(*arrays)
             and _kernels() is not False)
 
 

@@ -23,11 +23,10 @@ import math
 import numpy as np
 
 from gradkit import _blaspool
-from gradkit._numba import lazy
+from gradkit._numba import contiguous_floats, lazy
 
 
 MIN_SIZE = 1 << 16
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def available(size):
@@ -59,10 +58,9 @@ def adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay=0.0, flush=False)
                f(-step), f(eps * root_bc2), f(tiny), f(0.0), f(1.0))
     p, g, m, v = p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1)
     # The split hands the threads addresses: only for contiguous buffers of one float type.
-    if (p.dtype not in _FLOATS or any(x.dtype != p.dtype or not x.flags.c_contiguous
-                                      for x in (p, g, m, v))
-            or not _blaspool.split(*_kernels().adam_split, p.size, p, g, m, v,
-                                   np.array(scalars, np.float64))):
+    if not (contiguous_floats(p, g, m, v)
+            and _blaspool.split(*_kernels().adam_split, p.size, p, g, m, v,
+                                np.array(scalars, np.float64))):
         _kernels().adam(p, g, m, v, *scalars)
 
 
