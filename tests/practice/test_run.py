@@ -145,8 +145,8 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     whole = train_run(long, str(tmp_path / "b"), verbose=0)
     assert weights_equal(resumed.model, whole.model)
     assert resumed.history.history == whole.history.history
-    # Without resume, an existing folder starts over (same seed: the same run again).
-    again = train_run(long, str(tmp_path / "b"), verbose=0)
+    # With overwrite, an existing folder starts over (same seed: the same run again).
+    again = train_run(long, str(tmp_path / "b"), overwrite=True, verbose=0)
     assert weights_equal(again.model, whole.model)
 
 

@@ -1,6 +1,7 @@
 """The `gradkit` command: thin — it parses, calls the packages, prints.
 
-Exit codes: 0 done, 2 bad input or usage, 3 training diverged, 1 a bug (with its traceback).
+Exit codes: 0 done, 2 bad input or usage, 3 training diverged, 130 interrupted (Ctrl-C),
+1 a bug (with its traceback).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from gradkit.errors import ConfigError, DataError, ModelFileError, TrainingDiverged
 
-EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 
 def _handle_errors(fn):
@@ -36,6 +37,9 @@ def _handle_errors(fn):
             where = f"{err.filename}: " if err.filename else ""
             click.echo(f"error: {where}{err.strerror or err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:        # Ctrl-C: one line and the shell's 128 + SIGINT
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -129,14 +133,17 @@ _TRAIN_FLAGS = {
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="A config.json (e.g. from a run folder); flags given here override it.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder.  [default: runs/<data name>]")
-@click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint "
+              "(refused if the settings or the data differ from the run there).")
+@click.option("--overwrite", is_flag=True, help="Replace the run already in the run folder "
+              "(without it, a used folder is refused).")
 @click.option("--quiet", is_flag=True, help="No progress bar, only the result.")
 @click.option("--task", type=click.Choice(["classification", "regression", "multilabel"]),
               help="Override the task inferred from the target (integer targets are classes).")
 @click.option("--ensemble", type=click.IntRange(min=1), metavar="N",
               help="Train N networks from seeds seed+1..seed+N and evaluate their average.")
 @_handle_errors
-def train(data, config_file, out, resume, quiet, ensemble, **flags):
+def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     """Train a network on DATA and write a run folder.
 
     DATA is a .csv, .parquet, .npz file, a folder of X.npy/y.npy or IDX files, or a built-in
@@ -155,8 +162,8 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     for flag, field in _TRAIN_FLAGS.items():
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
-    if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
-        config.target = int(config.target)
+    # A --target of digits stays text: the loader takes a column of that name first, and an
+    # index only when no column has that name.
     config.validate()
     out = out or os.path.join("runs", _run_name(config.data))
     click.echo(f"gradkit train {config.data} -> {out}")
@@ -167,7 +174,8 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
         click.echo(run.summary())
         click.echo(f"members and ensemble.json: {out}")
         return
-    result = train_run(config, out, resume=resume, verbose=0 if quiet else 1)
+    result = train_run(config, out, resume=resume, overwrite=overwrite,
+                       verbose=0 if quiet else 1)
     m = result.metrics
     for key in ("test_accuracy", "test_binary_accuracy", "test_r2", "test_mae", "test_loss"):
         if key in m:
@@ -390,8 +398,6 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
         except json.JSONDecodeError as err:
             raise ConfigError(f"{space_file}: not valid JSON ({err.msg} at line {err.lineno})") \
                 from None
-    if target is not None and target.isdigit():
-        target = int(target)
     base = {k: v for k, v in {"target": target, "epochs": epochs, "optimizer": optimizer,
                               "val": val, "test": test}.items() if v is not None}
     out = out or os.path.join("runs", "search-" + _run_name(data))
@@ -461,8 +467,6 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, sma
     for flag, field in _TRAIN_FLAGS.items():
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
-    if isinstance(config.target, str) and config.target.isdigit():
-        config.target = int(config.target)
     config.validate()
     out = out or os.path.join("runs", "doctor-" + _run_name(config.data))
     click.echo(f"gradkit doctor {config.data} -> {out}")

@@ -18,6 +18,12 @@ from gradkit.errors import DataError
 NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?"
                   r"|\.[0-9]+(?:[eE][+-]?[0-9]+)?|(?i:nan|inf|infinity))$")
 
+# Numbers as spreadsheets in many locales write them: a decimal comma ("1,5", "-0,25") or
+# separators between groups of thousands ("1,234", "12 345.5", "1'000"). Python and pyarrow
+# read neither, so such a column would silently become categories.
+LOCALE_NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+,[0-9]+"
+                         r"|[0-9]{1,3}(?:[,' \x{00a0}\x{202f}][0-9]{3})+(?:[.,][0-9]+)?)$")
+
 # Spellings of "missing" that spreadsheets and pandas write into numeric columns.
 MISSING_TOKENS = {"", "na", "n/a", "nan", "null", "none", "nil", "?", "-", "#n/a"}
 
@@ -105,11 +111,27 @@ def text_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColum
             if expect is None:
                 problem += " (the other values of this column are numbers)"
             site.fail(row, problem)
+        if expect is None:
+            _refuse_locale_numbers(pc, arr, is_number, n_filled, site)
     text = arr.to_numpy(zero_copy_only=False).astype(str)
     empty = np.flatnonzero(text == "")
     if len(empty):
         site.fail(int(empty[0]), "missing value (empty field); fill it in or drop the row")
     return RawColumn(site.name, "text", text)
+
+
+def _refuse_locale_numbers(pc, arr, is_number, n_filled, site) -> None:
+    """Refuse a column of numbers written with a decimal comma or thousands separators (most
+    of its cells numbers either way), which would otherwise be one-hot encoded as text."""
+    is_local = pc.match_substring_regex(arr, LOCALE_NUMBER_PATTERN).to_numpy(
+        zero_copy_only=False)
+    if not is_local.any() or 2 * int((is_local | is_number).sum()) < max(n_filled, 1):
+        return
+    row = int(np.flatnonzero(is_local)[0])
+    site.fail(row, f"{short(arr[row].as_py())} looks like a number written with a decimal "
+                   "comma or a thousands separator, which gradkit does not read as a number "
+                   "(nor silently as a category): write numbers with '.' for the decimal point "
+                   "and no separators (1,5 -> 1.5; 1,234 -> 1234)")
 
 
 def arrow_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColumn:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 import numpy as np
 
@@ -33,6 +35,31 @@ def locate(path, *, column=None, row=None, header=True) -> str:
         note = ROW_NOTE if header else "1-based"
         parts.append(f"data row {int(row) + 1} ({note})")
     return ", ".join(parts)
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def require_regular_file(path) -> None:
+    """Refuse anything but a regular file, before it is opened.
+
+    Opening a FIFO blocks until a writer comes, and /dev/zero or /dev/urandom behind a data
+    file's name never end: reading either hung gradkit (deaf to Ctrl-C inside the CSV parser).
+    A symbolic link is followed, so a link to a regular file is fine.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a folder; expected a file here")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise DataError(f"{path}: is {kind}, not a regular file; gradkit reads data only "
+                        "from regular files (save the data to a file first)")
 
 
 def short(value, limit: int = 40) -> str:

@@ -7,12 +7,14 @@ folder stands for the `X.npy` / `y.npy` inside it. The y file is optional (data 
 from __future__ import annotations
 
 import math
+import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from gradkit.data._common import finite_float32, short
+from gradkit.data._common import finite_float32, require_regular_file, short
 from gradkit.data.dataset import TASKS, Dataset
 from gradkit.errors import DataError
 
@@ -28,6 +30,8 @@ def _refusal(path, key: str, exc: Exception) -> DataError:
 
 
 def _read_npy(path: Path, key: str) -> np.ndarray:
+    require_regular_file(path)
+    _check_npy_size(path, key)
     try:
         # allow_pickle=False: an object array raises instead of running its pickle.
         array = np.load(path, allow_pickle=False)
@@ -37,6 +41,78 @@ def _read_npy(path: Path, key: str) -> np.ndarray:
         raise DataError(f"{path}: expected a .npy array file, got a .npz archive; "
                         "load it as .npz or save X and y with np.save")
     return array
+
+
+def _npy_header(stream, where):
+    """(shape, dtype) from the header of an .npy stream, read without the data."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(stream)
+        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = reader(stream)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, UnicodeDecodeError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{where}: not a valid .npy array ({first_line})") from None
+    return shape, dtype
+
+
+def _claimed_bytes(shape, dtype) -> int:
+    return math.prod(shape) * dtype.itemsize
+
+
+def _check_array_plan(path, planned) -> None:
+    """Refuse arrays whose headers claim more memory than the budget (with the float32
+    features made from them), before any of their bytes is read."""
+    from gradkit import _budget
+
+    needed = sum(_claimed_bytes(shape, dtype) + 4 * math.prod(shape)
+                 for shape, dtype in planned.values())
+    if needed > _budget.limit():
+        shown = ", ".join(f"{key} {shape} {dtype}" for key, (shape, dtype) in planned.items())
+        _budget.check(needed, f"{path}: reading the arrays ({shown})")
+
+
+def _check_npy_size(path: Path, key: str) -> None:
+    """The header of an .npy file must claim no more bytes than the file holds."""
+    with open(path, "rb") as stream:
+        if stream.read(6) != b"\x93NUMPY":
+            return          # not .npy at all (a pickle?): np.load says what it is
+        stream.seek(0)
+        shape, dtype = _npy_header(stream, f"{path}: array {key!r}")
+        if dtype.hasobject:
+            return          # np.load refuses it without unpickling, with its own message
+        held = os.fstat(stream.fileno()).st_size - stream.tell()
+    claimed = _claimed_bytes(shape, dtype)
+    if claimed > held:
+        raise DataError(f"{path}: cannot read array {key!r} (its header claims shape {shape} "
+                        f"of {dtype}, {claimed:,} bytes, but the file holds {held:,} bytes of "
+                        "data; is it truncated?)")
+    _check_array_plan(path, {key: (shape, dtype)})
+
+
+def _check_npz_members(path: Path, archive, keys) -> None:
+    """Each member's header against the size the archive records for it, then the total
+    against the memory budget, before any member is decompressed (a compression bomb)."""
+    planned = {}
+    for key in keys:
+        member = key + ".npy"
+        try:
+            info = archive.zip.getinfo(member)
+            with archive.zip.open(member) as stream:
+                shape, dtype = _npy_header(stream, f"{path}: array {key!r}")
+                header_size = stream.tell()
+        except (KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+                NotImplementedError, RuntimeError) as exc:
+            raise _refusal(path, key, exc) from None
+        if dtype.hasobject:
+            continue
+        claimed = _claimed_bytes(shape, dtype)
+        if claimed > info.file_size - header_size:
+            raise DataError(f"{path}: cannot read array {key!r} (its header claims shape "
+                            f"{shape} of {dtype}, {claimed:,} bytes, but the archive records "
+                            f"{max(info.file_size - header_size, 0):,} bytes for it)")
+        planned[key] = (shape, dtype)
+    _check_array_plan(path, planned)
 
 
 def default_feature_names(shape: tuple[int, ...], prefix: str = "x") -> list[str]:
@@ -144,6 +220,7 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
     Loaded with allow_pickle=False: object arrays are refused with a DataError, never unpickled.
     """
     path = Path(path)
+    require_regular_file(path)
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -155,6 +232,9 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
             found = ", ".join(archive.files) or "nothing"
             raise DataError(f"{path}: no array named 'X' (found: {found}); expected X and "
                             "optionally y, feature_names, class_names")
+        _check_npz_members(path, archive, [key for key in ("X", "y", "feature_names",
+                                                           "class_names")
+                                           if key in archive.files])
         arrays = {}
         for key in ("X", "y", "feature_names", "class_names"):
             if key in archive.files:

@@ -11,19 +11,36 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from pathlib import Path
 
 from gradkit.data._columns import ColumnSite, RawColumn, text_column
-from gradkit.data._common import locate, require_pyarrow
+from gradkit.data._common import locate, require_pyarrow, require_regular_file
 from gradkit.errors import DataError
 
 DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 64 * 1024
+_MAX_SAMPLE_BYTES = 64 * 1024 * 1024     # a header line longer than this is refused
 _SNIFF_LINES = 20
+# Bytes of memory per byte of CSV text while it is read: the text itself, pyarrow's string
+# columns (offsets included) and the typed columns made from them.
+_MEMORY_PER_BYTE = 3
 
 
 def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _field_counts(lines: list[str], delimiter: str) -> list[int]:
+    """Fields per line; a line with a field over the csv module's limit (128 KiB) is left out
+    of the vote rather than ending it."""
+    counts = []
+    for line in lines:
+        try:
+            counts.extend(len(fields) for fields in csv.reader([line], delimiter=delimiter))
+        except csv.Error:
+            continue
+    return counts
 
 
 def _choose_delimiter(lines: list[str]) -> str:
@@ -31,13 +48,25 @@ def _choose_delimiter(lines: list[str]) -> str:
     fields first; a single-column file falls back to ",". Ties go to the earlier candidate."""
     best, best_key = ",", (False, 1)
     for delimiter in DELIMITERS:
-        counts = [len(fields) for fields in csv.reader(lines, delimiter=delimiter)]
-        if counts[0] < 2:
+        counts = _field_counts(lines, delimiter)
+        if not counts or counts[0] < 2:
             continue
         key = (all(count == counts[0] for count in counts), counts[0])
         if key > best_key:
             best, best_key = delimiter, key
     return best
+
+
+def _read_sample(stream) -> tuple[bytes, bool]:
+    """The file's first bytes, enough to hold the whole header line and a few rows (a header
+    of thousands of columns can pass 64 KiB); and whether that is the whole file."""
+    raw = stream.read(_SAMPLE_BYTES)
+    while raw.count(b"\n") <= _SNIFF_LINES and len(raw) < _MAX_SAMPLE_BYTES:
+        more = stream.read(len(raw))
+        if not more:
+            return raw, True
+        raw += more
+    return raw, len(raw) < _SAMPLE_BYTES
 
 
 def sniff(path) -> tuple[str, list[str]]:
@@ -46,20 +75,27 @@ def sniff(path) -> tuple[str, list[str]]:
     Returns (delimiter, column names). Raises DataError for an empty file.
     """
     path = Path(path)
+    require_regular_file(path)
     try:
         with _open_binary(path) as stream:
-            raw = stream.read(_SAMPLE_BYTES)
-    except (OSError, EOFError) as exc:
+            raw, whole = _read_sample(stream)
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read the file ({exc})") from None
-    if not raw.strip():
-        raise DataError(f"{path}: empty file; expected a header line and data rows")
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if not text.strip():
+        raise DataError(f"{path}: empty file; expected a header line and data rows")
+    if not whole and "\n" not in text:
+        raise DataError(f"{path}: the header line is longer than "
+                        f"{_MAX_SAMPLE_BYTES // (1024 * 1024)} MiB; is this a CSV file?")
     lines = text.splitlines()
-    if len(raw) == _SAMPLE_BYTES and len(lines) > 1:
+    if not whole and len(lines) > 1:
         lines = lines[:-1]  # the sample probably cut the last line in half
     lines = [line for line in lines if line.strip()][:_SNIFF_LINES]
     delimiter = _choose_delimiter(lines)
-    header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter))]
+    try:
+        header = [name.strip() for name in next(csv.reader(lines[:1], delimiter=delimiter))]
+    except csv.Error as exc:
+        raise DataError(f"{path}: cannot read the header line ({exc})") from None
     return delimiter, header
 
 
@@ -79,6 +115,13 @@ def _check_header(path, names: list[str]) -> None:
 
 def _find_ragged_row(path: Path, delimiter: str, width: int):
     """(0-based data row, file line, field count) of the first row whose width differs."""
+    try:
+        return _scan_widths(path, delimiter, width)
+    except csv.Error:       # e.g. a field over the csv module's limit: no row to name
+        return None
+
+
+def _scan_widths(path: Path, delimiter: str, width: int):
     with _open_binary(path) as stream:
         lines = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
         reader = csv.reader(lines, delimiter=delimiter)
@@ -91,6 +134,53 @@ def _find_ragged_row(path: Path, delimiter: str, width: int):
                 return row, reader.line_num, len(fields)
             row += 1
     return None
+
+
+def _text_size(path: Path) -> int:
+    """Bytes of CSV text in the file, refused over the memory budget before it is parsed.
+
+    A .gz file is decompressed once to count (a gigabyte of zeros compresses to a megabyte),
+    stopping as soon as the count passes the budget.
+    """
+    from gradkit import _budget
+
+    budget = _budget.limit()
+    if path.suffix != ".gz":
+        size = path.stat().st_size
+    else:
+        size = 0
+        try:
+            with gzip.open(path, "rb") as stream:
+                while chunk := stream.read(1 << 22):
+                    size += len(chunk)
+                    if size * _MEMORY_PER_BYTE > budget:
+                        break
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path}: cannot decompress the file ({exc})") from None
+    what = f"{path}: reading {'more than ' if path.suffix == '.gz' else ''}{size:,} bytes of CSV"
+    _budget.check(size * _MEMORY_PER_BYTE, what)
+    return size
+
+
+def _read_text_columns(pa, pacsv, path, names, delimiter, text_bytes):
+    """Every cell as a string. A row longer than pyarrow's 1 MiB block (a 5 MB field) fails
+    with "straddling object": the block then grows to hold it, up to the whole text."""
+    block = 1 << 20
+    while True:
+        try:
+            return pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1,
+                                               block_size=block),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in names},
+                    strings_can_be_null=False),
+            )
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or block > text_bytes:
+                raise
+            block *= 8
 
 
 class CsvTable:
@@ -120,17 +210,12 @@ def read_csv_table(path) -> CsvTable:
     path = Path(path)
     delimiter, names = sniff(path)
     _check_header(path, names)
+    text_bytes = _text_size(path)
     # No invalid_row_handler callback: pyarrow may free a Python callback on one of its own
     # threads while the interpreter shuts down, which aborted ~5% of processes at exit. A parse
     # error instead triggers our own scan for a row of the wrong width.
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names}, strings_can_be_null=False),
-        )
+        table = _read_text_columns(pa, pacsv, path, names, delimiter, text_bytes)
     except pa.ArrowInvalid as exc:
         found = _find_ragged_row(path, delimiter, len(names))
         if found is not None:

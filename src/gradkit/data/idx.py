@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradkit.data._common import finite_float32
+from gradkit.data._common import finite_float32, require_regular_file
 from gradkit.data.arrays import default_feature_names
 from gradkit.data.dataset import Dataset
 from gradkit.errors import DataError
@@ -47,6 +47,7 @@ def read_idx(path) -> np.ndarray:
     Raises DataError when the magic number is wrong or the data is truncated or too long.
     """
     path = Path(path)
+    require_regular_file(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as stream:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradkit.data._common import short
+from gradkit.data._common import require_regular_file, short
 from gradkit.data.arrays import load_npy, load_npz
 from gradkit.data.builtin import builtin_names, canonical_name, load_builtin
 from gradkit.data.dataset import TASKS, Dataset
@@ -34,6 +34,7 @@ def file_kind(path: Path) -> str:
             return "npy"
         raise DataError(f"{path}: folder holds neither IDX files (train-images-idx3-ubyte...) "
                         "nor X.npy / y.npy")
+    require_regular_file(path)
     name = path.name.lower()
     if "-ubyte" in name:
         raise DataError(f"{path}: an IDX file; pass the folder that holds the images and "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gradkit.data._columns import ColumnSite, RawColumn, arrow_column
-from gradkit.data._common import require_pyarrow
+from gradkit.data._common import require_pyarrow, require_regular_file
 from gradkit.errors import DataError
 
 
@@ -32,6 +32,7 @@ def read_parquet_table(path) -> ParquetTable:
     import pyarrow.parquet as pq
 
     path = Path(path)
+    require_regular_file(path)
     try:
         # Plain columns only: no Pandas metadata round-trip, no extension types to rebuild.
         table = pq.read_table(path, use_pandas_metadata=False)

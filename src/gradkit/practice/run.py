@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradkit import _files
-from gradkit.errors import ConfigError
+from gradkit.errors import ConfigError, DataError
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu", "softplus")
 NORMALIZE = ("standardize", "pca", "whiten", "none")
@@ -247,20 +247,29 @@ class RunResult:
     out: str
 
 
-def train_run(config, out, *, resume=False, verbose=1, console=None):
-    """Run `config`, writing the run folder `out`; return the model, history and test metrics."""
+def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=None):
+    """Run `config`, writing the run folder `out`; return the model, history and test metrics.
+
+    A folder that already holds a run is refused unless `resume` (continue it: the settings
+    and the data must be the same, else the refusal says what differs) or `overwrite`
+    (replace it). A second process training into the same folder is refused while the first
+    holds its lock. Everything that can be refused is refused before the folder is touched.
+    """
     from gradkit import data as gdata
-    from gradkit import io as gio
-    from gradkit.practice import plots
-    from gradkit.train import callbacks as cb
-    from gradkit.train import metrics as gmetrics
+    from gradkit.practice import _run_folder
 
     config.validate()
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite exclude each other: continue the run in "
+                          f"{out}, or replace it")
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
+    check_classes(ds, config.data)
     train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
                                                   seed=config.seed)
+    check_classes(train, f"{config.data} (its training split)")
+    check_memory(config, train, len(val) + len(test))
     rng = np.random.default_rng(config.seed)
     model = build_model(config, train, rng)
     loss, metric_names = loss_and_metrics(ds.task)
@@ -268,11 +277,85 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     model.class_names = ds.class_names
     model.feature_names = ds.feature_names
+    tag = _run_folder.fingerprint(config, train)
 
+    created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
+    lock = _run_folder.FolderLock(out)
+    try:
+        lock.acquire()
+        resume_from = _claim(out, tag, resume=resume, overwrite=overwrite)
+        return _train_and_write(config, out, ds, model, (train, val, test), metric_names,
+                                resume_from=resume_from, tag=tag, verbose=verbose,
+                                console=console)
+    finally:
+        lock.release()
+        if created and not os.listdir(out):     # a refused run leaves no empty folder behind
+            os.rmdir(out)
+
+
+def _claim(out, tag, *, resume, overwrite):
+    """The checkpoint folder to resume from (or None), once `out` is known to be this run's."""
+    from gradkit.practice import _run_folder
+    from gradkit.train.checkpoint import list_checkpoints, load_latest
+
+    ckpt_dir = os.path.join(out, _run_folder.CHECKPOINTS)
+    used = _run_folder.used_by(out)
+    if used and overwrite:
+        _run_folder.clear(out)
+        return None
+    if used and not resume:
+        raise ConfigError(f"{out}: already holds a run ({', '.join(used)}); pass --resume to "
+                          "continue it, --overwrite to replace it, or choose another --out")
+    if not resume or not list_checkpoints(ckpt_dir):
+        return None
+    _, meta = load_latest(ckpt_dir)
+    differs = _run_folder.difference(meta.get("tag"), tag)
+    if differs:
+        raise ConfigError(f"{out}: cannot resume, this is not the run in the folder: {differs}; "
+                          "train into another --out, or pass --overwrite to replace it")
+    return ckpt_dir
+
+
+def check_classes(ds, where):
+    """Refuse classification data with one class: nothing to learn, and every metric breaks."""
+    if ds.task == "classification" and len(np.unique(ds.y)) < 2:
+        present = ds.class_names[int(ds.y[0])] if ds.class_names and len(ds.y) else "?"
+        raise DataError(f"{where}: every sample has the same class ({present!r}); a classifier "
+                        "needs at least two classes (or use task='regression')")
+
+
+def check_memory(config, train, n_other):
+    """Refuse a run whose parameters and activations would not fit the memory budget.
+
+    Counted in float32 bytes: each parameter four times (the weights, their gradients and up
+    to two optimizer moments), a batch's activations three times (forward, gradients, masks),
+    the epoch's outputs (samples x outputs, kept for the training metrics), the 1,024-row
+    prediction batches of evaluation, and a PCA's features x features matrices.
+    """
+    from gradkit import _budget
+
+    n_in = int(np.prod(train.X.shape[1:]))
+    n_out = train.n_classes if train.task != "regression" else \
+        (1 if train.y.ndim == 1 else int(train.y.shape[1]))
+    widths = [n_in, *config.hidden, n_out]
+    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    needed = 4 * (4 * params + 3 * config.batch_size * sum(widths)
+                  + len(train) * n_out + 2 * min(1024, max(len(train), n_other)) * sum(widths)
+                  + (3 * n_in * n_in if config.normalize in ("pca", "whiten") else 0))
+    _budget.check(needed, f"training {'-'.join(map(str, widths))} ({params:,} parameters, "
+                          f"{len(train):,} samples x {n_out:,} outputs)", error=ConfigError)
+
+
+def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_from, tag,
+                     verbose, console):
+    from gradkit import io as gio
+    from gradkit.practice import plots
+    from gradkit.train import callbacks as cb
+    from gradkit.train import metrics as gmetrics
+
+    train, val, test = splits
     ckpt_dir = os.path.join(out, "checkpoints")
-    from gradkit.train.checkpoint import list_checkpoints
-    resume_from = ckpt_dir if resume and list_checkpoints(ckpt_dir) else None
     callbacks = [cb.ProgressBar(file=console)] if verbose else []
     if config.early_stopping and len(val):
         callbacks.append(cb.EarlyStopping("val_loss", patience=config.early_stopping,
@@ -287,7 +370,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
                             callbacks=callbacks, seed=config.seed, verbose=0,
                             checkpoint_dir=ckpt_dir,
                             checkpoint_every=config.checkpoint_every or None,
-                            resume_from=resume_from)
+                            resume_from=resume_from, checkpoint_tag=tag)
         results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})

@@ -31,6 +31,32 @@ class Callback:
     def on_batch_begin(self, batch, logs=None): ...
     def on_batch_end(self, batch, logs=None): ...
 
+    def get_state(self):
+        """What a checkpoint must hold to resume this callback bit for bit: a dict of JSON
+        values and NumPy arrays, or None. The base holds no state; a callback that keeps any
+        across epochs overrides this and `set_state`."""
+        return None
+
+    def set_state(self, state):
+        """Take back what `get_state` returned; a resumed `fit` calls it after
+        `on_train_begin`."""
+
+
+def _weights_state(name, weights):
+    """A list of arrays as state entries `name.0`, `name.1`, ... (None: no entries)."""
+    return {} if weights is None else {f"{name}.{j}": w for j, w in enumerate(weights)}
+
+
+def _weights_from_state(name, state):
+    """The list `_weights_state` stored under `name`, or None."""
+    found = sorted((int(k[len(name) + 1:]), v) for k, v in state.items()
+                   if k.startswith(name + ".") and k[len(name) + 1:].isdigit())
+    return [np.array(v) for _, v in found] or None
+
+
+def _number(value):
+    return None if value is None else float(value)
+
 
 class CallbackList(Callback):
     """Calls every callback's hook in order."""
@@ -125,6 +151,16 @@ class EarlyStopping(Callback):
         if self.restore_best and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
+    def get_state(self):
+        return {"best": _number(self.best), "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch,
+                **_weights_state("best_weights", self.best_weights)}
+
+    def set_state(self, state):
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+        self.best_weights = _weights_from_state("best_weights", state)
+
 
 class ModelCheckpoint(Callback):
     """Save the model (safetensors + config) after each epoch, or only when `monitor` improves.
@@ -150,6 +186,12 @@ class ModelCheckpoint(Callback):
         from gradkit.io import save  # io sits above train; imported only when a file is written
         save(self.model, path)
         self.saved.append(path)
+
+    def get_state(self):
+        return {"best": _number(self.best), "saved": list(self.saved)}
+
+    def set_state(self, state):
+        self.best, self.saved = state["best"], list(state["saved"])
 
 
 class LearningRateScheduler(Callback):
@@ -186,6 +228,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_train_begin(self, logs=None):
         self.best, self.wait, self.cooling = None, 0, 0
+        self.reduced_lr = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = _monitored(logs, self.monitor, "ReduceLROnPlateau")
@@ -198,8 +241,21 @@ class ReduceLROnPlateau(Callback):
             if self.wait >= self.patience:
                 opt = self.model.optimizer
                 opt.lr = max(float(opt.lr) * self.factor, self.min_lr)
+                self.reduced_lr = float(opt.lr)
                 self.wait, self.cooling = 0, self.cooldown
         logs["lr"] = float(self.model.optimizer.lr)
+
+    def get_state(self):
+        # The reduced rate lives in the optimizer, which a resumed run builds afresh with
+        # its original schedule: it travels with this callback's state.
+        return {"best": _number(self.best), "wait": self.wait, "cooling": self.cooling,
+                "reduced_lr": self.reduced_lr}
+
+    def set_state(self, state):
+        self.best, self.wait, self.cooling = state["best"], state["wait"], state["cooling"]
+        self.reduced_lr = state["reduced_lr"]
+        if self.reduced_lr is not None:
+            self.model.optimizer.lr = self.reduced_lr
 
 
 class TerminateOnNaN(Callback):
@@ -329,6 +385,18 @@ class SnapshotEnsemble(Callback):
         if getattr(self, "_snap", False):
             self._snap = False
             self.snapshots.append(self.model.get_weights())
+
+    def get_state(self):
+        state = {"step": self.step, "snap": bool(getattr(self, "_snap", False)),
+                 "n_snapshots": len(self.snapshots)}
+        for k, weights in enumerate(self.snapshots):
+            state.update(_weights_state(f"snapshot{k}", weights))
+        return state
+
+    def set_state(self, state):
+        self.step, self._snap = state["step"], state["snap"]
+        self.snapshots = [_weights_from_state(f"snapshot{k}", state)
+                          for k in range(state["n_snapshots"])]
 
     def predict_proba(self, X, batch_size=1024):
         """Average of the snapshots' predicted probabilities."""

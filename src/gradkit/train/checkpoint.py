@@ -27,8 +27,14 @@ def _generators(model):
             if isinstance(getattr(m, "rng", None), np.random.Generator)]
 
 
-def save(directory, *, model, rng, epoch, batch, step, perm, history, accum, keep=2):
-    """Write checkpoint number `step` into `directory` and prune older ones."""
+def save(directory, *, model, rng, epoch, batch, step, perm, history, accum, keep=2,
+         callbacks=(), tag=None, stopped=False):
+    """Write checkpoint number `step` into `directory` and prune older ones.
+
+    `callbacks`: the fit's callbacks; the state of each that has one (`get_state`) is saved.
+    `tag`: JSON that identifies the run (see `practice.run`), compared on resume.
+    `stopped`: a callback asked training to stop at this epoch end.
+    """
     os.makedirs(directory, exist_ok=True)
     tensors = {f"param:{k}": np.array(v, order="C") for k, v in model.state_dict().items()}
     for k, v in model.optimizer.state_dict().items():
@@ -41,6 +47,8 @@ def save(directory, *, model, rng, epoch, batch, step, perm, history, accum, kee
         "rng": rng.bit_generator.state,
         "layer_rngs": {str(i): g.bit_generator.state for i, g in _generators(model)},
         "history": history.to_dict(), "accum": accum.scalars,
+        "tag": tag, "stopped": bool(stopped),
+        "callbacks": _callback_states(callbacks, tensors),
     }
     path = os.path.join(directory, f"ckpt-{step:09d}.safetensors")
     _files.save_tensors(path, tensors, {"gradkit_checkpoint": json.dumps(meta)})
@@ -50,6 +58,53 @@ def save(directory, *, model, rng, epoch, batch, step, perm, history, accum, kee
         except FileNotFoundError:
             pass
     return path
+
+
+def _callback_key(i, callback):
+    return f"{i}:{type(callback).__name__}"
+
+
+def _stateful(callbacks):
+    """(key, callback) of the callbacks that hold state, numbered among themselves so that a
+    progress bar added or left out does not shift the others."""
+    found = [cb for cb in callbacks if type(cb).get_state is not _no_state()]
+    return [(_callback_key(i, cb), cb) for i, cb in enumerate(found)]
+
+
+def _no_state():
+    from gradkit.train.callbacks import Callback
+
+    return Callback.get_state
+
+
+def _callback_states(callbacks, tensors):
+    """JSON of each stateful callback's state; its arrays go into `tensors` as
+    `callback:<key>:<name>`."""
+    states = {}
+    for key, cb in _stateful(callbacks):
+        state = cb.get_state()
+        if state is None:
+            continue
+        plain = {}
+        for name, value in state.items():
+            if isinstance(value, np.ndarray):
+                tensors[f"callback:{key}:{name}"] = np.array(value, order="C")
+            else:
+                plain[name] = value
+        states[key] = plain
+    return states
+
+
+def restore_callbacks(callbacks, tensors, meta):
+    """Give each stateful callback the state saved under its key (after its on_train_begin)."""
+    saved = meta.get("callbacks") or {}
+    for key, cb in _stateful(callbacks):
+        if key not in saved:
+            continue
+        state = dict(saved[key])
+        prefix = f"callback:{key}:"
+        state.update({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        cb.set_state(state)
 
 
 def list_checkpoints(directory):

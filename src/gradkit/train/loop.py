@@ -98,7 +98,8 @@ class _EpochAccumulator:
 
 def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=0.0,
         validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
-        verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None):
+        verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None,
+        checkpoint_tag=None):
     """Train `model` on (X, y) with mini-batch gradient descent.
 
     Args:
@@ -113,6 +114,8 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         checkpoint_dir: write resumable checkpoints there at every epoch end (and every
             `checkpoint_every` steps if given).
         resume_from: a checkpoint file or directory to continue from.
+        checkpoint_tag: JSON identifying the run, written into every checkpoint; resuming
+            from a checkpoint with another tag is refused.
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
@@ -166,6 +169,9 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     start_epoch, start_batch, step, perm = 0, 0, 0, None
     if resume_from is not None:
         tensors, meta = ckpt.load_latest(resume_from)
+        if checkpoint_tag is not None and meta.get("tag") != checkpoint_tag:
+            raise ValueError(f"checkpoint {resume_from} was written by another run (its tag "
+                             "differs from checkpoint_tag); resume the same run")
         if meta["batch"] and len(tensors["perm"]) != n:   # checked before anything changes
             raise ValueError(f"checkpoint {resume_from} was written for {len(tensors['perm'])} "
                              f"training rows, this fit has {n}; resume with the same data")
@@ -179,6 +185,10 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     model.stop_training = False
 
     cbs.on_train_begin({"epochs": epochs, "steps": steps})
+    if resume_from is not None:
+        ckpt.restore_callbacks(user_cbs, tensors, meta)
+        if meta.get("stopped"):      # a callback had stopped the run at that epoch's end
+            start_epoch = epochs
     batch_logs = {}
     for epoch in range(start_epoch, epochs):
         if perm is None:
@@ -213,7 +223,8 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
             if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 \
                     and b + 1 < steps:
                 ckpt.save(checkpoint_dir, model=model, rng=rng, epoch=epoch, batch=b + 1,
-                          step=step, perm=perm, history=history, accum=acc)
+                          step=step, perm=perm, history=history, accum=acc,
+                          callbacks=user_cbs, tag=checkpoint_tag)
             if model.stop_training:
                 break
         perm = None
@@ -223,7 +234,8 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         if checkpoint_dir:
             ckpt.save(checkpoint_dir, model=model, rng=rng, epoch=epoch + 1, batch=0, step=step,
                       perm=np.zeros(0, np.int64), history=history,
-                      accum=_EpochAccumulator(0, (), False))
+                      accum=_EpochAccumulator(0, (), False), callbacks=user_cbs,
+                      tag=checkpoint_tag, stopped=model.stop_training)
         if model.stop_training:
             break
     cbs.on_train_end({})

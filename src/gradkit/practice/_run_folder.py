@@ -1,0 +1,138 @@
+"""A run folder belongs to one run: a lock keeps a second process out, a fingerprint of the
+settings and the data ties its checkpoints to the run that wrote them.
+
+Without these, training run B into run A's folder left A's checkpoints there for a later
+`--resume` to continue from, and two processes training into one folder deleted each other's
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+
+from gradkit.errors import ConfigError
+
+LOCK_NAME = ".gradkit.lock"
+# What `train_run` writes; `--overwrite` removes these and nothing else.
+RUN_FILES = ("model.safetensors", "config.json", "metrics.json", "history.csv",
+             "learning_curves.png", "confusion_matrix.png")
+CHECKPOINTS = "checkpoints"
+
+# Settings that may change between a run and its resume: more epochs continue the same run
+# (unless the learning-rate schedule is stretched over the total), checkpoint_every only
+# decides how often the same run is saved, and the data path is checked by content instead.
+_FREE = ("epochs", "checkpoint_every", "data")
+_SCHEDULES_OF_STEPS = ("constant", "inverse_sqrt")
+
+
+def fingerprint(config, train) -> dict:
+    """{"settings": the settings that decide the weights, "data": SHA-256 of the training split}."""
+    free = _FREE if config.schedule in _SCHEDULES_OF_STEPS else \
+        tuple(k for k in _FREE if k != "epochs")
+    settings = {k: v for k, v in config.to_dict().items() if k not in free}
+    digest = hashlib.sha256()
+    for array in (train.X, train.y):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array.reshape(-1)).cast("B") if array.flags.c_contiguous
+                      else array.tobytes())
+    digest.update(repr((train.feature_names, train.class_names)).encode())
+    return {"settings": settings, "data": digest.hexdigest()}
+
+
+def difference(saved, current) -> str | None:
+    """What differs between two fingerprints, in words, or None when they match."""
+    if not isinstance(saved, dict):
+        return "the checkpoints carry no run fingerprint (written by another program or version)"
+    parts = []
+    old, new = saved.get("settings") or {}, current["settings"]
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            parts.append(f"{key} {old.get(key)!r} -> {new.get(key)!r}")
+    if saved.get("data") != current["data"]:
+        parts.append("the training data differs (SHA-256 "
+                     f"{str(saved.get('data'))[:12]} -> {current['data'][:12]})")
+    return "; ".join(parts) or None
+
+
+def used_by(out) -> list[str]:
+    """The run files already in `out` (empty when the folder is new or empty of runs)."""
+    found = [name for name in RUN_FILES if os.path.exists(os.path.join(out, name))]
+    ckpt = os.path.join(out, CHECKPOINTS)
+    if os.path.isdir(ckpt) and os.listdir(ckpt):
+        found.append(CHECKPOINTS + "/")
+    return found
+
+
+def clear(out) -> None:
+    """Remove the files of the run in `out` (the lock is held), leaving any other file."""
+    for name in RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out, name))
+    shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
+
+
+class FolderLock:
+    """An exclusive lock on a run folder: `fcntl.flock` on `.gradkit.lock` inside it.
+
+    The kernel drops a flock when its process ends, however it ends (SIGKILL included), so a
+    lock file left by a dead process is stale by construction and is simply taken over. The
+    file is removed on release; a process that opened it just before then finds the name gone
+    (or pointing at a new file) after locking, and tries again.
+    """
+
+    def __init__(self, folder):
+        self.folder = os.fspath(folder)
+        self.path = os.path.join(self.folder, LOCK_NAME)
+        self.fd = None
+
+    def acquire(self):
+        try:
+            import fcntl
+        except ImportError:       # no flock (Windows): the folder is not locked
+            return self
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                who = f"process {holder}" if holder else "another process"
+                raise ConfigError(f"{self.folder}: run folder is in use by {who} training into "
+                                  "it; wait for it to finish or choose another --out") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                self.fd = fd
+                return self
+            os.close(fd)          # released and removed while we locked it: try again
+        raise ConfigError(f"{self.folder}: cannot lock the run folder (its lock file keeps "
+                          "changing); is another process starting runs into it?")
+
+    def release(self):
+        if self.fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _read_pid(fd) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        return int(text) if text.isdigit() else None
+    except OSError:
+        return None
