@@ -84,8 +84,8 @@ class Loss:
 
     def _weights(self, y_true, sample_weight):
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        per_class = class_weights_per_sample(self.class_weight, y_true)
-        if per_class is not None:
+        if self.class_weight is not None:
+            per_class = class_weights_per_sample(self.class_weight, y_true)
             w = per_class if w is None else w * per_class
         return w
 
