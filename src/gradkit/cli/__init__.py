@@ -261,10 +261,30 @@ def _load_with_schema(path):
     if not isinstance(schema, dict):
         raise ModelFileError(f"{path}: has no data schema (it was not saved by `gradkit train`); "
                              "use gk.load in Python instead")
-    problem = _schema_problem(schema)
+    problem = _schema_problem(schema) or _schema_disagrees(net, schema, extra)
     if problem:
         raise ModelFileError(f"{path}: the data schema in the file is malformed: {problem}")
     return net, schema
+
+
+def _schema_disagrees(net, schema, extra):
+    """Where a well-formed schema contradicts the model it came with (a hand-edited task or
+    class list would otherwise predict with the wrong meaning, or write rows that do not match
+    the CSV header), or None."""
+    task = schema["task"]
+    if extra.get("task", task) != task:
+        return f"task {task!r} differs from the file's task {extra.get('task')!r}"
+    if (task == "regression") != (schema["class_names"] is None):
+        return f"task {task!r} with class_names {schema['class_names']!r}"
+    if schema["class_names"] != net.class_names:
+        return "class_names differ from the model's"
+    if list(schema["feature_shape"]) != list(net.input_shape):
+        return (f"feature_shape {schema['feature_shape']} differs from the model's input shape "
+                f"{list(net.input_shape)}")
+    if len(schema["feature_names"]) != int(np.prod(schema["feature_shape"])):
+        return (f"{len(schema['feature_names'])} feature_names for feature_shape "
+                f"{schema['feature_shape']}")
+    return None
 
 
 def _strings(v):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradkit import _budget
 from gradkit.data._common import finite_float32, require_regular_file
 from gradkit.data.arrays import default_feature_names
 from gradkit.data.dataset import Dataset
@@ -65,6 +66,13 @@ def read_idx(path) -> np.ndarray:
             dims = tuple(int(d) for d in np.frombuffer(dims_bytes, dtype=">u4"))
             dtype = np.dtype(IDX_TYPES[head[2]])
             expected = math.prod(dims) * dtype.itemsize
+            # The array and its float32 copy, refused before a byte of a (possibly
+            # decompressing) stream is read: a header may claim 10**12 values.
+            # (A plain file shorter than that is reported as truncated just below.)
+            if opener is gzip.open or expected < path.stat().st_size:
+                _budget.check(expected + 4 * math.prod(dims),
+                              f"{path}: the header's {'x'.join(map(str, dims))} {dtype.name} "
+                              "values")
             # One byte more than promised, to detect trailing data.
             data = _read_at_most(stream, expected + 1)
     except (OSError, EOFError, zlib.error) as exc:
@@ -122,7 +130,13 @@ def load_idx(folder, *, split: str = "train", class_names=None, source=None) -> 
     if labels.min() < 0:
         raise DataError(f"{paths[1]}: negative label {labels.min()}; labels must be 0, 1, ...")
     if class_names is None:
-        class_names = [str(k) for k in range(int(labels.max()) + 1)]
+        # Classes are 0 to the largest label: a label of 2**31 - 1 would mean two billion
+        # class names and an output per class for every image.
+        n_classes = int(labels.max()) + 1
+        _budget.check(n_classes * (4 * len(labels) + 64),
+                      f"{paths[1]}: the largest label {n_classes - 1:,} means {n_classes:,} "
+                      f"classes; their outputs for {len(labels):,} images")
+        class_names = [str(k) for k in range(n_classes)]
     elif labels.max() >= len(class_names):
         raise DataError(f"{paths[1]}: label {labels.max()} but only {len(class_names)} classes")
     pixels = finite_float32(images, where=lambda i: f"{paths[0]}: image {i[0] + 1} (1-based)")

@@ -8,6 +8,7 @@ is refused with `ModelFileError` saying why.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 
@@ -75,6 +76,7 @@ def _check_size(path, model_config, tensors):
     held = sum(int(a.size) for a in tensors.values())
     needed = 0
     shape = tuple(shape)
+    _check_sample_size(path, "the input", shape)
     for i, layer_config in enumerate(model_config["layers"]):
         try:
             layer = layer_from_config(layer_config)
@@ -87,6 +89,21 @@ def _check_size(path, model_config, tensors):
         if needed > held:
             raise ModelFileError(f"{path}: the config's layers up to layer {i} need {needed:,} "
                                  f"weights, but the file holds only {held:,}")
+        _check_sample_size(path, f"layer {i}'s output", shape)
+
+
+def _check_sample_size(path, what, shape):
+    """One sample's values, and the batch of 1,024 that prediction runs, must fit the memory
+    budget: an input_shape of [1e6, 1e6] asks for 4 TB per sample."""
+    from gradkit import _budget
+
+    try:
+        size = math.prod(int(n) for n in shape)
+    except (TypeError, ValueError):
+        return      # compute_output_shape's own error names it later
+    if 4 * size > _budget.limit():
+        _budget.check(4 * size, f"{path}: {what} of shape {list(shape)}, for one sample,",
+                      error=ModelFileError)
 
 
 def load(path):
@@ -121,6 +138,7 @@ def load(path):
                                       and all(isinstance(n, str) for n in names)):
             raise ModelFileError(f"{path}: {key} must be a list of strings, got "
                                  f"{type(names).__name__}")
+    _check_outputs(path, model)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -131,6 +149,11 @@ def load(path):
         if array.shape != expected[name].shape:
             raise ModelFileError(f"{path}: weight {name!r} has shape {array.shape}, the config "
                                  f"needs {expected[name].shape}")
+        if array.dtype.kind != expected[name].dtype.kind and \
+                not (array.dtype.kind == "u" and expected[name].dtype.kind == "i"):
+            raise ModelFileError(f"{path}: weight {name!r} is stored as {array.dtype}, the config "
+                                 f"needs {expected[name].dtype} (gradkit writes weights as "
+                                 "floating-point numbers)")
         if array.dtype != expected[name].dtype:
             with np.errstate(over="ignore", invalid="ignore"):   # checked just below
                 tensors[name] = array = array.astype(expected[name].dtype)
@@ -138,6 +161,7 @@ def load(path):
         # and one would silently turn every prediction into NaN.
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ModelFileError(f"{path}: weight {name!r} holds NaN or infinite values")
+    _check_contracts(path, model, tensors)
     model.load_state_dict(tensors)
     model.saved_config = config
     model.eval()
@@ -146,6 +170,63 @@ def load(path):
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_outputs(path, model):
+    """class_names must name the outputs: one name per output (two for one binary output)."""
+    names = getattr(model, "class_names", None)
+    if names is None:
+        return
+    n_out = int(model.output_shape[-1]) if model.output_shape else 1
+    if not names or (len(names) != n_out and not (n_out == 1 and len(names) == 2)):
+        raise ModelFileError(f"{path}: class_names lists {len(names)} classes, but the model "
+                             f"has {n_out} outputs; they must match")
+    if len(set(names)) != len(names):
+        raise ModelFileError(f"{path}: class_names names a class twice")
+
+
+def _normalization_contract(get):
+    std, count = get("std"), get("count")
+    if count is not None and (count.shape != () or int(count) < 0):
+        return f"count must be one integer >= 0 (samples adapted on), got {count.tolist()!r}"
+    if std is not None and not (std > 0).all():
+        return f"std must be > 0 everywhere (it divides), got {float(std.min())!r}"
+    variance = get("explained_variance")
+    if variance is not None and not (variance >= 0).all():
+        return f"explained_variance must be >= 0, got {float(variance.min())!r}"
+    if count is not None and int(count) == 0:
+        # An unadapted layer saves its initial statistics; any other with a count of 0 lies.
+        mean, components = get("mean"), get("components")
+        untouched = (mean is None or not mean.any()) and (std is None or (std == 1).all()) \
+            and (components is None or not components.any()) \
+            and (variance is None or (variance == 1).all())
+        if not untouched:
+            return "count is 0 (never adapted) but the statistics are not the initial ones"
+    return None
+
+
+def _batch_norm_contract(get):
+    var = get("running_var")
+    if var is not None and not (var >= 0).all():
+        return f"running_var must be >= 0 (a variance), got {float(var.min())!r}"
+    return None
+
+
+# Layer class -> check of its saved arrays against what the layer means (None when they hold).
+_CONTRACTS = {"Normalization": _normalization_contract, "BatchNorm": _batch_norm_contract}
+
+
+def _check_contracts(path, model, tensors):
+    """Values that parse but break a layer's meaning (a std of 0 divides by zero, a negative
+    variance takes a square root) are refused here, before the model is used."""
+    for i, layer in enumerate(model.layers):
+        contract = _CONTRACTS.get(type(layer).__name__)
+        if contract is None:
+            continue
+        prefix = f"layers.{i}."
+        problem = contract(lambda name: tensors.get(prefix + name))
+        if problem:
+            raise ModelFileError(f"{path}: layer {i} ({type(layer).__name__}): {problem}")
 
 
 def _check_runs(model, path):
