@@ -237,6 +237,7 @@ def _n_outputs(train):
 def _splits(config, X, y, validation_data):
     """(train, validation, number of test samples) Datasets."""
     from gradkit import data as gdata
+    from gradkit.practice.run import check_classes
 
     val_fraction = config.val or 0.1
     if X is None:
@@ -245,6 +246,7 @@ def _splits(config, X, y, validation_data):
         ds = load_data(config)
         if ds.y is None:
             raise ConfigError(f"{config.data}: has no target to examine")
+        check_classes(ds, config.data)
         train, val, test = gdata.train_val_test_split(ds, val=val_fraction, test=config.test,
                                                       seed=config.seed)
         return train, val, len(test)
@@ -254,6 +256,7 @@ def _splits(config, X, y, validation_data):
     y = np.asarray(y)
     if validation_data is None:
         ds = gdata.arrays_to_dataset(X, y, source="arrays")
+        check_classes(ds, "y")
         train, val, _ = gdata.train_val_test_split(ds, val=val_fraction, test=0.0,
                                                    seed=config.seed)
         return train, val, 0
@@ -262,7 +265,9 @@ def _splits(config, X, y, validation_data):
     ds = gdata.arrays_to_dataset(np.concatenate([X, Xv]), np.concatenate([y, yv]),
                                  source="arrays")
     n = len(X)
-    return ds.subset(np.arange(n)), ds.subset(np.arange(n, n + len(Xv))), 0
+    train = ds.subset(np.arange(n))
+    check_classes(train, "y")
+    return train, ds.subset(np.arange(n, n + len(Xv))), 0
 
 
 def _config_from_model(model, data, optimizer):
