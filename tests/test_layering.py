@@ -4,7 +4,8 @@ autograd -> nn -> optim -> train -> data -> io -> practice -> sklearn -> cli: a 
 only from itself and the packages before it. The private helpers (`gradkit/_*.py`) and
 `gradkit/errors.py` sit below all of them and import no package. `gradkit/__init__.py` is the
 facade over everything. Imports inside functions are kept for the heavy optional libraries
-only (so `import gradkit` stays cheap); any other import belongs at the top, where it shows.
+and to break a cycle inside one package (so `import gradkit` stays cheap and the graph stays a
+graph); any other import belongs at the top, where it shows.
 """
 
 import ast
@@ -14,8 +15,15 @@ import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "gradkit"
 ORDER = ["autograd", "nn", "optim", "train", "data", "io", "practice", "sklearn", "cli"]
+# Imported inside the functions that need them, so that `import gradkit` and `gradkit --help`
+# stay cheap: the heavy optional libraries, and a few standard modules that cost as much
+# (urllib.request and http.client load ssl; ctypes loads libffi) or exist on POSIX only (fcntl).
 HEAVY = {"scipy", "matplotlib", "optuna", "dask", "distributed", "pyarrow", "pandas", "sklearn",
-         "numba", "onnx", "onnxruntime", "safetensors", "rich", "typer", "click"}
+         "numba", "onnx", "onnxruntime", "safetensors", "threadpoolctl", "torch",
+         "rich", "urllib", "http", "ctypes", "fcntl"}
+
+
+FILES = sorted(SRC.rglob("*.py"))
 
 
 def _module_name(path):
@@ -23,6 +31,9 @@ def _module_name(path):
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
+
+
+MODULES = {_module_name(p) for p in FILES}
 
 
 def _floor(module):
@@ -53,8 +64,9 @@ def _imports(path):
                 if child.level:
                     anchor = package.split(".")[:len(package.split(".")) - child.level + 1]
                     base = ".".join(anchor + ([base] if base else []))
-                # `from gradkit import optim` imports the package gradkit.optim.
-                names = [f"{base}.{a.name}" for a in child.names] if base == "gradkit" else [base]
+                # `from gradkit import optim` imports the module gradkit.optim.
+                names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
+                         for a in child.names]
                 found.extend((child.lineno, name, in_function) for name in names)
             visit(child, nested)
 
@@ -62,13 +74,11 @@ def _imports(path):
     return module, found
 
 
-FILES = sorted(SRC.rglob("*.py"))
 
 
 def test_the_walk_sees_the_whole_package():
-    modules = {_module_name(p) for p in FILES}
-    assert {"gradkit.autograd.backward", "gradkit.train.loop", "gradkit.cli"} <= modules
-    assert {f"gradkit.{name}" for name in ORDER} <= modules
+    assert {"gradkit.autograd.backward", "gradkit.train.loop", "gradkit.cli"} <= MODULES
+    assert {f"gradkit.{name}" for name in ORDER} <= MODULES
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SRC)))
@@ -77,15 +87,100 @@ def test_imports_go_down_the_layers(path):
     floor = _floor(module)
     if floor is None:
         return                                      # gradkit/__init__.py: the facade
-    upward = [f"line {line}: {name}" for line, name, _ in imports
-              if (name == "gradkit" or name.startswith("gradkit."))
-              and (_floor(name) is None or _floor(name) > floor)]
+    upward = sorted({f"line {line}: {name}" for line, name, _ in imports
+                     if (name == "gradkit" or name.startswith("gradkit."))
+                     and (_floor(name) is None or _floor(name) > floor)})
     assert not upward, f"{module} imports from above its layer: {upward}"
+
+
+def _heavy_modules():
+    """gradkit modules that import a heavy library when they are imported (directly or not)."""
+    top = {}
+    for path in FILES:
+        module, imports = _imports(path)
+        top[module] = {name for _, name, inside in imports if not inside}
+    heavy = {m for m, names in top.items() if any(n.split(".")[0] in HEAVY for n in names)}
+    grew = True
+    while grew:
+        grew = False
+        for module, names in top.items():
+            if module not in heavy and any(n in heavy for n in names):
+                heavy.add(module)
+                grew = True
+    return heavy
+
+
+HEAVY_MODULES = _heavy_modules()
+
+
+def test_the_heavy_modules_are_found():
+    assert "gradkit.sklearn" in HEAVY_MODULES            # imports scikit-learn at its top
+    assert "gradkit.autograd.primitives" not in HEAVY_MODULES
+
+
+def _top_level_graph():
+    graph = {}
+    for path in FILES:
+        module, imports = _imports(path)
+        graph[module] = {name for _, name, inside in imports if not inside and name in MODULES}
+    return graph
+
+
+TOP_LEVEL = _top_level_graph()
+
+
+def _reaches(start, goal):
+    """Whether importing `start` imports `goal` (through top-level imports)."""
+    seen, todo = set(), [start]
+    while todo:
+        module = todo.pop()
+        if module == goal:
+            return True
+        if module not in seen:
+            seen.add(module)
+            todo.extend(TOP_LEVEL.get(module, ()))
+    return False
+
+
+def _breaks_a_cycle(module, name):
+    """An import inside a function of a module of the same package that, at the top, would
+    close a cycle (e.g. Dataset.encode_like calling the loaders, which build Datasets)."""
+    same_package = module.split(".")[:2] == name.split(".")[:2]
+    return same_package and name in MODULES and _reaches(name, module)
+
+
+def test_a_cycle_is_recognised():
+    assert _breaks_a_cycle("gradkit.data.dataset", "gradkit.data.loading")
+    assert not _breaks_a_cycle("gradkit.data.loading", "gradkit.data.csvfile")
+    assert not _breaks_a_cycle("gradkit.train.callbacks", "gradkit.io.model_file")
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SRC)))
 def test_imports_inside_functions_only_guard_heavy_libraries(path):
-    _, imports = _imports(path)
-    hidden = [f"line {line}: {name}" for line, name, inside in imports
-              if inside and name.split(".")[0] not in HEAVY]
+    module, imports = _imports(path)
+    hidden = sorted({f"line {line}: {name}" for line, name, inside in imports
+                     if inside and name.split(".")[0] not in HEAVY and name not in HEAVY_MODULES
+                     and not _breaks_a_cycle(module, name)})
     assert not hidden, f"{path.relative_to(SRC)} imports inside functions: {hidden}"
+
+
+def _private_names_from_other_packages(path):
+    module = _module_name(path)
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                and node.module.startswith("gradkit."):
+            other = node.module.split(".")[:2] != module.split(".")[:2]
+            private_module = node.module.split(".")[1].startswith("_")   # the helper floor
+            found += [f"line {node.lineno}: {node.module}.{a.name}" for a in node.names
+                      if other and not private_module and a.name.startswith("_")
+                      and not a.name.startswith("__")
+                      and f"{node.module}.{a.name}" not in MODULES]
+    return found
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_private_names_from_another_package(path):
+    found = _private_names_from_other_packages(path)
+    assert not found, f"{path.relative_to(SRC)} uses another package's private names: {found}"

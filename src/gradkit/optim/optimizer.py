@@ -244,7 +244,8 @@ class Optimizer:
         self._sync()
         g = self._flat_grad
         # An overflow here means "refuse". np.vdot, unlike dot and matmul, leaves NumPy's
-        # floating-point error checks alone, so it needs no errstate (11k instructions a step).
+        # floating-point error checks alone, so it needs no errstate (which costs more than the
+        # product on a small network).
         gsq = float(np.vdot(g, g))
         if not math.isfinite(gsq):
             gsq = self._rescue_norm(g)
@@ -359,8 +360,6 @@ def get(identifier, **kwargs):
     >>> get("adam", lr=0.01).lr
     0.01
     """
-    from gradkit.optim import first_order, lbfgs, newton  # noqa: F401  (they register)
-
     if isinstance(identifier, Optimizer):
         if kwargs:
             raise TypeError(f"settings {sorted(kwargs)} cannot be applied to an optimizer object")
