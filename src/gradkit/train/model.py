@@ -12,9 +12,9 @@ from gradkit._memory import reuse_freed_memory
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.module import Layer, Module, layer_from_config
+from gradkit.train import loop
 from gradkit.train import metrics as metrics_mod
 from gradkit.train.inputs import encode_targets
-from gradkit.train.loop import fit
 
 
 _SUMMARY_KEYS = ("units", "activation", "rate", "std", "mode", "n_components", "momentum")
@@ -150,9 +150,9 @@ class Sequential(Module):
         self.metrics = [metrics_mod.get(m) for m in (metrics or [])]
         return self
 
-    def fit(self, X, y, **kwargs):
-        """Train; see `gradkit.train.loop.fit` for the arguments. Returns a `History`."""
-        return fit(self, X, y, **kwargs)
+    # `model.fit(X, y, ...)` is `gradkit.train.loop.fit(model, X, y, ...)`, its arguments and
+    # docstring included; returns a `History`.
+    fit = loop.fit
 
     def train_step(self, xb, yb, wb=None):
         """One step on a batch: forward, loss (+ penalties), backward, update.
