@@ -22,7 +22,6 @@ HEAVY = {"scipy", "matplotlib", "optuna", "dask", "distributed", "pyarrow", "pan
          "numba", "onnx", "onnxruntime", "safetensors", "threadpoolctl", "torch",
          "rich", "urllib", "http", "ctypes", "fcntl"}
 
-
 FILES = sorted(SRC.rglob("*.py"))
 
 
@@ -47,10 +46,13 @@ def _floor(module):
 
 
 def _imports(path):
-    """(line, imported module, inside a function?) for every import in the file."""
+    """(module, [(line, imported module, inside a function?)]) for every import in the file."""
     module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    tree = ast.parse(path.read_text(), str(path))
+    return module, _parse(path.read_text(), module, is_package=path.name == "__init__.py")
+
+
+def _parse(source, module, *, is_package=False):
+    package = module if is_package else module.rpartition(".")[0]
     found = []
 
     def visit(node, in_function):
@@ -70,10 +72,17 @@ def _imports(path):
                 found.extend((child.lineno, name, in_function) for name in names)
             visit(child, nested)
 
-    visit(tree, False)
-    return module, found
+    visit(ast.parse(source), False)
+    return found
 
 
+def _upward(module, imports):
+    floor = _floor(module)
+    if floor is None:
+        return []                                   # gradkit/__init__.py: the facade
+    return sorted({f"line {line}: {name}" for line, name, _ in imports
+                   if (name == "gradkit" or name.startswith("gradkit."))
+                   and (_floor(name) is None or _floor(name) > floor)})
 
 
 def test_the_walk_sees_the_whole_package():
@@ -81,15 +90,20 @@ def test_the_walk_sees_the_whole_package():
     assert {f"gradkit.{name}" for name in ORDER} <= MODULES
 
 
+def test_an_upward_import_is_caught_even_inside_a_function():
+    source = ("import numpy\nfrom gradkit.nn import losses\n"
+              "def f():\n    from gradkit.io import save\n")
+    assert _upward("gradkit.train.callbacks", _parse(source, "gradkit.train.callbacks")) == \
+        ["line 4: gradkit.io"]
+    assert _upward("gradkit._atomic", _parse("import gradkit.errors\nimport gradkit\n",
+                                             "gradkit._atomic")) == ["line 2: gradkit"]
+    assert _upward("gradkit._atomic", _parse("from . import errors\n", "gradkit._atomic")) == []
+
+
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SRC)))
 def test_imports_go_down_the_layers(path):
     module, imports = _imports(path)
-    floor = _floor(module)
-    if floor is None:
-        return                                      # gradkit/__init__.py: the facade
-    upward = sorted({f"line {line}: {name}" for line, name, _ in imports
-                     if (name == "gradkit" or name.startswith("gradkit."))
-                     and (_floor(name) is None or _floor(name) > floor)})
+    upward = _upward(module, imports)
     assert not upward, f"{module} imports from above its layer: {upward}"
 
 
