@@ -16,8 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _atomic, _budget, optim
+from gradkit import data as gdata
+from gradkit import io as gio
 from gradkit.errors import ConfigError, DataError
+from gradkit.nn import initializers, regularizers
+from gradkit.nn import layers as L
+from gradkit.optim import schedules
+from gradkit.practice import _run_folder, plots
+from gradkit.train import Sequential
+from gradkit.train import callbacks as cb
+from gradkit.train import metrics as gmetrics
+from gradkit.train.checkpoint import list_checkpoints, load_latest
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu", "softplus")
 NORMALIZE = ("standardize", "pca", "whiten", "none")
@@ -122,8 +132,6 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        from gradkit import optim
-        from gradkit.nn import initializers
         try:
             optim.get(self.optimizer)
         except (ValueError, KeyError) as err:
@@ -167,18 +175,12 @@ class RunConfig:
 def load_data(config):
     """The run's data set; `task` overrides what the loader infers (e.g. integer-valued
     regression targets such as counts or ages would otherwise be read as classes)."""
-    from gradkit import data as gdata
-
     options = {"task": config.task} if config.task is not None else {}
     return gdata.load(config.data, target=config.target, **options)
 
 
 def build_model(config, train, rng):
     """The Sequential the config describes, its Normalization adapted on the training split."""
-    from gradkit.nn import layers as L
-    from gradkit.nn import regularizers
-    from gradkit.train import Sequential
-
     model_layers = []
     if train.X.ndim > 2:
         model_layers.append(L.Flatten())
@@ -222,9 +224,6 @@ def loss_and_metrics(task):
 
 
 def make_optimizer(config, steps_per_epoch):
-    from gradkit import optim
-    from gradkit.optim import schedules
-
     total = steps_per_epoch * config.epochs
     lr = {
         "constant": config.lr,
@@ -255,9 +254,6 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
     (replace it). A second process training into the same folder is refused while the first
     holds its lock. Everything that can be refused is refused before the folder is touched.
     """
-    from gradkit import data as gdata
-    from gradkit.practice import _run_folder
-
     config.validate()
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other: continue the run in "
@@ -296,9 +292,6 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
 
 def _claim(out, tag, *, resume, overwrite):
     """The checkpoint folder to resume from (or None), once `out` is known to be this run's."""
-    from gradkit.practice import _run_folder
-    from gradkit.train.checkpoint import list_checkpoints, load_latest
-
     ckpt_dir = os.path.join(out, _run_folder.CHECKPOINTS)
     used = _run_folder.used_by(out)
     if used and overwrite:
@@ -333,8 +326,6 @@ def check_memory(config, train, n_other):
     the epoch's outputs (samples x outputs, kept for the training metrics), the 1,024-row
     prediction batches of evaluation, and a PCA's features x features matrices.
     """
-    from gradkit import _budget
-
     n_in = int(np.prod(train.X.shape[1:]))
     n_out = train.n_classes if train.task != "regression" else \
         (1 if train.y.ndim == 1 else int(train.y.shape[1]))
@@ -349,11 +340,6 @@ def check_memory(config, train, n_other):
 
 def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_from, tag,
                      verbose, console):
-    from gradkit import io as gio
-    from gradkit.practice import plots
-    from gradkit.train import callbacks as cb
-    from gradkit.train import metrics as gmetrics
-
     train, val, test = splits
     ckpt_dir = os.path.join(out, "checkpoints")
     callbacks = [cb.ProgressBar(file=console)] if verbose else []
@@ -376,11 +362,11 @@ def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_fro
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}
     gio.save(model, os.path.join(out, "model.safetensors"), extra=extra)
-    _files.atomic_write_text(os.path.join(out, "config.json"),
+    _atomic.atomic_write_text(os.path.join(out, "config.json"),
                              json.dumps({"run": config.to_dict()}, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(out, "metrics.json"),
+    _atomic.atomic_write_text(os.path.join(out, "metrics.json"),
                              json.dumps(results, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
+    _atomic.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
     plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
                           metric=metric_names[0], title=f"gradkit train {config.data}")
     if ds.task == "classification":
