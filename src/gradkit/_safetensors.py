@@ -164,17 +164,22 @@ def load_tensors(
         raise ValueError(f"max_header_bytes must be an integer >= 2, got {max_header_bytes!r}")
     name = os.fspath(path)
     try:
-        f = open(name, "rb")  # noqa: SIM115 - closed below, after fstat decides it is a file
+        # O_NONBLOCK: opening a FIFO would wait for a writer forever; on a regular file, the
+        # only kind read (fstat decides below, on the open descriptor), it changes nothing.
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise ModelFileError(f"{name}: file not found") from None
     except IsADirectoryError:
         raise ModelFileError(f"{name}: is a directory, not a safetensors file") from None
     except OSError as e:
         raise ModelFileError(f"{name}: cannot be opened ({e.strerror or e})") from None
-    with f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ModelFileError(f"{name}: is not a regular file")
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ModelFileError(f"{name}: is a directory, not a safetensors file")
+        raise ModelFileError(f"{name}: is not a regular file")
+    with os.fdopen(fd, "rb") as f:
         try:
             return _read(f, name, st.st_size, max_header_bytes)
         except OSError as e:

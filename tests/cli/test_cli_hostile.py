@@ -84,12 +84,12 @@ def test_single_class_data_is_refused_by_train_and_doctor(kit, tmp_path, monkeyp
 
 
 def test_predict_refuses_a_schema_edited_against_the_model(kit, animals_model, tmp_path):
-    from gradkit import _files
+    from gradkit import _safetensors
 
-    tensors, meta = _files.load_tensors(animals_model)
+    tensors, meta = _safetensors.load_tensors(animals_model)
     config = json.loads(meta["gradkit"])
     config["extra"]["data_schema"]["task"] = "multilabel"
-    _files.save_tensors(tmp_path / "edited.safetensors", tensors,
+    _safetensors.save_tensors(tmp_path / "edited.safetensors", tensors,
                         {"gradkit": json.dumps(config)})
     data = kit.write_animals(tmp_path / "new.csv", 6, seed=1, with_label=False)
     result = kit.run("predict", tmp_path / "edited.safetensors", data)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradkit as gk
-from gradkit import _files
+from gradkit import _safetensors
 
 L = gk.layers
 
@@ -30,13 +30,13 @@ def saved(tmp_path_factory):
 
 
 def rewrite(saved_path, out, *, tensor=None, value=None, edit=None):
-    tensors, metadata = _files.load_tensors(saved_path)
+    tensors, metadata = _safetensors.load_tensors(saved_path)
     config = json.loads(metadata["gradkit"])
     if tensor is not None:
         tensors[tensor] = value
     if edit is not None:
         edit(config)
-    _files.save_tensors(out, tensors, {"gradkit": json.dumps(config)})
+    _safetensors.save_tensors(out, tensors, {"gradkit": json.dumps(config)})
     return out
 
 
@@ -98,3 +98,17 @@ def test_the_real_file_still_loads(saved):
     path, X = saved
     model = gk.load(path)
     assert model.class_names == ["a", "b", "c"] and np.isfinite(model.predict(X)).all()
+
+
+def test_a_fifo_named_like_a_model_is_refused_without_blocking(tmp_path):
+    import os
+    import threading
+
+    os.mkfifo(tmp_path / "model.safetensors")
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(
+        message=refused(tmp_path / "model.safetensors")), daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "gk.load blocked on a FIFO"
+    assert result["message"].endswith(": is not a regular file")

@@ -143,3 +143,14 @@ def test_a_run_too_large_for_memory_is_refused_before_anything_is_written(tmp_pa
     with pytest.raises(ConfigError, match=r"14,000 samples x 10,000 outputs\) needs about"):
         run(dataclasses.replace(SMALL, data=str(tmp_path / "many.npz")), tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("content, says", [
+    (b'{"epochs": 3, "data": "caf\xe9"}', "not UTF-8 text (byte 26 is b'\\xe9')"),
+    (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply to be a config"),
+])
+def test_a_config_file_of_bad_bytes_or_deep_nesting_is_one_error(tmp_path, content, says):
+    (tmp_path / "c.json").write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        RunConfig.from_file(tmp_path / "c.json")
+    assert str(info.value) == f"{tmp_path / 'c.json'}: {says}"

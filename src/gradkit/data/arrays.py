@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradkit import _budget
 from gradkit.data._common import finite_float32, require_regular_file, short
 from gradkit.data.dataset import TASKS, Dataset
 from gradkit.errors import DataError
@@ -63,8 +64,6 @@ def _claimed_bytes(shape, dtype) -> int:
 def _check_array_plan(path, planned) -> None:
     """Refuse arrays whose headers claim more memory than the budget (with the float32
     features made from them), before any of their bytes is read."""
-    from gradkit import _budget
-
     needed = sum(_claimed_bytes(shape, dtype) + 4 * math.prod(shape)
                  for shape, dtype in planned.values())
     if needed > _budget.limit():

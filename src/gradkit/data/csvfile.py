@@ -14,6 +14,7 @@ import re
 import zlib
 from pathlib import Path
 
+from gradkit import _budget
 from gradkit.data._columns import ColumnSite, RawColumn, text_column
 from gradkit.data._common import locate, require_pyarrow, require_regular_file
 from gradkit.errors import DataError
@@ -142,8 +143,6 @@ def _text_size(path: Path) -> int:
     A .gz file is decompressed once to count (a gigabyte of zeros compresses to a megabyte),
     stopping as soon as the count passes the budget.
     """
-    from gradkit import _budget
-
     budget = _budget.limit()
     if path.suffix != ".gz":
         size = path.stat().st_size

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from gradkit import _safetensors
+from gradkit import _budget, _safetensors
 from gradkit._model_format import CONFIG_KEY as _KEY
 from gradkit._model_format import FORMAT_VERSION, write_model
 from gradkit.autograd import Tensor, no_grad
@@ -85,8 +85,6 @@ def _check_size(path, model_config, tensors):
 def _check_sample_size(path, what, shape):
     """One sample's values, and the batch of 1,024 that prediction runs, must fit the memory
     budget: an input_shape of [1e6, 1e6] asks for 4 TB per sample."""
-    from gradkit import _budget
-
     try:
         size = math.prod(int(n) for n in shape)
     except (TypeError, ValueError):

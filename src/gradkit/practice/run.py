@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,12 +164,19 @@ class RunConfig:
     @classmethod
     def from_file(cls, path):
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):     # a FIFO would block the open
+                raise ConfigError(f"{path}: not a regular file; expected a config.json")
             with open(path, encoding="utf-8") as f:
                 d = json.load(f)
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such config file") from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {err.start} is "
+                              f"{err.object[err.start:err.start + 1]!r})") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: JSON nested too deeply to be a config") from None
         return cls.from_dict(d.get("run", d) if isinstance(d, dict) else d, source=str(path))
 
 

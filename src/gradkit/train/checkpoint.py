@@ -16,6 +16,7 @@ import numpy as np
 
 from gradkit import _safetensors
 from gradkit.errors import ModelFileError
+from gradkit.train.callbacks import Callback
 
 _NAME = re.compile(r"^ckpt-(\d{9})\.safetensors$")
 FORMAT = 1
@@ -72,8 +73,6 @@ def _stateful(callbacks):
 
 
 def _no_state():
-    from gradkit.train.callbacks import Callback
-
     return Callback.get_state
 
 
