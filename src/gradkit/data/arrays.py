@@ -51,9 +51,11 @@ def _npy_header(stream, where):
         version = fmt.read_magic(stream)
         reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, _, dtype = reader(stream)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, UnicodeDecodeError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{where}: not a valid .npy array ({first_line})") from None
+    except Exception as exc:  # noqa: BLE001 - numpy parses the header with Python's
+        # tokenizer and ast: hostile bytes raise ValueError, SyntaxError, tokenize.TokenError,
+        # UnicodeDecodeError, ... and every one of them means the same: not a valid header.
+        text = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise DataError(f"{where}: not a valid .npy array ({text})") from None
     return shape, dtype
 
 
@@ -174,9 +176,10 @@ def _labels(y: np.ndarray, source, key: str, class_names, task):
         y = y.astype(np.int64)
     if class_names is not None:
         if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= len(class_names):
+            got = f"values {short(y.min())} to {short(y.max())}" if y.dtype.kind in "iu" \
+                else f"{y.dtype} labels"
             raise DataError(f"{source}: array {key!r} must hold class indices 0 to "
-                            f"{len(class_names) - 1} to match class_names, got {y.dtype} values "
-                            f"{short(y.min())} to {short(y.max())}")
+                            f"{len(class_names) - 1} to match class_names, got {got}")
         return y.astype(np.int64), [str(name) for name in class_names], task
     labels, indices = np.unique(y.astype(str) if y.dtype.kind in "US" else y, return_inverse=True)
     names = [str(label) for label in labels.tolist()]
