@@ -103,7 +103,12 @@ def restore_callbacks(callbacks, tensors, meta):
         state = dict(saved[key])
         prefix = f"callback:{key}:"
         state.update({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        cb.set_state(state)
+        try:      # each callback reads its own state; a damaged one must not be a traceback
+            cb.set_state(state)
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            text = " ".join(str(err).split())[:200]
+            raise ModelFileError(f"the checkpoint's state of callback {key} does not fit it "
+                                 f"({type(err).__name__}: {text})") from None
 
 
 def list_checkpoints(directory):
@@ -127,9 +132,10 @@ def load_latest(path):
         try:
             tensors, metadata = _safetensors.load_tensors(file)
             meta = json.loads(metadata["gradkit_checkpoint"])
-            if meta.get("format") != FORMAT:
-                raise ModelFileError(f"{file}: checkpoint format {meta.get('format')!r}")
-        except (ModelFileError, KeyError, ValueError) as err:
+            problem = meta_problem(meta, tensors)
+            if problem:
+                raise ModelFileError(f"{file}: {problem}")
+        except (ModelFileError, KeyError, ValueError, RecursionError) as err:
             errors.append(str(err))
             warnings.warn(f"checkpoint {file} cannot be read ({err}); "
                           "falling back to the previous one", RuntimeWarning, stacklevel=3)
@@ -138,11 +144,81 @@ def load_latest(path):
     raise ModelFileError(f"no readable checkpoint in {path}: " + "; ".join(errors))
 
 
+def _count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _generator_state_problem(state):
+    try:      # the generator's own setter checks every field; a scratch one takes the test
+        np.random.default_rng().bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _numbers(values):
+    return isinstance(values, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def meta_problem(meta, tensors):
+    """What makes a checkpoint's metadata and cursor unusable, or None: every field is checked
+    before anything is restored, so a damaged or edited checkpoint is skipped (or refused)
+    like a torn one instead of failing halfway through a resume."""
+    if not isinstance(meta, dict):
+        return "the checkpoint metadata is not a JSON object"
+    if meta.get("format") != FORMAT:
+        return f"checkpoint format {meta.get('format')!r}"
+    for key in ("epoch", "batch", "step"):
+        if not _count(meta.get(key)):
+            return f"{key} must be an integer >= 0, got {meta.get(key)!r}"
+    rngs = meta.get("layer_rngs")
+    if not isinstance(rngs, dict):
+        return "layer_rngs must be a JSON object"
+    for name, state in [("rng", meta.get("rng")), *rngs.items()]:
+        problem = _generator_state_problem(state)
+        if problem:
+            return f"generator state {name!r} is not valid ({problem})"
+    history = meta.get("history")
+    if not (isinstance(history, dict) and _numbers(history.get("epoch", []))
+            and _numbers(history.get("batch_loss", []))
+            and isinstance(history.get("history", {}), dict)
+            and all(_numbers(v) for v in history.get("history", {}).values())):
+        return "history must hold lists of numbers"
+    accum = meta.get("accum")
+    if not (isinstance(accum, dict) and set(accum) == {"loss_sum", "count"}
+            and _numbers([accum["loss_sum"]]) and _count(accum["count"])):
+        return "accum must be {loss_sum: number, count: integer >= 0}"
+    callbacks = meta.get("callbacks", {})
+    if not (isinstance(callbacks, dict) and all(isinstance(v, dict) for v in callbacks.values())):
+        return "callbacks must map names to JSON objects"
+    perm = tensors.get("perm")
+    if perm is None or perm.ndim != 1 or perm.dtype.kind not in "iu":
+        return "perm must be a 1-D integer array"
+    if meta["batch"] and not np.array_equal(np.sort(perm), np.arange(len(perm))):
+        return "perm is not an order of the training rows"
+    return None
+
+
 def restore(model, rng, tensors, meta):
-    """Put weights, optimizer state and generator states back; return the saved cursor."""
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("param:")})
-    model.optimizer.load_state_dict({k[6:]: v for k, v in tensors.items()
-                                     if k.startswith("optim:")})
+    """Put weights, optimizer state and generator states back; return the saved cursor.
+
+    Arrays of the wrong shape for this model (a checkpoint of another network) are refused
+    with ModelFileError before the model changes.
+    """
+    params = {k[6:]: v for k, v in tensors.items() if k.startswith("param:")}
+    optim_state = {k[6:]: v for k, v in tensors.items() if k.startswith("optim:")}
+    expected = model.state_dict()
+    if set(params) != set(expected) or any(np.shape(params[k]) != expected[k].shape
+                                           for k in expected):
+        raise ModelFileError("the checkpoint's weights do not fit this model (another "
+                             "network?); resume with the model that wrote it")
+    try:
+        model.optimizer.load_state_dict(optim_state)
+    except ValueError as err:
+        text = " ".join(str(err).split())[:200]      # one line, however the array prints
+        raise ModelFileError(f"the checkpoint's optimizer state does not fit: {text}") from None
+    model.load_state_dict(params)
     rng.bit_generator.state = meta["rng"]
     for i, g in _generators(model):
         if str(i) in meta["layer_rngs"]:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from gradkit._memory import reuse_freed_memory
-from gradkit.errors import DataError, TrainingDiverged
+from gradkit.errors import DataError, ModelFileError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
@@ -169,13 +169,22 @@ def _resume(run, resume_from):
     n = len(run.data.X)
     tensors, meta = ckpt.load_latest(resume_from)
     if run.tag is not None and meta.get("tag") != run.tag:
-        raise ValueError(f"checkpoint {resume_from} was written by another run (its tag "
-                         "differs from checkpoint_tag); resume the same run")
+        raise ModelFileError(f"checkpoint {resume_from} was written by another run (its tag "
+                             "differs from checkpoint_tag); resume the same run")
     if meta["batch"] and len(tensors["perm"]) != n:   # checked before anything changes
-        raise ValueError(f"checkpoint {resume_from} was written for {len(tensors['perm'])} "
-                         f"training rows, this fit has {n}; resume with the same data")
-    run.start_epoch, run.start_batch, run.step, perm, arrays = ckpt.restore(
-        run.model, run.rng, tensors, meta)
+        raise ModelFileError(f"checkpoint {resume_from} was written for "
+                             f"{len(tensors['perm'])} training rows, this fit has {n}; resume "
+                             "with the same data")
+    for key, array in run.acc.arrays.items():
+        saved = tensors.get(f"accum:{key}")
+        if meta["batch"] and (saved is None or saved.shape != array.shape):
+            raise ModelFileError(f"checkpoint {resume_from}: its epoch outputs do not fit this "
+                                 "model and data; resume with the same ones")
+    try:
+        run.start_epoch, run.start_batch, run.step, perm, arrays = ckpt.restore(
+            run.model, run.rng, tensors, meta)
+    except ModelFileError as err:
+        raise ModelFileError(f"checkpoint {resume_from}: {err}") from None
     run.history = History.from_dict(meta["history"])
     run.acc.scalars = dict(meta["accum"])
     run.acc.arrays.update(arrays)
