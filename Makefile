@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
+FUZZ_STAMP := $(VENV)/.installed-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: demo test bench gallery clean
+.PHONY: demo test bench gallery fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +31,17 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
+
+# atheris needs a compiler to build; without it, fuzz/run.py runs its Hypothesis fallback.
+$(FUZZ_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	-$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	touch $@ $(STAMP) $(TEST_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	$(BIN)/python fuzz/run.py model_config $(FUZZ_SECONDS)
+	$(BIN)/python fuzz/run.py model $(FUZZ_SECONDS)
+	$(BIN)/python fuzz/run.py csv $(FUZZ_SECONDS)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/suite.py

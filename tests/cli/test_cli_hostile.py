@@ -138,3 +138,20 @@ def test_a_missing_dask_is_named_with_its_extra(monkeypatch):
                                           r"'gradkit\[search\]'$"):
         with _executors._dask_client("tcp://127.0.0.1:1"):
             pass
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_written_file(kit, tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.chdir(tmp_path)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = kit.run("train", "iris", "--hidden", "8", "--epochs", "1", "--quiet", "--out", "r")
+    monkeypatch.undo()
+    assert result.exit_code == 2
+    assert kit.error_line(result).endswith("No space left on device")
+    left = [p.name for p in (tmp_path / "r").rglob("*")] if (tmp_path / "r").exists() else []
+    assert not [name for name in left if name.endswith(".safetensors") or "tmp" in name], left
