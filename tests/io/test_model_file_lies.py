@@ -112,3 +112,13 @@ def test_a_fifo_named_like_a_model_is_refused_without_blocking(tmp_path):
     thread.join(5)
     assert not thread.is_alive(), "gk.load blocked on a FIFO"
     assert result["message"].endswith(": is not a regular file")
+
+
+@pytest.mark.parametrize("dtype", ["f4,(1", "i4,", "(", "object", "U8"])
+def test_a_layer_dtype_numpy_cannot_parse_is_refused(saved, tmp_path, dtype):
+    """Found by the atheris fuzzer: NumPy parses "f4,(1" with Python's parser, SyntaxError."""
+    def edit(config):
+        config["model"]["layers"][1]["config"]["dtype"] = dtype
+
+    path = rewrite(saved[0], tmp_path / "dtype.safetensors", edit=edit)
+    assert "dtype" in refused(path)

@@ -162,7 +162,12 @@ class Layer(Module):
 
     def __init__(self, *, name=None, dtype=np.float32):
         self.name = name
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except (TypeError, ValueError, SyntaxError):
+            # NumPy parses a string such as "f4,(1" with Python's own parser (SyntaxError).
+            raise ValueError(f"dtype must be a NumPy float dtype such as 'float32', got "
+                             f"dtype={str(dtype)[:40]!r}") from None
         self.built = False
         self.input_shape = None
 
