@@ -353,3 +353,4 @@ __all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint",
 
 # The lectures' variants live in their own module; re-exported so `gk.callbacks.X` finds them.
 from gradkit.train.callbacks_lectures import SuccessiveIncreaseStopping  # noqa: E402,F401
+__all__ += ["SuccessiveIncreaseStopping"]
