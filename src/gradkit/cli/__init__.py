@@ -108,7 +108,7 @@ _TRAIN_FLAGS = {
 @click.option("--hidden", callback=_hidden, help="Hidden layer sizes, e.g. 512,512.  [default: 256,256]")
 @click.option("--activation", help="relu, tanh, sigmoid, leaky_relu, elu, gelu, silu, softplus.  [default: relu]")
 @click.option("--init", help="Weight initializer: he_normal, glorot_uniform, lecun_normal, orthogonal, ...  [default: he_normal]")
-@click.option("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw.  [default: adam]")
+@click.option("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw; lbfgs, newton (full batch unless --batch-size is given).  [default: adam]")
 @click.option("--lr", type=float, help="Learning rate.  [default: 1e-3]")
 @click.option("--schedule", help="constant, cosine, step, exponential, inverse_time, linear, inverse_sqrt.  [default: constant]")
 @click.option("--batch-size", type=int, help="Mini-batch size.  [default: 32]")
@@ -147,7 +147,7 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     the run), history.csv, metrics.json, learning_curves.png and, for classifiers,
     confusion_matrix.png.
     """
-    from gradkit.practice.run import RunConfig, train_run
+    from gradkit.practice.run import FULL_BATCH, RunConfig, train_run
 
     config = RunConfig.from_file(config_file) if config_file else RunConfig()
     if data is not None:
@@ -155,6 +155,8 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     for flag, field in _TRAIN_FLAGS.items():
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
+    if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
+        config.batch_size = FULL_BATCH        # the notes: L-BFGS "works very well in full batch"
     if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()
@@ -173,6 +175,17 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
         if key in m:
             click.echo(f"{key.replace('_', ' ')}: {m[key]:.4f}")
     click.echo(f"run folder: {out}")
+
+
+def _full_batch(optimizer):
+    """Whether `optimizer` names a full-batch method (lbfgs, newton); False for unknown names."""
+    from gradkit.optim.optimizer import OPTIMIZERS, get
+
+    try:
+        get(optimizer)
+    except (ValueError, TypeError):
+        return False          # validate() reports the unknown name
+    return bool(OPTIMIZERS.lookup(optimizer).requires_closure)
 
 
 def _run_name(data):

@@ -221,9 +221,25 @@ def loss_and_metrics(task):
     return "mse", ["mae", "r2"]
 
 
+# A batch size at least as large as any training split: the whole split is one batch. The
+# command line gives it to the full-batch optimizers (lbfgs, newton) when --batch-size is absent.
+FULL_BATCH = 1_000_000_000
+
+
 def make_optimizer(config, steps_per_epoch):
     from gradkit import optim
     from gradkit.optim import schedules
+
+    from gradkit.optim.optimizer import OPTIMIZERS
+
+    cls = OPTIMIZERS.lookup(config.optimizer)
+    if not cls.takes_lr:
+        # L-BFGS's line search and Newton's step choose their own step lengths.
+        if config.schedule != "constant":
+            raise ConfigError(f"schedule {config.schedule!r} has no meaning for optimizer "
+                              f"{config.optimizer!r}, which chooses its own step lengths; "
+                              "use schedule 'constant'")
+        return optim.get(config.optimizer)
 
     total = steps_per_epoch * config.epochs
     lr = {
