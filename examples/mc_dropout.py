@@ -8,11 +8,11 @@ dropout "an ensemble of exponentially large number of smaller networks". A 64-25
 network with `gk.layers.Dropout(0.5)` after each hidden layer (128 wide in the fast run) is trained
 on the digits; `gk.practice.predict_mc_dropout(model, X, n=N)` then predicts with N masks drawn as
 in training and returns their mean and spread. Left: the test log-loss and accuracy of the average
-of N masks improve with N, one mask alone being much worse; the scaled network, one pass, is about
-as accurate and has the lower log-loss here: the notes' cheap rule is no worse on this network.
-Right: the spread of the N = 100 (fast: 50) predictions (the standard deviation of the winning
-class's probability) is larger on the test digits the network gets wrong than on those it gets
-right, so the masks' disagreement flags doubtful predictions.
+of N masks improve with N, one mask alone being much worse; the scaled network, one pass, does as
+well (its log-loss as low or lower, in the fast and the full run): the notes' cheap rule is no
+worse on this network. Right: the spread of the N = 100 (fast: 50) predictions (the standard
+deviation of the winning class's probability) is larger on the test digits the network gets wrong
+than on those it gets right, so the masks' disagreement flags doubtful predictions.
 """
 
 from __future__ import annotations
