@@ -33,3 +33,19 @@ def test_a_schedule_for_lbfgs_is_refused_in_one_line(kit, tmp_path):
                      "--out", tmp_path / "bad")
     assert result.exit_code == 2
     assert "schedule 'cosine' has no meaning for optimizer 'lbfgs'" in kit.error_line(result)
+
+
+def test_random_projection_preprocessing_from_the_command_line(kit, tmp_path):
+    import gradkit as gk
+
+    out = tmp_path / "jl"
+    result = kit.run("train", "digits", "--normalize", "random_projection", "--pca-components",
+                     "16", "--hidden", "16", "--epochs", "2", "--quiet", "--out", out)
+    assert result.exit_code == 0, result.output
+    norm = gk.load(out / "model.safetensors").layers[0]
+    assert norm.get_config()["mode"] == "random_projection"
+    assert norm.components.shape == (64, 16)
+    result = kit.run("train", "digits", "--normalize", "random_projection", "--quiet",
+                     "--out", tmp_path / "bad")
+    assert result.exit_code == 2
+    assert "random_projection' needs pca_components" in kit.error_line(result)

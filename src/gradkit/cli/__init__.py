@@ -119,8 +119,8 @@ _TRAIN_FLAGS = {
 @click.option("--l2", type=float, help="L2 penalty on the weights.  [default: 0]")
 @click.option("--early-stopping", type=int, metavar="PATIENCE",
               help="Stop when validation loss has not improved for PATIENCE epochs (0: off).")
-@click.option("--normalize", help="Input preprocessing: standardize, pca, whiten, none.  [default: standardize]")
-@click.option("--pca-components", type=int, help="Components kept by --normalize pca/whiten.")
+@click.option("--normalize", help="Input preprocessing: standardize, pca, whiten, random_projection, none.  [default: standardize]")
+@click.option("--pca-components", type=int, help="Components kept by --normalize pca/whiten, or the dimension of random_projection.")
 @click.option("--val", type=float, help="Validation fraction.  [default: 0.1]")
 @click.option("--test", type=float, help="Test fraction.  [default: 0.2]")
 @click.option("--seed", type=int, help="Seed for splits, initialization, shuffling, dropout.  [default: 0]")

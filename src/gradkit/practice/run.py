@@ -20,7 +20,7 @@ from gradkit import _files
 from gradkit.errors import ConfigError
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu", "softplus")
-NORMALIZE = ("standardize", "pca", "whiten", "none")
+NORMALIZE = ("standardize", "pca", "whiten", "random_projection", "none")
 SCHEDULES = ("constant", "cosine", "step", "exponential", "inverse_time", "linear",
              "inverse_sqrt")
 
@@ -113,8 +113,12 @@ class RunConfig:
              f"val and test must be fractions with val + test < 1, got {self.val}, {self.test}"),
             (self.pca_components is None or self.pca_components >= 1,
              f"pca_components must be >= 1, got {self.pca_components!r}"),
-            (self.pca_components is None or self.normalize in ("pca", "whiten"),
-             f"pca_components needs normalize 'pca' or 'whiten', got {self.normalize!r}"),
+            (self.pca_components is None
+             or self.normalize in ("pca", "whiten", "random_projection"),
+             "pca_components needs normalize 'pca', 'whiten' or 'random_projection', got "
+             f"{self.normalize!r}"),
+            (self.normalize != "random_projection" or self.pca_components is not None,
+             "normalize 'random_projection' needs pca_components (the projected dimension)"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed!r}"),
             (self.checkpoint_every >= 0,
              f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}"),
@@ -184,7 +188,9 @@ def build_model(config, train, rng):
         model_layers.append(L.Flatten())
     if config.normalize != "none":
         try:      # e.g. more pca_components than the data has features: the user's setting
-            norm = L.Normalization(mode=config.normalize, n_components=config.pca_components)
+            seed = {"seed": config.seed} if config.normalize == "random_projection" else {}
+            norm = L.Normalization(mode=config.normalize, n_components=config.pca_components,
+                                   **seed)
             norm.adapt(train.X.reshape(len(train.X), -1))
         except ValueError as err:
             raise ConfigError(f"normalize {config.normalize!r} on {config.data}: {err}") from None
