@@ -77,7 +77,8 @@ def main(fast=False, out_dir=None):
     from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     ax.set_xticks(sizes, [str(b) for b in sizes])
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.set_yticks(sorted(set(best.values())))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(min(best.values()) / 2, max(best.values()) * 4)
     ax.set_xlabel("batch size")
