@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gradkit.autograd import Tensor, no_grad
+from gradkit.nn.layers.regularization import DropConnect, Dropout
 
 
 @dataclass
@@ -40,8 +41,6 @@ class MCDropoutPrediction:
 
 
 def _dropout_layers(model):
-    from gradkit.nn.layers.regularization import DropConnect, Dropout
-
     return [m for m in model.modules() if isinstance(m, (Dropout, DropConnect))]
 
 
