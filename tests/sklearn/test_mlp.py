@@ -11,10 +11,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import InvalidParameterError
 
 import gradkit as gk
 from gradkit import Sequential, optim
+from gradkit.errors import InvalidParameterError
 from gradkit.train.callbacks import Callback
 from gradkit.sklearn import MLPClassifier, MLPRegressor
 
