@@ -320,7 +320,7 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError(f"sample_weight must be a number or one weight per row of X "
                          f"({n_samples} rows); got an array of shape {w.shape}")
     if np.any(w < 0):
-        raise ValueError(f"sample_weight must be non-negative; got {w[w < 0][0]!r} in row "
+        raise ValueError(f"sample_weight must be non-negative; got {float(w[w < 0][0])!r} in row "
                          f"{int(np.argmax(w < 0))}")
     return w
 

@@ -181,7 +181,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if known is not None:
             if not np.array_equal(known, unique_labels(classes)):
                 raise ValueError(f"classes={classes!r} is not the same as on the last call to "
-                                 f"partial_fit, which had {known!r}")
+                                 f"partial_fit, which had {known.tolist()!r}")
             return False
         self.classes_ = unique_labels(classes)
         return True

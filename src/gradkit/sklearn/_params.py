@@ -35,6 +35,8 @@ class Interval:
     """
 
     def __init__(self, kind, low, high, *, closed):
+        if kind not in (Integral, Real):
+            raise TypeError(f"kind must be numbers.Integral or numbers.Real, got {kind!r}")
         if closed not in ("left", "right", "both", "neither"):
             raise ValueError(f"closed must be 'left', 'right', 'both' or 'neither', "
                              f"got closed={closed!r}")
