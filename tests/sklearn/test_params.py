@@ -97,7 +97,7 @@ def test_boundary_values_scikit_learn_accepts_are_accepted(recwarn):
 
 
 def test_parameters_are_checked_under_skip_parameter_validation():
-    # scikit-learn's switch turns off its own checks; gradkit's cost microseconds and stand
+    # scikit-learn's switch turns off its own checks; gradkit's cost under a millisecond and stand
     # between a bad value and a network trained on something else (dtype=float16, say).
     with sklearn.config_context(skip_parameter_validation=True):
         with pytest.raises(InvalidParameterError, match="'dtype' parameter"):
