@@ -7,6 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 FUZZ_STAMP := $(VENV)/.installed-fuzz
 FUZZ_SECONDS ?= 60
+GALLERY_STAMP := $(VENV)/.installed-gallery
 
 .PHONY: demo test bench gallery fuzz clean
 
@@ -24,6 +25,10 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(STAMP)
+
+$(GALLERY_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[gallery]'
 	touch $@ $(STAMP)
 
 demo: $(STAMP)
@@ -46,7 +51,7 @@ fuzz: $(FUZZ_STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/suite.py
 
-gallery: $(STAMP)
+gallery: $(GALLERY_STAMP)
 	$(BIN)/python examples/build_readme.py
 
 clean:
