@@ -363,7 +363,8 @@ def check_memory(config, train, n_other):
     batch = min(config.batch_size, len(train))     # a full-batch optimizer asks for 10**9
     needed = 4 * (4 * params + 3 * batch * sum(widths)
                   + len(train) * n_out + 2 * min(1024, max(len(train), n_other)) * sum(widths)
-                  + (3 * n_in * n_in if config.normalize != "standardize" else 0))
+                  + (3 * n_in * n_in if config.normalize in ("pca", "whiten", "random_projection")
+                     else 0))
     _budget.check(needed, f"training {'-'.join(map(str, widths))} ({params:,} parameters, "
                           f"{len(train):,} samples x {n_out:,} outputs)", error=ConfigError)
 
