@@ -155,3 +155,13 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_written_file(kit, tmp_path, 
     assert kit.error_line(result).endswith("No space left on device")
     left = [p.name for p in (tmp_path / "r").rglob("*")] if (tmp_path / "r").exists() else []
     assert not [name for name in left if name.endswith(".safetensors") or "tmp" in name], left
+
+
+def test_without_out_a_second_run_gets_a_fresh_default_folder(kit, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    flags = ["iris", "--epochs", "1", "--hidden", "4", "--quiet"]
+    assert kit.run("train", *flags).stdout.splitlines()[-1] == "run folder: runs/iris"
+    again = kit.run("train", *flags)
+    assert again.exit_code == 0 and again.stdout.splitlines()[-1] == "run folder: runs/iris-2"
+    resumed = kit.run("train", *flags, "--resume")
+    assert resumed.exit_code == 0 and resumed.stdout.splitlines()[-1] == "run folder: runs/iris"

@@ -26,6 +26,7 @@ from gradkit.io import export_onnx, load
 from gradkit.optim.optimizer import OPTIMIZERS
 from gradkit.optim.optimizer import get as optim_get
 from gradkit.practice import train_ensemble
+from gradkit.practice._run_folder import used_by
 from gradkit.practice.doctor import doctor
 from gradkit.practice.run import FULL_BATCH, RunConfig, loss_and_metrics, train_run
 from gradkit.practice.search import search as run_search
@@ -179,7 +180,9 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
         config.batch_size = FULL_BATCH        # the notes: L-BFGS "works very well in full batch"
     config.validate()
-    out = out or os.path.join("runs", _run_name(config.data))
+    if out is None:
+        out = _default_out(os.path.join("runs", _run_name(config.data)),
+                           reuse=resume or overwrite)
     click.echo(f"gradkit train {config.data} -> {out}")
     if ensemble:
         run = train_ensemble(config, ensemble, out=out)
@@ -202,6 +205,18 @@ def _full_batch(optimizer):
     except (ValueError, TypeError):
         return False          # validate() reports the unknown name
     return bool(OPTIMIZERS.lookup(optimizer).requires_closure)
+
+
+def _default_out(base, *, reuse):
+    """The run folder when --out is not given: `base`, or while that holds another run,
+    `base-2`, `base-3`, ... (so `make demo` twice trains twice); --resume and --overwrite
+    mean `base` itself."""
+    if reuse or not used_by(base):
+        return base
+    n = 2
+    while used_by(f"{base}-{n}"):
+        n += 1
+    return f"{base}-{n}"
 
 
 def _run_name(data):
