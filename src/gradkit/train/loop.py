@@ -99,7 +99,8 @@ class _EpochAccumulator:
 def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=0.0,
         validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
         verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None):
-    """Train `model` on (X, y) with mini-batch gradient descent.
+    """Train `model` on (X, y) with mini-batch gradient descent; X may be a
+    `gradkit.data.Stream` (y None; validation_data another Stream), read and never held.
 
     Args:
         batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
@@ -118,6 +119,17 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
+    from gradkit.data.stream import is_stream
+
+    if is_stream(X):        # data larger than memory: read, never held (train/streaming.py)
+        from gradkit.train.streaming import fit_stream
+
+        return fit_stream(
+            model, X, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
+            validation_split=validation_split, validation_data=validation_data,
+            class_weight=class_weight, sample_weight=sample_weight, callbacks=callbacks,
+            seed=seed, verbose=verbose, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, resume_from=resume_from)
     X = _as_features(X)
     y = encode_targets(model, y)
     if len(y) != len(X):

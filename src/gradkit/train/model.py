@@ -197,7 +197,13 @@ class Sequential(Module):
 
     # -- inference ------------------------------------------------------------------------------
     def predict(self, X, batch_size=1024):
-        """The model's outputs (logits for classifiers), in batches, without a graph."""
+        """The model's outputs (logits for classifiers), in batches, without a graph; X may be
+        a `gradkit.data.Stream` (outputs in the files' row order)."""
+        from gradkit.data.stream import is_stream
+
+        if is_stream(X):
+            from gradkit.train.streaming import predict_stream
+            return predict_stream(self, X, batch_size=batch_size)
         X = np.asarray(X, dtype=np.float32)
         if not self.built:
             raise RuntimeError("predict() needs a trained or built model")
@@ -241,7 +247,13 @@ class Sequential(Module):
         return idx
 
     def evaluate(self, X, y, batch_size=1024, sample_weight=None):
-        """{"loss": ..., metric: ...} on (X, y)."""
+        """{"loss": ..., metric: ...} on (X, y), or on a `gradkit.data.Stream` X (y None)."""
+        from gradkit.data.stream import is_stream
+
+        if is_stream(X):
+            from gradkit.train.streaming import _check_fit_arguments, evaluate_stream
+            _check_fit_arguments(y, 0.0, sample_weight)
+            return evaluate_stream(self, X, batch_size=batch_size)
         from gradkit.train.loop import encode_targets
         yt = encode_targets(self, y)
         out = self.predict(X, batch_size=batch_size)
