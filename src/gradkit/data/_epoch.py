@@ -54,7 +54,10 @@ class EpochBatches:
         empty_y = np.zeros((0,) + stream.target_shape, stream.target_dtype)
         self._empty = (np.zeros((0, width), np.float32), empty_y)
         self.unit_pos, self.unit_rows, self.batches = 0, 0, 0
-        self.pool, self.ready, self.ready_at = [], self._empty, 0
+        # pool: rows read and not yet mixed; ready: mixed rows waiting to be cut into batches,
+        # a list of pieces (the first consumed from ready_at), so that no row is copied to
+        # join a queue.
+        self.pool, self.ready, self.ready_at, self.ready_rows = [], [], 0, 0
         self._chunks, self._done = None, False
         if state is not None:
             self._restore(state)
@@ -76,21 +79,39 @@ class EpochBatches:
             self._append(pool)
             return False
         X, y, self.unit_pos, self.unit_rows = item
+        if not self.buffer:
+            self._append((X, y))
+            return True
         self.pool.append((X, y))
         rows = sum(len(p[0]) for p in self.pool)
-        if not self.buffer:
-            self._append(_concat(self.pool, self._empty))
-            self.pool = []
-        elif rows >= self.buffer:
-            pool = _take(_concat(self.pool, self._empty), self.rng.permutation(rows))
+        if rows >= self.buffer:
+            pool = _concat(self.pool, self._empty)
+            order = self.rng.permutation(rows)
             keep = self.buffer // 2
-            self._append(_take(pool, slice(0, rows - keep)))
-            self.pool = [_take(pool, slice(rows - keep, rows))] if keep else []
+            self._append(_take(pool, order[:rows - keep]))
+            self.pool = [_take(pool, order[rows - keep:])] if keep else []
         return True
 
     def _append(self, rows):
-        rest = _take(self.ready, slice(self.ready_at, None))
-        self.ready, self.ready_at = _concat([rest, rows], self._empty), 0
+        if len(rows[0]):
+            self.ready.append(rows)
+            self.ready_rows += len(rows[0])
+
+    def _cut(self, n):
+        """The next n rows of the queue (a view when they lie in one piece)."""
+        parts = []
+        while n:
+            X, y = self.ready[0]
+            take = min(len(X) - self.ready_at, n)
+            parts.append((X[self.ready_at:self.ready_at + take],
+                          y[self.ready_at:self.ready_at + take]))
+            self.ready_at += take
+            self.ready_rows -= take
+            n -= take
+            if self.ready_at == len(X):
+                self.ready.pop(0)
+                self.ready_at = 0
+        return _concat(parts, self._empty)
 
     # -- iteration ----------------------------------------------------------------------------
     def __iter__(self):
@@ -99,16 +120,13 @@ class EpochBatches:
     def __next__(self):
         if self._chunks is None:
             self._start()
-        while not self._done and len(self.ready[0]) - self.ready_at < self.batch_size:
+        while not self._done and self.ready_rows < self.batch_size:
             self._done = not self._refill()
-        left = len(self.ready[0]) - self.ready_at
-        if left == 0:
+        if self.ready_rows == 0:
             self.close()
             raise StopIteration
-        take = slice(self.ready_at, self.ready_at + min(self.batch_size, left))
-        self.ready_at = take.stop
         self.batches += 1
-        return _take(self.ready, take)
+        return self._cut(min(self.batch_size, self.ready_rows))
 
     def close(self):
         """Stop the reader thread (an epoch left early, e.g. by early stopping)."""
@@ -119,7 +137,9 @@ class EpochBatches:
     def state(self) -> dict:
         """The position after the last batch: JSON scalars under "meta", arrays beside them."""
         pool = _concat(self.pool, self._empty)
-        ready = _take(self.ready, slice(self.ready_at, None))
+        pieces = [(X[self.ready_at:], y[self.ready_at:]) if i == 0 else (X, y)
+                  for i, (X, y) in enumerate(self.ready)]
+        ready = _concat(pieces, self._empty)
         return {"meta": {"unit_pos": int(self.unit_pos), "unit_rows": int(self.unit_rows),
                          "batches": self.batches, "rng": self.rng.bit_generator.state,
                          "done": self._done},
@@ -132,5 +152,5 @@ class EpochBatches:
         self.rng.bit_generator.state = meta["rng"]
         pool = (np.asarray(state["pool_X"], np.float32), np.asarray(state["pool_y"]))
         self.pool = [pool] if len(pool[0]) else []
-        self.ready = (np.asarray(state["ready_X"], np.float32), np.asarray(state["ready_y"]))
+        self._append((np.asarray(state["ready_X"], np.float32), np.asarray(state["ready_y"])))
         self._done = bool(meta["done"])

@@ -180,8 +180,45 @@ class Stream:
     def _encode(self, table, *, require_target=True):
         from gradkit.data.tabular import encode_table
 
+        fast = self._encode_numeric(table, require_target)
+        if fast is not None:
+            return fast
         ds = encode_table(table, self.schema, require_target=require_target)
         return ds.X, ds.y
+
+    def _encode_numeric(self, table, require_target):
+        """(X, y) of a Parquet batch whose features are all numbers, without nulls and finite
+        in float32, in one copy instead of a checked column each (784 columns cost ~50 µs
+        each that way); None for any other batch, which `encode_table` then encodes and, if
+        a value is bad, reports with its file, column and row."""
+        schema = self.schema
+        if table.header or schema["categories"]:
+            return None
+        import pyarrow as pa
+
+        columns = [table._batch.column(name) for name in schema["columns"]]
+        if any(c.null_count or not (pa.types.is_integer(c.type) or pa.types.is_floating(c.type))
+               for c in columns):
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            batch = table._batch.select(schema["columns"])
+            if hasattr(batch, "to_tensor"):            # pyarrow >= 16: row-major in C++
+                X = np.asarray(batch.to_tensor(row_major=True)).astype(np.float32, copy=False)
+            else:
+                X = np.empty((table.n_rows, len(columns)), np.float32)
+                for j, column in enumerate(columns):
+                    X[:, j] = column.to_numpy(zero_copy_only=False)
+        flat = X.reshape(-1)
+        if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(X).all():
+            return None
+        from gradkit.data.tabular import _encode_targets
+
+        targets = schema["target"] if isinstance(schema["target"], list) else [schema["target"]]
+        if not all(name in table.names for name in targets):
+            if require_target or any(name in table.names for name in targets):
+                return None          # encode_table says which target column is missing
+            return X, None
+        return X, _encode_targets(table, schema, targets)
 
     def statistics(self, *, covariance: bool = False) -> StreamStats:
         """Count, moments (float64, merged pairwise) and class counts of this view's rows.
