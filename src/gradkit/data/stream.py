@@ -218,7 +218,27 @@ class Stream:
             if require_target or any(name in table.names for name in targets):
                 return None          # encode_table says which target column is missing
             return X, None
-        return X, _encode_targets(table, schema, targets)
+        y = self._integer_classes(table, targets)
+        return X, (y if y is not None else _encode_targets(table, schema, targets))
+
+    def _integer_classes(self, table, targets):
+        """Class indices of an integer target column whose classes are integers, by a numeric
+        search (the general path compares the labels as text); None otherwise."""
+        import pyarrow as pa
+
+        names = self.schema["class_names"]
+        column = table._batch.column(targets[0])
+        if self.schema["task"] != "classification" or column.null_count \
+                or not pa.types.is_integer(column.type) \
+                or not all(n.lstrip("-").isdigit() for n in names):
+            return None
+        labels = np.array([int(n) for n in names], np.int64)
+        order = np.argsort(labels, kind="stable")
+        values = column.to_numpy(zero_copy_only=False)
+        pos = np.clip(np.searchsorted(labels[order], values), 0, len(labels) - 1)
+        if not np.array_equal(labels[order][pos], values):
+            return None                   # an unseen class: encode_table names its row
+        return order[pos].astype(np.int64)
 
     def statistics(self, *, covariance: bool = False) -> StreamStats:
         """Count, moments (float64, merged pairwise) and class counts of this view's rows.
