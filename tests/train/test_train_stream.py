@@ -134,3 +134,19 @@ def test_what_a_stream_refuses(files, make_mlp):
         make_mlp().fit(s, None, validation_split=0.2, verbose=0)
     with pytest.raises(DataError, match="metric 'f1' has no streamed form"):
         make_mlp(metrics=("f1",)).fit(s, None, verbose=0)
+
+
+def test_an_estimator_learns_from_a_stream_with_partial_fit(files):
+    from gradkit.sklearn import MLPClassifier
+
+    ds = load_parquet(files.parent / "all.pq", target="y")
+    train, _, test = stream(files, target="y", batch_rows=50, seed=0).split(val=0.0, test=0.3)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0)
+    classes = np.arange(train.n_classes)
+    for epoch in range(15):
+        for X, y in train.batches(32, epoch=epoch):
+            clf.partial_fit(X, y, classes=classes)
+    X_test = np.concatenate([X for X, _ in test.batches(100, shuffle=False)])
+    y_test = np.concatenate([y for _, y in test.batches(100, shuffle=False)])
+    majority = np.bincount(ds.y).max() / len(ds.y)
+    assert clf.score(X_test, y_test) > majority + 0.2
