@@ -153,3 +153,9 @@ def test_sigkill_then_resume_of_a_streamed_run_is_bit_identical(tmp_path):
     assert kills >= 1
     for w1, w2 in zip(expected, got, strict=True):
         np.testing.assert_array_equal(w1, w2)
+
+
+def test_commands_that_do_not_stream_say_so(kit, tmp_path):
+    data = write_parts(tmp_path / "parts")
+    line = kit.error_line(kit.run("train", data, *FLAGS, "--ensemble", "2"))
+    assert "is read as a stream, which only `gradkit train` (without --ensemble) does" in line

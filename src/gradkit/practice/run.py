@@ -174,7 +174,12 @@ def load_data(config):
     """The run's data set; `task` overrides what the loader infers (e.g. integer-valued
     regression targets such as counts or ages would otherwise be read as classes)."""
     from gradkit import data as gdata
+    from gradkit.data._sources import is_stream_source
 
+    if is_stream_source(config.data):
+        raise ConfigError(f"{config.data}: a folder or glob of tables is read as a stream, which "
+                          "only `gradkit train` (without --ensemble) does so far; give one file "
+                          "to load it into memory")
     options = {"task": config.task} if config.task is not None else {}
     return gdata.load(config.data, target=config.target, **options)
 
