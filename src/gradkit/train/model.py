@@ -254,7 +254,7 @@ class Sequential(Module):
             from gradkit.train.streaming import _check_fit_arguments, evaluate_stream
             _check_fit_arguments(y, 0.0, sample_weight)
             return evaluate_stream(self, X, batch_size=batch_size)
-        from gradkit.train.loop import encode_targets
+        from gradkit.train.inputs import encode_targets
         yt = encode_targets(self, y)
         out = self.predict(X, batch_size=batch_size)
         with no_grad():

@@ -111,7 +111,7 @@ def fit_stream(model, data, y=None, *, batch_size=32, epochs=1, shuffle=True,
     from gradkit._memory import reuse_freed_memory
     from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
     from gradkit.train.history import History
-    from gradkit.train.loop import _class_weights_to_samples
+    from gradkit.train.inputs import row_weights
 
     _check_fit_arguments(y, validation_split, sample_weight)
     _targets(model, data)
@@ -161,7 +161,8 @@ def fit_stream(model, data, y=None, *, batch_size=32, epochs=1, shuffle=True,
         try:
             for b, (xb, yb) in enumerate(batches, start=first):
                 cbs.on_batch_begin(b, batch_logs)
-                wb = _class_weights_to_samples(class_weight, yb, model.class_names)
+                wb = row_weights(yb, class_weight=class_weight, sample_weight=None,
+                                 class_names=model.class_names)
                 value, out, applied = model.train_step(xb, yb, wb)
                 if not applied and guard.enabled:
                     cbs.on_train_end({"diverged": True})
