@@ -67,18 +67,20 @@ def _model(sizes, X_or_stream):
     return model
 
 
-def epoch_rows(directory, *, repeats, quick):
-    """Seconds per epoch (784-512-512-10) and rows per second (28-64-64-1), both ways."""
+def epoch_rows(directory, *, repeats, quick, buffers):
+    """Seconds per epoch (784-512-512-10) and rows per second (28-64-64-1), both ways, for
+    each shuffle-buffer size (a buffer as large as the data set is filled before the first
+    batch, so reading cannot overlap with computing)."""
     from gradkit.data import stream
 
     rows = []
     cases = [("784-512-512-10, batch 128", (784, 512, 512, 10), 6000 if quick else 20000, 128),
              ("28-64-64-1, batch 256", (28, 64, 64, 1), 40000 if quick else 400000, 256)]
-    for name, sizes, n, batch in cases:
+    for (name, sizes, n, batch), buffer in [(c, b) for c in cases for b in buffers]:
         folder = os.path.join(directory, f"epoch-{sizes[0]}-{n}")
         if not os.path.isdir(folder):
             write_parquet(folder, n, sizes[0], classes=sizes[-1])
-        data = stream(folder, target="label", seed=0)
+        data = stream(folder, target="label", seed=0, shuffle_buffer=buffer)
         t0 = time.perf_counter()
         data.statistics()
         stats_s = time.perf_counter() - t0
@@ -94,7 +96,7 @@ def epoch_rows(directory, *, repeats, quick):
                 if r:
                     times[way].append(time.perf_counter() - t0)
         mem, st = statistics.median(times["memory"]), statistics.median(times["stream"])
-        rows.append({"case": name, "rows": n, "memory_s": mem, "stream_s": st,
+        rows.append({"case": name, "rows": n, "shuffle_buffer": buffer, "memory_s": mem, "stream_s": st,
                      "ratio": st / mem, "memory_rows_s": n / mem, "stream_rows_s": n / st,
                      "statistics_pass_s": stats_s})
     return rows
@@ -180,13 +182,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--limit-mib", type=int, default=500)
+    parser.add_argument("--buffers", default="65536,8192")
     parser.add_argument("--memory-rows", default="2000000,9000000")
     parser.add_argument("--accuracy-rows", type=int, default=200000)
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
     results = {}
     if args.what in ("epoch", "all"):
-        results["epoch"] = epoch_rows(args.dir, repeats=args.repeats, quick=args.quick)
+        results["epoch"] = epoch_rows(args.dir, repeats=args.repeats, quick=args.quick,
+                                      buffers=[int(b) for b in args.buffers.split(",")])
     if args.what in ("memory", "all"):
         sizes = [int(s) for s in args.memory_rows.split(",")]
         results["memory"] = memory_rows(args.dir, limit_mib=args.limit_mib, sizes=sizes)

@@ -19,7 +19,10 @@ from gradkit.data._prefetch import Prefetch
 
 
 def _take(arrays, index):
-    return tuple(a[index] for a in arrays)
+    if isinstance(index, slice):
+        return tuple(a[index] for a in arrays)
+    # np.take, not fancy indexing: the gather of whole float32 rows is several times faster.
+    return tuple(np.take(a, index, axis=0) for a in arrays)
 
 
 def _concat(parts, empty):
