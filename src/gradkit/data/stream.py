@@ -53,7 +53,6 @@ class _Shared:
         self.options = {"target": target, "task": task, "max_categories": max_categories}
         self.batch_rows = batch_rows
         self.schema = None if like is None else _schema_of(like)
-        self.given_schema = like is not None
         self.stats: dict = {}
 
     def get_schema(self):
@@ -311,10 +310,10 @@ class Stream:
     def in_order(self, *, require_target: bool = False):
         """Yield (X, y or None) per record batch of every row, in file and row order (for
         prediction: the output rows line up with the input rows)."""
-        for u, unit in enumerate(self.files.units):
+        if self._split is not None:
+            raise DataError("in_order reads every row; use the stream from before split()")
+        for u in range(self.n_units):
             for table in self.files.read(u, batch_rows=self._shared.batch_rows):
-                if self._split is not None:
-                    raise DataError("in_order reads every row; use the stream before split()")
                 yield self._encode(table, require_target=require_target)
 
 
