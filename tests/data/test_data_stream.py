@@ -192,3 +192,29 @@ def test_settings_are_checked():
         stream("whatever", batch_rows=0)
     with pytest.raises(DataError, match="no such file or folder"):
         stream("/nonexistent/data")
+
+
+def test_the_reader_thread_changes_no_batch_and_forwards_errors(folder):
+    def batches(prefetch):
+        s = stream(folder, target="label", batch_rows=40, shuffle_buffer=90, seed=3,
+                   prefetch=prefetch)
+        return list(s.batches(16, epoch=2))
+
+    for (X1, y1), (X2, y2) in zip(batches(0), batches(3), strict=True):
+        np.testing.assert_array_equal(X1, X2)
+        np.testing.assert_array_equal(y1, y2)
+
+    from gradkit.data._prefetch import Prefetch
+
+    def failing():
+        yield 1
+        raise DataError("file.csv, column 'a', data row 9: bad")
+
+    reader = Prefetch(failing(), depth=1)
+    assert next(reader) == 1
+    with pytest.raises(DataError, match="data row 9: bad"):
+        next(reader)
+    endless = Prefetch(iter(int, 1), depth=2)       # never ends: close() must stop it
+    assert next(endless) == 0
+    endless.close()
+    assert not endless._thread.is_alive()
