@@ -67,13 +67,18 @@ class EpochBatches:
 
     # -- reading ------------------------------------------------------------------------------
     def _start(self):
-        chunks = self.stream._chunks(self.order, self.unit_pos, self.unit_rows)
+        tables = self.stream._tables(self.order, self.unit_pos, self.unit_rows)
         depth = self.stream.prefetch
-        self._chunks = Prefetch(chunks, depth=depth) if depth else iter(chunks)
+        self._chunks = Prefetch(tables, depth=depth) if depth else iter(tables)
 
     def _refill(self) -> bool:
         """Move rows towards the queue; False when the epoch has no rows left to read."""
         item = next(self._chunks, None)
+        while item is not None:
+            rows, self.unit_pos, self.unit_rows = self.stream._chunk(self.order, *item)
+            if rows is not None:
+                break
+            item = next(self._chunks, None)
         if item is None:
             pool = _concat(self.pool, self._empty)
             self.pool = []
@@ -81,7 +86,7 @@ class EpochBatches:
                 pool = _take(pool, self.rng.permutation(len(pool[0])))
             self._append(pool)
             return False
-        X, y, self.unit_pos, self.unit_rows = item
+        X, y = rows
         if not self.buffer:
             self._append((X, y))
             return True
