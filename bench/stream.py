@@ -4,6 +4,7 @@
     python bench/stream.py memory     # peak RSS of streamed epochs on two data-set sizes under
                                       # an RLIMIT_DATA smaller than the larger data set
     python bench/stream.py accuracy   # test accuracy, streamed vs in memory, HIGGS-shaped set
+    python bench/stream.py mnist1d    # the same on MNIST-1D (10,000 sequences of 40 values)
 
 Data sets are generated (seeded) as Parquet folders under --dir (4 files, row groups of 16,384
 rows). Each timing is the median of --repeats runs, the two ways interleaved in one process, so
@@ -153,22 +154,45 @@ def memory_rows(directory, *, limit_mib, sizes):
     return rows
 
 
-def accuracy_rows(directory, *, n, seeds, epochs):
+def write_mnist1d(folder, n):
+    """MNIST-1D (Greydanus 2020; generated locally by the `mnist1d` package): n sequences of
+    40 values, 10 classes, as one Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.num_samples = n
+    d = make_dataset(args)
+    X = np.concatenate([d["x"], d["x_test"]]).astype(np.float32)
+    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
+    os.makedirs(folder, exist_ok=True)
+    columns = {f"f{j}": X[:, j] for j in range(X.shape[1])}
+    columns["label"] = y
+    pq.write_table(pa.table(columns), os.path.join(folder, "part000.parquet"), row_group_size=1000)
+
+
+def accuracy_rows(directory, *, n, seeds, epochs, dataset="higgs"):
     """Test accuracy of `gradkit train` on one Parquet file, in memory and with --stream."""
     from gradkit.practice.run import RunConfig, train_run
 
-    folder = os.path.join(directory, f"higgs-{n}")
+    folder = os.path.join(directory, f"{dataset}-{n}")
     if not os.path.isdir(folder):
-        write_parquet(folder, n, 28, classes=1, nonlinear=True, files=1)
+        if dataset == "mnist1d":
+            write_mnist1d(folder, n)
+        else:
+            write_parquet(folder, n, 28, classes=1, nonlinear=True, files=1)
     path = os.path.join(folder, "part000.parquet")
+    hidden, batch = ([128, 128], 64) if dataset == "mnist1d" else ([64, 64], 256)
     rows = []
     for seed in seeds:
         for streamed in (False, True):
-            config = RunConfig(data=path, target="label", hidden=[64, 64], epochs=epochs,
-                               batch_size=256, seed=seed, stream=streamed)
+            config = RunConfig(data=path, target="label", hidden=hidden, epochs=epochs,
+                               batch_size=batch, seed=seed, stream=streamed,
+                               shuffle_buffer=8192)
             with tempfile.TemporaryDirectory() as out:
                 result = train_run(config, out, verbose=0)
-            rows.append({"seed": seed, "stream": streamed,
+            rows.append({"data": dataset, "seed": seed, "stream": streamed,
                          "test_accuracy": result.metrics["test_accuracy"],
                          "test_samples": result.metrics["test_samples"]})
     return rows
@@ -177,7 +201,7 @@ def accuracy_rows(directory, *, n, seeds, epochs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["epoch", "memory", "accuracy", "all"])
+    parser.add_argument("what", choices=["epoch", "memory", "accuracy", "mnist1d", "all"])
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "gradkit-bench"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
@@ -197,6 +221,9 @@ def main():
     if args.what in ("accuracy", "all"):
         results["accuracy"] = accuracy_rows(args.dir, n=args.accuracy_rows, seeds=(0, 1, 2),
                                             epochs=args.epochs)
+    if args.what in ("mnist1d", "all"):
+        results["mnist1d"] = accuracy_rows(args.dir, n=10000, seeds=(0, 1, 2),
+                                           epochs=args.epochs * 4, dataset="mnist1d")
     print(json.dumps(results, indent=1))
     return results
 
