@@ -185,6 +185,8 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
 
 def _run_name(data):
     base = os.path.basename(os.path.normpath(str(data)))
+    if set("*?[") & set(base):          # a glob ('higgs/*.parquet'): named after its folder
+        base = os.path.basename(os.path.dirname(os.path.normpath(str(data))))
     return os.path.splitext(base)[0] or "run"
 
 
