@@ -20,6 +20,7 @@ import numpy as np
 
 from gradkit.data._columns import ColumnSite, RawColumn, arrow_column, text_column
 from gradkit.data._common import require_pyarrow
+from gradkit.data.csvfile import _check_header, read_error, sniff
 from gradkit.errors import DataError
 
 _GLOB_CHARS = set("*?[")
@@ -153,8 +154,6 @@ class Files:
     def _csv_format(self, pa, pads):
         import pyarrow.csv as pacsv
 
-        from gradkit.data.csvfile import _check_header, sniff
-
         delimiter, names = sniff(self.paths[0])
         _check_header(self.paths[0], names)
         for path in self.paths[1:]:
@@ -226,8 +225,6 @@ class Files:
                 row += n
         except pa.ArrowInvalid as exc:
             if self.kind == "csv":
-                from gradkit.data.csvfile import read_error
-
                 raise read_error(path, self.delimiter, self.names, exc) from None
             raise DataError(f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}") \
                 from None

@@ -22,8 +22,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradkit._streams import BatchStream, is_stream
+from gradkit.data._common import require_pyarrow
+from gradkit.data._epoch import EpochBatches
 from gradkit.data._moments import Moments
+from gradkit.data._sources import Files, is_stream_source, row_uniforms
+from gradkit.data._stream_schema import infer_schema
+from gradkit.data.loading import _schema
+from gradkit.data.split import _check_fraction
+from gradkit.data.tabular import _encode_targets, encode_table
 from gradkit.errors import DataError
+
+__all__ = ["PARTS", "Stream", "StreamStats", "is_stream", "is_stream_source", "stream"]
 
 PARTS = ("train", "val", "test")
 
@@ -47,8 +57,6 @@ class _Shared:
     """What the views of one data set (its splits) share: files, schema, statistics."""
 
     def __init__(self, source, *, target, task, like, max_categories, batch_rows):
-        from gradkit.data._sources import Files
-
         self.files = Files(source)
         self.options = {"target": target, "task": task, "max_categories": max_categories}
         self.batch_rows = batch_rows
@@ -57,8 +65,6 @@ class _Shared:
 
     def get_schema(self):
         if self.schema is None:
-            from gradkit.data._stream_schema import infer_schema
-
             schema = infer_schema(self.files, batch_rows=self.batch_rows, **self.options)
             schema.pop("n_rows")
             self.schema = schema
@@ -66,8 +72,6 @@ class _Shared:
 
 
 def _schema_of(like) -> dict:
-    from gradkit.data.loading import _schema
-
     schema = _schema(like)
     if schema["columns"] is None:
         raise DataError("like= must describe a table (CSV or Parquet columns); the training "
@@ -75,7 +79,7 @@ def _schema_of(like) -> dict:
     return schema
 
 
-class Stream:
+class Stream(BatchStream):
     """A data set read in record batches; `fit`, `evaluate` and `predict` accept it for X.
 
     Build one with `gradkit.data.stream(...)`; `split()` gives the train/val/test views.
@@ -153,8 +157,6 @@ class Stream:
         The fractions hold in expectation (not exactly, and not stratified by class): the
         price of a split that needs no pass over the data and never moves a row.
         """
-        from gradkit.data.split import _check_fraction
-
         _check_fraction("val", val)
         _check_fraction("test", test)
         if val + test >= 1:
@@ -169,16 +171,12 @@ class Stream:
         """Index into PARTS of each row of a record batch (all "train" without a split)."""
         if self._split is None:
             return np.zeros(table.n_rows, np.int8)
-        from gradkit.data._sources import row_uniforms
-
         val, test = self._split
         u = row_uniforms(self.seed, self.files.keys[unit.file], table.first_row, table.n_rows)
         return np.where(u < test, 2, np.where(u < test + val, 1, 0)).astype(np.int8)
 
     # -- passes -------------------------------------------------------------------------------
     def _encode(self, table, *, require_target=True):
-        from gradkit.data.tabular import encode_table
-
         fast = self._encode_numeric(table, require_target)
         if fast is not None:
             return fast
@@ -210,8 +208,6 @@ class Stream:
         flat = X.reshape(-1)
         if not np.isfinite(np.dot(flat, flat)) and not np.isfinite(X).all():
             return None
-        from gradkit.data.tabular import _encode_targets
-
         targets = schema["target"] if isinstance(schema["target"], list) else [schema["target"]]
         if not all(name in table.names for name in targets):
             if require_target or any(name in table.names for name in targets):
@@ -298,8 +294,6 @@ class Stream:
         if not mine.any():
             return None, pos, end
         if not mine.all():
-            from gradkit.data._common import require_pyarrow
-
             pa = require_pyarrow()
             table._batch = table._batch.filter(pa.array(mine))
             table.n_rows = table._batch.num_rows
@@ -308,8 +302,6 @@ class Stream:
 
     def batches(self, batch_size: int, *, epoch: int = 0, shuffle: bool = True, state=None):
         """An `EpochBatches` iterator of (X, y) for one epoch; see `gradkit.data._epoch`."""
-        from gradkit.data._epoch import EpochBatches
-
         _positive("batch_size", batch_size)
         return EpochBatches(self, batch_size=batch_size, epoch=epoch, shuffle=shuffle,
                             state=state)
@@ -349,8 +341,3 @@ def stream(source, *, target=None, task: str | None = None, like=None,
                      max_categories=max_categories, batch_rows=int(batch_rows))
     return Stream(shared, part=None, split=None, seed=int(seed),
                   shuffle_buffer=int(shuffle_buffer), prefetch=int(prefetch))
-
-
-def is_stream(value) -> bool:
-    """Whether `value` is a Stream (what fit, evaluate and predict dispatch on)."""
-    return isinstance(value, Stream)

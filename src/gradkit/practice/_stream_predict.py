@@ -14,13 +14,15 @@ import sys
 
 import numpy as np
 
+from gradkit import _atomic
+from gradkit.data import stream
+from gradkit.data.stream import is_stream_source
+
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def wants_stream(data, out) -> bool:
     """Stream when DATA is a folder or glob of tables, or when the output is a Parquet file."""
-    from gradkit.data._sources import is_stream_source
-
     return is_stream_source(data) or bool(out) and str(out).lower().endswith(_PARQUET_SUFFIXES)
 
 
@@ -64,10 +66,6 @@ def _csv_text(columns, *, header):
 def stream_predict(net, schema, data, out, *, proba=False) -> int:
     """Predict every row of DATA into `out` (.parquet or .csv; None: CSV on stdout); return
     the number of rows written."""
-    from gradkit import _files
-    from gradkit.data import stream
-    from gradkit.data._common import require_pyarrow
-
     source = stream(data, like=schema)
     task = schema["task"]
     chunks = (_columns(net, task, X, proba) for X, _ in source.in_order())
@@ -78,16 +76,16 @@ def stream_predict(net, schema, data, out, *, proba=False) -> int:
             written += len(next(iter(columns.values())))
         return written
     if not str(out).lower().endswith(_PARQUET_SUFFIXES):
-        with _files.atomic_open(out, "w", newline="") as f:
+        with _atomic.atomic_open(out, "w", newline="") as f:
             written = 0
             for i, columns in enumerate(chunks):
                 f.write(_csv_text(columns, header=i == 0))
                 written += len(next(iter(columns.values())))
         return written
-    pa = require_pyarrow()
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with _files.atomic_open(out, "wb") as f:
+    with _atomic.atomic_open(out, "wb") as f:
         writer, written = None, 0
         try:
             for columns in chunks:
@@ -104,6 +102,4 @@ def stream_predict(net, schema, data, out, *, proba=False) -> int:
 
 def stream_evaluate(net, schema, data) -> dict:
     """{"loss": ..., metric: ...} over every row of DATA, read batch by batch."""
-    from gradkit.data import stream
-
     return net.evaluate(stream(data, like=schema), None)

@@ -15,8 +15,18 @@ import os
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _atomic
+from gradkit import data as gdata
+from gradkit import io as gio
+from gradkit.data.stream import is_stream_source
 from gradkit.errors import ConfigError
+from gradkit.practice import plots
+from gradkit.practice.run import (RunResult, build_model, history_csv, loss_and_metrics,
+                                  make_optimizer)
+from gradkit.train import callbacks as cb
+from gradkit.train import metrics as gmetrics
+from gradkit.train.checkpoint import list_checkpoints
+from gradkit.train.streaming import evaluate_stream
 
 # Rows per record batch read; fixed so that a config reproduces its run bit for bit (the
 # buffer's draws depend on the size of the batches that fill it).
@@ -25,15 +35,11 @@ BATCH_ROWS = 65536
 
 def wants_stream(config) -> bool:
     """Whether the run streams: `stream` set, or data that is a folder or glob of tables."""
-    from gradkit.data._sources import is_stream_source
-
     return bool(config.stream) or is_stream_source(config.data)
 
 
 def open_stream(config):
     """The data set of `config` as a Stream, and its (train, val, test) split."""
-    from gradkit import data as gdata
-
     s = gdata.stream(config.data, target=config.target, task=config.task,
                      batch_rows=BATCH_ROWS, shuffle_buffer=config.shuffle_buffer,
                      seed=config.seed)
@@ -42,9 +48,6 @@ def open_stream(config):
 
 def _test_results(model, test, task, n_classes):
     """Test metrics and (for classifiers) the confusion matrix, summed batch by batch."""
-    from gradkit.train import metrics as gmetrics
-    from gradkit.train.streaming import evaluate_stream
-
     results = {"test_" + k: v for k, v in evaluate_stream(model, test).items()}
     cm = None
     if task == "classification":
@@ -56,13 +59,6 @@ def _test_results(model, test, task, n_classes):
 
 def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
     """`practice.run.train_run` for a streamed data set; returns its RunResult."""
-    from gradkit import io as gio
-    from gradkit.practice import plots
-    from gradkit.practice.run import (RunResult, build_model, history_csv, loss_and_metrics,
-                                      make_optimizer)
-    from gradkit.train import callbacks as cb
-    from gradkit.train.checkpoint import list_checkpoints
-
     whole, (train, val, test) = open_stream(config)
     schema, task = whole.schema, whole.task
     if len(train) == 0 or len(test) == 0:
@@ -96,11 +92,11 @@ def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": schema, "task": task}
     gio.save(model, os.path.join(out, "model.safetensors"), extra=extra)
-    _files.atomic_write_text(os.path.join(out, "config.json"),
+    _atomic.atomic_write_text(os.path.join(out, "config.json"),
                              json.dumps({"run": config.to_dict()}, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(out, "metrics.json"),
+    _atomic.atomic_write_text(os.path.join(out, "metrics.json"),
                              json.dumps(results, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
+    _atomic.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
     plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
                           metric=metric_names[0], title=f"gradkit train {config.data}")
     if cm is not None:

@@ -8,12 +8,14 @@ import math
 import numpy as np
 
 from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
 from gradkit.errors import DataError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
 from gradkit.train.metrics import log_value
+from gradkit.train.streaming import fit_stream
 
 __all__ = ["fit", "encode_targets"]
 
@@ -89,11 +91,7 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
-    from gradkit.data.stream import is_stream
-
     if is_stream(X):        # data larger than memory: read, never held (train/streaming.py)
-        from gradkit.train.streaming import fit_stream
-
         return fit_stream(
             model, X, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
             validation_split=validation_split, validation_data=validation_data,

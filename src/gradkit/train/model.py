@@ -7,11 +7,16 @@ import math
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit import optim
 from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.module import Layer, Module, layer_from_config
+from gradkit.train import loop
 from gradkit.train import metrics as metrics_mod
+from gradkit.train.inputs import encode_targets
+from gradkit.train.streaming import check_stream_arguments, evaluate_stream, predict_stream
 
 
 _SUMMARY_KEYS = ("units", "activation", "rate", "std", "mode", "n_components", "momentum")
@@ -142,16 +147,14 @@ class Sequential(Module):
     # -- training -------------------------------------------------------------------------------
     def compile(self, optimizer="adam", loss="cross_entropy", metrics=None):
         """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
-        from gradkit import optim
         self.optimizer = optim.get(optimizer)
         self.loss = losses_mod.get(loss)
         self.metrics = [metrics_mod.get(m) for m in (metrics or [])]
         return self
 
-    def fit(self, X, y, **kwargs):
-        """Train; see `gradkit.train.loop.fit` for the arguments. Returns a `History`."""
-        from gradkit.train.loop import fit
-        return fit(self, X, y, **kwargs)
+    # `model.fit(X, y, ...)` is `gradkit.train.loop.fit(model, X, y, ...)`, its arguments and
+    # docstring included; returns a `History`.
+    fit = loop.fit
 
     def train_step(self, xb, yb, wb=None):
         """One step on a batch: forward, loss (+ penalties), backward, update.
@@ -199,10 +202,7 @@ class Sequential(Module):
     def predict(self, X, batch_size=1024):
         """The model's outputs (logits for classifiers), in batches, without a graph; X may be
         a `gradkit.data.Stream` (outputs in the files' row order)."""
-        from gradkit.data.stream import is_stream
-
         if is_stream(X):
-            from gradkit.train.streaming import predict_stream
             return predict_stream(self, X, batch_size=batch_size)
         X = np.asarray(X, dtype=np.float32)
         if not self.built:
@@ -248,13 +248,9 @@ class Sequential(Module):
 
     def evaluate(self, X, y, batch_size=1024, sample_weight=None):
         """{"loss": ..., metric: ...} on (X, y), or on a `gradkit.data.Stream` X (y None)."""
-        from gradkit.data.stream import is_stream
-
         if is_stream(X):
-            from gradkit.train.streaming import _check_fit_arguments, evaluate_stream
-            _check_fit_arguments(y, 0.0, sample_weight)
+            check_stream_arguments(y, 0.0, sample_weight)
             return evaluate_stream(self, X, batch_size=batch_size)
-        from gradkit.train.inputs import encode_targets
         yt = encode_targets(self, y)
         out = self.predict(X, batch_size=batch_size)
         with no_grad():

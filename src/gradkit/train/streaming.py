@@ -19,9 +19,15 @@ import math
 
 import numpy as np
 
+from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
+from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import DataError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
 from gradkit.train import metrics as metrics_mod
+from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
+from gradkit.train.history import History
+from gradkit.train.inputs import row_weights
 
 _MEAN_METRICS = {metrics_mod.accuracy, metrics_mod.binary_accuracy,
                  metrics_mod.top_k_accuracy, metrics_mod.mse, metrics_mod.mae}
@@ -92,7 +98,7 @@ def _targets(model, stream):
                             f"{list(model.class_names)[:8]}")
 
 
-def _check_fit_arguments(y, validation_split, sample_weight):
+def check_stream_arguments(y, validation_split, sample_weight):
     if y is not None:
         raise DataError("a Stream carries its targets: pass y=None")
     if validation_split:
@@ -108,12 +114,7 @@ def fit_stream(model, data, y=None, *, batch_size=32, epochs=1, shuffle=True,
                sample_weight=None, callbacks=None, seed=None, verbose=1, checkpoint_dir=None,
                checkpoint_every=None, resume_from=None):
     """`fit` with a Stream for X; see `gradkit.train.loop.fit` for the arguments."""
-    from gradkit._memory import reuse_freed_memory
-    from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
-    from gradkit.train.history import History
-    from gradkit.train.inputs import row_weights
-
-    _check_fit_arguments(y, validation_split, sample_weight)
+    check_stream_arguments(y, validation_split, sample_weight)
     _targets(model, data)
     n = len(data)
     if n == 0:
@@ -206,8 +207,6 @@ def fit_stream(model, data, y=None, *, batch_size=32, epochs=1, shuffle=True,
 
 
 def _evaluate_any(model, validation_data):
-    from gradkit.data.stream import is_stream
-
     if is_stream(validation_data):
         return evaluate_stream(model, validation_data)
     return model.evaluate(*validation_data)
@@ -215,8 +214,6 @@ def _evaluate_any(model, validation_data):
 
 def evaluate_stream(model, data, *, batch_size=1024):
     """{"loss": ..., metric: ...} over every row of a Stream, read in file order."""
-    from gradkit.autograd import Tensor, no_grad
-
     _targets(model, data)
     acc = StreamMetrics(model)
     for xb, yb in data.batches(max(batch_size, 1), shuffle=False):

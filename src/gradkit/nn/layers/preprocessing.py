@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit._streams import is_stream
 from gradkit.autograd import Tensor
 from gradkit.nn.module import Layer, register
 
@@ -104,8 +105,6 @@ class Normalization(Layer):
         """Compute the statistics from training data X, shape (samples, ..., features), or from
         a `gradkit.data.Stream` (its statistics pass: float64 moments merged pairwise, the same
         numbers to float32 precision without holding the data); returns self."""
-        from gradkit.data.stream import is_stream
-
         if is_stream(X):
             return self._adapt_stream(X)
         X = np.asarray(X.data if isinstance(X, Tensor) else X)
