@@ -162,3 +162,16 @@ def test_commands_that_do_not_stream_say_so(kit, tmp_path):
     data = write_parts(tmp_path / "parts")
     line = kit.error_line(kit.run("train", data, *FLAGS, "--ensemble", "2"))
     assert "is read as a stream, which only `gradkit train` (without --ensemble) does" in line
+
+
+def test_search_streams_a_folder_in_its_trials(kit, tmp_path):
+    data = write_parts(tmp_path / "parts")
+    out = tmp_path / "search"
+    result = kit.run("search", data, "--target", "label", "--trials", "1", "--epochs", "1",
+                     "--workers", "1",
+                     "--sampler", "random", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    best = json.loads((out / "best.json").read_text())
+    assert best["run"]["data"] == str(data.resolve())
+    metrics = json.loads((out / best["search"]["folder"] / "metrics.json").read_text())
+    assert metrics["train_samples"] + metrics["val_samples"] + metrics["test_samples"] == 400
