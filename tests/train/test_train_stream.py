@@ -124,6 +124,10 @@ def test_resume_with_another_stream_is_refused(files, make_mlp, tmp_path):
     other = stream(files, target="y", seed=2)
     with pytest.raises(ValueError, match="written for another data stream"):
         make_mlp().fit(other, None, epochs=2, verbose=0, resume_from=tmp_path / "c")
+    ds = load_parquet(files.parent / "all.pq", target="y")
+    make_mlp().fit(ds.X, ds.y, epochs=1, verbose=0, checkpoint_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="written by a fit on arrays"):
+        make_mlp().fit(s, None, epochs=2, verbose=0, resume_from=tmp_path / "a")
 
 
 def test_what_a_stream_refuses(files, make_mlp):

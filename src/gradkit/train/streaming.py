@@ -138,7 +138,10 @@ def fit_stream(model, data, y=None, *, batch_size=32, epochs=1, shuffle=True,
     history, start_epoch, step, state, scalars = History(), 0, 0, None, None
     if resume_from is not None:
         tensors, meta = ckpt.load_latest(resume_from)
-        if meta["accum"].get("stream_fingerprint", fingerprint) != fingerprint:
+        if "stream_fingerprint" not in meta["accum"]:
+            raise ValueError(f"checkpoint {resume_from} was written by a fit on arrays; "
+                             "resume it with the same arrays, not a Stream")
+        if meta["accum"]["stream_fingerprint"] != fingerprint:
             raise ValueError(f"checkpoint {resume_from} was written for another data stream "
                              f"({meta['accum']['stream_fingerprint']['files'][:3]}...); "
                              "resume with the same files, split, seed and shuffle buffer")
