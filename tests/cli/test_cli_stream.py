@@ -164,14 +164,26 @@ def test_commands_that_do_not_stream_say_so(kit, tmp_path):
     assert "is read as a stream, which only `gradkit train` (without --ensemble) does" in line
 
 
-def test_search_streams_a_folder_in_its_trials(kit, tmp_path):
+def test_search_streams_a_folder_with_one_statistics_pass(kit, tmp_path, monkeypatch):
+    from gradkit.data.stream import Stream
+
+    passes = []
+    real = Stream._statistics_pass
+
+    def counted(self, covariance):
+        passes.append(covariance)
+        return real(self, covariance)
+
+    monkeypatch.setattr(Stream, "_statistics_pass", counted)
     data = write_parts(tmp_path / "parts")
     out = tmp_path / "search"
-    result = kit.run("search", data, "--target", "label", "--trials", "1", "--epochs", "1",
+    result = kit.run("search", data, "--target", "label", "--trials", "2", "--epochs", "1",
                      "--workers", "1",
                      "--sampler", "random", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
+    assert passes == [False]           # made once by the search, loaded by both trials
     best = json.loads((out / "best.json").read_text())
     assert best["run"]["data"] == str(data.resolve())
+    assert best["run"]["statistics"] == str(out / "statistics.safetensors")
     metrics = json.loads((out / best["search"]["folder"] / "metrics.json").read_text())
     assert metrics["train_samples"] + metrics["val_samples"] + metrics["test_samples"] == 400

@@ -218,3 +218,21 @@ def test_the_reader_thread_changes_no_batch_and_forwards_errors(folder):
     assert next(endless) == 0
     endless.close()
     assert not endless._thread.is_alive()
+
+
+def test_statistics_saved_once_load_elsewhere_only_for_the_same_split(folder, tmp_path):
+    path = tmp_path / "stats.safetensors"
+    train = stream(folder, target="label", seed=1).split(val=0.1, test=0.2)[0]
+    expected = train.statistics(covariance=True)
+    train.save_statistics(path)
+    again = stream(folder, target="label", seed=1).split(val=0.1, test=0.2)
+    assert again[0].load_statistics(path)
+    got = again[0].statistics(covariance=True)
+    assert got.count == expected.count
+    np.testing.assert_array_equal(got.moments.mean, expected.moments.mean)
+    np.testing.assert_array_equal(got.moments.covariance, expected.moments.covariance)
+    np.testing.assert_array_equal(got.class_counts, expected.class_counts)
+    assert len(again[2]) == len(stream(folder, target="label", seed=1).split(
+        val=0.1, test=0.2)[2])
+    other = stream(folder, target="label", seed=2).split(val=0.1, test=0.2)[0]
+    assert not other.load_statistics(path)

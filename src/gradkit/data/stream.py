@@ -18,10 +18,12 @@ a resume, or on which worker reads it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradkit import _safetensors
 from gradkit._streams import BatchStream, is_stream
 from gradkit.data._common import require_pyarrow
 from gradkit.data._epoch import EpochBatches
@@ -31,7 +33,7 @@ from gradkit.data._stream_schema import infer_schema
 from gradkit.data.loading import _schema
 from gradkit.data.split import _check_fraction
 from gradkit.data.tabular import _encode_targets, encode_table
-from gradkit.errors import DataError
+from gradkit.errors import DataError, ModelFileError
 
 __all__ = ["PARTS", "Stream", "StreamStats", "is_stream", "is_stream_source", "stream"]
 
@@ -271,6 +273,49 @@ class Stream(BatchStream):
                     if entry.class_counts is not None:
                         entry.class_counts += np.bincount(y[rows], minlength=n_classes)
         return stats
+
+    def save_statistics(self, path) -> None:
+        """Write the statistics of every part of this split (computing them if needed) to a
+        safetensors file, so that other processes reading the same files (a search's trials)
+        load them with `load_statistics` instead of making the pass again."""
+        self.statistics()
+        key = max(k for k in self._shared.stats if k[:2] == (self._split, self.seed))
+        tensors, counts = {}, {}
+        for part, entry in self._shared.stats[key].items():
+            counts[part] = entry.count
+            tensors[f"{part}.mean"], tensors[f"{part}.m2"] = entry.moments.mean, entry.moments.m2
+            if entry.moments.comoment is not None:
+                tensors[f"{part}.comoment"] = entry.moments.comoment
+            if entry.class_counts is not None:
+                tensors[f"{part}.class_counts"] = entry.class_counts
+        meta = {"identity": self._statistics_identity(), "counts": counts,
+                "covariance": key[2]}
+        _safetensors.save_tensors(path, tensors, {"gradkit_stream_statistics": json.dumps(meta)})
+
+    def _statistics_identity(self):
+        return json.loads(json.dumps({"files": self.files.fingerprint, "split": self._split,
+                                      "seed": self.seed, "schema": self.schema}))
+
+    def load_statistics(self, path) -> bool:
+        """Take the statistics from a `save_statistics` file; False (and nothing loaded) when
+        the file was written for other files, another split, seed or schema."""
+        try:
+            tensors, metadata = _safetensors.load_tensors(path)
+            meta = json.loads(metadata["gradkit_stream_statistics"])
+        except (ModelFileError, KeyError, ValueError, OSError) as err:
+            raise DataError(f"{path}: not a statistics file of gradkit.data.stream ({err})") \
+                from None
+        if meta.get("identity") != self._statistics_identity():
+            return False
+        stats = {}
+        for part in PARTS:
+            moments = Moments(self.n_features)
+            moments.count = int(meta["counts"][part])
+            moments.mean, moments.m2 = tensors[f"{part}.mean"], tensors[f"{part}.m2"]
+            moments.comoment = tensors.get(f"{part}.comoment")      # the training part's
+            stats[part] = StreamStats(moments.count, moments, tensors.get(f"{part}.class_counts"))
+        self._shared.stats[(self._split, self.seed, bool(meta["covariance"]))] = stats
+        return True
 
     # -- reading ------------------------------------------------------------------------------
     def _tables(self, order, unit_pos, unit_rows):

@@ -21,8 +21,8 @@ from gradkit import io as gio
 from gradkit.data.stream import is_stream_source
 from gradkit.errors import ConfigError
 from gradkit.practice import plots
-from gradkit.practice.run import (RunResult, build_model, history_csv, loss_and_metrics,
-                                  make_optimizer)
+from gradkit.practice.run import (RunConfig, RunResult, build_model, history_csv,
+                                  loss_and_metrics, make_optimizer)
 from gradkit.train import callbacks as cb
 from gradkit.train import metrics as gmetrics
 from gradkit.train.checkpoint import list_checkpoints
@@ -43,7 +43,23 @@ def open_stream(config):
     s = gdata.stream(config.data, target=config.target, task=config.task,
                      batch_rows=BATCH_ROWS, shuffle_buffer=config.shuffle_buffer,
                      seed=config.seed)
-    return s, s.split(val=config.val, test=config.test)
+    parts = s.split(val=config.val, test=config.test)
+    if config.statistics and os.path.exists(config.statistics):
+        parts[0].load_statistics(config.statistics)     # False: other data; the pass runs
+    return s, parts
+
+
+def share_statistics(config, out):
+    """A search's base config (a dict) with `statistics` naming a file in `out` that holds the
+    streamed data set's statistics, computed here once instead of in every trial."""
+    path = os.path.join(out, "statistics.safetensors")
+    run = RunConfig.from_dict(config, source="search base")
+    if not os.path.exists(path):
+        os.makedirs(out, exist_ok=True)
+        _, (train, _, _) = open_stream(run)
+        train.statistics(covariance=run.normalize in ("pca", "whiten"))
+        train.save_statistics(path)
+    return {**config, "statistics": path}
 
 
 def _test_results(model, test, task, n_classes):

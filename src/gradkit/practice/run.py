@@ -63,6 +63,7 @@ _FIELD_TYPES = {
     "batch_norm": ((bool,), (), "true or false"),
     "stream": ((bool,), (), "true or false"),
     "shuffle_buffer": (_INT, (), "an integer"),
+    "statistics": (_STR + _NONE, (), "a file path or null"),
 }
 
 
@@ -94,6 +95,7 @@ class RunConfig:
     task: str | None = None          # None: inferred from the target (integers: classes)
     stream: bool = False             # read in record batches (a folder or glob always is)
     shuffle_buffer: int = 65536      # rows the shuffle buffer of a streamed run mixes
+    statistics: str | None = None    # a streamed run's statistics, computed once (a search's)
 
     def validate(self):
         """Raise ConfigError naming the first setting of the wrong type or out of range."""

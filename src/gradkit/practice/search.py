@@ -30,7 +30,7 @@ from gradkit.errors import ConfigError
 from gradkit.practice import _executors as executors
 from gradkit.practice import _search_report as R
 from gradkit.practice._search_report import print_table
-from gradkit.practice._stream_run import open_stream, wants_stream
+from gradkit.practice._stream_run import open_stream, share_statistics, wants_stream
 from gradkit.practice._trial import run_trial, trial_folder
 from gradkit.practice.run import RunConfig, load_data
 
@@ -110,6 +110,8 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 
     config, distributions, metric, direction = _prepare(data, base, space, metric, seed)
     out = os.path.abspath(os.fspath(storage_dir))
+    if wants_stream(RunConfig.from_dict(config)):       # one statistics pass for every trial
+        config = share_statistics(config, out)
     trials_dir = os.path.join(out, "trials")
     os.makedirs(trials_dir, exist_ok=True)
     verbosity = optuna.logging.get_verbosity()
