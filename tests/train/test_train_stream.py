@@ -138,6 +138,8 @@ def test_what_a_stream_refuses(files, make_mlp):
         make_mlp().fit(s, None, validation_split=0.2, verbose=0)
     with pytest.raises(DataError, match="metric 'f1' has no streamed form"):
         make_mlp(metrics=("f1",)).fit(s, None, verbose=0)
+    with pytest.raises(DataError, match="takes full-batch steps, which need the whole data"):
+        make_mlp(optimizer="lbfgs").fit(s, None, verbose=0)
 
 
 def test_an_estimator_learns_from_a_stream_with_partial_fit(files):
@@ -154,3 +156,14 @@ def test_an_estimator_learns_from_a_stream_with_partial_fit(files):
     y_test = np.concatenate([y for _, y in test.batches(100, shuffle=False)])
     majority = np.bincount(ds.y).max() / len(ds.y)
     assert clf.score(X_test, y_test) > majority + 0.2
+
+
+def test_a_random_projection_adapted_on_a_stream_matches_the_arrays(files):
+    ds = load_parquet(files.parent / "all.pq", target="y")
+    s = stream(files, target="y", batch_rows=37)
+    on_arrays = gk.layers.Normalization(mode="random_projection", n_components=3,
+                                        seed=5).adapt(ds.X)
+    on_stream = gk.layers.Normalization(mode="random_projection", n_components=3,
+                                        seed=5).adapt(s)
+    np.testing.assert_array_equal(on_stream.components, on_arrays.components)
+    np.testing.assert_allclose(on_stream.mean, on_arrays.mean, rtol=2e-6, atol=2e-6)

@@ -109,12 +109,17 @@ def check_stream_arguments(y, validation_split, sample_weight):
         raise DataError("sample_weight needs arrays; with a Stream use class_weight")
 
 
-def fit_stream(model, data, y=None, *, batch_size=32, epochs=1, shuffle=True,
+def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                validation_split=0.0, validation_data=None, class_weight=None,
                sample_weight=None, callbacks=None, seed=None, verbose=1, checkpoint_dir=None,
                checkpoint_every=None, resume_from=None):
     """`fit` with a Stream for X; see `gradkit.train.loop.fit` for the arguments."""
     check_stream_arguments(y, validation_split, sample_weight)
+    if getattr(model.optimizer, "requires_closure", False):
+        raise DataError(f"{type(model.optimizer).__name__} takes full-batch steps, which need "
+                        "the whole data set in memory; with a Stream use a first-order "
+                        "optimizer (sgd, adam, ...)")
+    batch_size = 32 if batch_size is None else batch_size
     _targets(model, data)
     n = len(data)
     if n == 0:
