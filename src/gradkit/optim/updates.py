@@ -7,10 +7,12 @@ step is a handful of vectorized passes and never a Python loop over tensors.
 `scratch` is work space of `p`'s shape and dtype whose contents are overwritten (allocated when
 omitted); passing a preallocated one keeps the step free of full-size temporaries.
 
-`y += a * x` is two NumPy passes into a work array (`axpy`). An earlier version called SciPy's
-BLAS axpy for one pass, but SciPy ships its own OpenBLAS with its own thread pool: alternating it
-with NumPy's matrix products made the two pools fight over the cores (a 5 µs axpy took 5 ms
-after a matmul on a 2-core machine), so the update rules use NumPy alone.
+`y += a * x` is two NumPy passes into a work array (`axpy`), not SciPy's one-pass BLAS axpy:
+SciPy ships its own OpenBLAS with its own thread pool, which fights NumPy's for the cores when
+the two alternate, so the update rules use NumPy alone (bench/NOTES.md has the measurement).
+
+These rules are the reference: `gradkit._fast` installs a compiled Adam/AdamW update with the
+same results, bit for bit, where its switch is on.
 """
 
 import math
@@ -31,10 +33,9 @@ def _work(scratch, p):
     return np.empty_like(p) if scratch is None else scratch
 
 
-# How often the optimizers ask the rules to flush (their `flush=True` steps): every step, the
-# three extra NumPy passes per state made a small network's Adam update twice as slow
-# (7,510 parameters: 27 -> 58 us); every 8th, a decaying value spends at most 7 steps in the
-# subnormal range instead of ~150.
+# How often the optimizers ask the rules to flush (their `flush=True` steps): on every step the
+# three extra NumPy passes per state would double a small network's Adam update; every 8th, a
+# decaying value spends at most 7 steps in the subnormal range instead of ~150.
 FLUSH_EVERY = 8
 
 
@@ -44,7 +45,7 @@ def flush_subnormal(a, tmp):
     A decaying state (momentum, Adam's moments) of a parameter whose gradient is zero, such as
     a dead ReLU unit's, shrinks geometrically into the subnormal range and lingers there for
     ~150 steps; every vectorized operation touching a subnormal takes a microcode assist, which
-    made a batch-32 Adam step 8x slower after one epoch of the notes' network. A subnormal
+    makes a batch-32 Adam step up to 8x slower once the notes' network has trained an epoch. A subnormal
     moment moves no weight (its update is below 1e-35), so it is flushed, as a flush-to-zero
     FPU mode would (TensorFlow runs in that mode on x86). `tmp` is a work array of a's shape.
     The rules with a decaying state do this when called with `flush=True`.
