@@ -1,4 +1,4 @@
-"""What gradkit's compiled kernels (gradkit._fast) and its malloc setting (gradkit._memory) buy.
+"""What gradkit's compiled kernels (gradkit._fast) buy, and what a glibc malloc setting would.
 
     python bench/kernels.py [--samples 30000] [--rounds 7]            # kernels on / off
     python bench/kernels.py --allocator [--rounds 6]                  # mallopt on / off
@@ -11,8 +11,9 @@ process's CPU time (which a loaded machine disturbs less: time spent waiting for
 counted).
 
 Allocator: the same epochs at batch 128 and 512 and a predict of the training set, in fresh
-processes taking turns (the malloc setting is process-wide and cannot be undone), with
-`gradkit._memory`'s setting applied and not.
+processes taking turns (the malloc setting is process-wide and cannot be undone), with and
+without glibc `mallopt` thresholds that keep freed blocks in the heap (bench/NOTES.md, the
+allocator rows); their minor page faults and times.
 """
 
 from __future__ import annotations
@@ -62,9 +63,12 @@ _ALLOCATOR_WORKER = """
 import sys, time, resource
 sys.path.insert(0, {here!r})
 import fit as fitbench
-import gradkit._memory as memory
-if not {apply}:
-    memory._applied = False          # fit's call then leaves glibc's defaults alone
+if {apply}:
+    # Freed blocks kept in the heap: M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 256 MiB.
+    import ctypes
+    mallopt = ctypes.CDLL(None).mallopt
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    assert mallopt(-3, 32 << 20) == 1 and mallopt(-1, 256 << 20) == 1
 X, y = fitbench.data({samples})
 out = []
 for bs in (128, 512):
@@ -110,7 +114,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--allocator", action="store_true")
+    parser.add_argument("--allocator", action="store_true", help="glibc only")
     args = parser.parse_args()
     (allocator if args.allocator else kernels)(args.samples, args.rounds)
 

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-from gradkit._memory import reuse_freed_memory
 from gradkit.errors import DataError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
@@ -142,7 +141,6 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     else:
         X_val = y_val = None
 
-    reuse_freed_memory()        # every step's activations reuse the last step's blocks
     rng = np.random.default_rng(seed)
     if not model.built:
         model.build(X.shape[1:], rng)

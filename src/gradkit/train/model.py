@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 import gradkit.autograd as ag
-from gradkit._memory import reuse_freed_memory
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.module import Layer, Module, layer_from_config
@@ -201,7 +200,6 @@ class Sequential(Module):
         X = np.asarray(X, dtype=np.float32)
         if not self.built:
             raise RuntimeError("predict() needs a trained or built model")
-        reuse_freed_memory()        # each batch's activations reuse the last batch's blocks
         was_training = self.training
         self.eval()
         try:
