@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit._registry import Registry
 from gradkit.autograd import Tensor
 
-_REGISTRY: dict[str, type] = {}
+LAYERS = Registry("layer type", case_sensitive=True)
 
 
 def register(cls):
     """Class decorator: make a layer loadable by name from a model file's config."""
-    _REGISTRY[cls.__name__] = cls
-    return cls
+    return LAYERS.add(cls, cls.__name__)
 
 
 def get_layer_class(name):
     """The registered layer class called `name`; gradkit builds nothing else from a file."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown layer type {name!r}; known: {sorted(_REGISTRY)}") from None
+    return LAYERS.lookup(name)
 
 
 def layer_from_config(config):
@@ -38,16 +35,14 @@ def layer_from_config(config):
 class Parameter(Tensor):
     """A tensor that a module trains: it always requires a gradient.
 
-    `_gradbuf` is where `backward` writes this parameter's next gradient when `.grad` is None:
-    an optimizer points it into its flat gradient buffer, so zeroing the gradients costs nothing
-    and the first gradient is copied there instead of added to zeros.
+    An optimizer bound to it sets its `grad_buffer` (see `Tensor`) to a view of its flat
+    gradient buffer.
     """
 
-    __slots__ = ("_gradbuf",)
+    __slots__ = ()
 
     def __init__(self, data, *, name=None):
         super().__init__(np.asarray(data), requires_grad=True, name=name)
-        self._gradbuf = None
 
     def __repr__(self):
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"

@@ -18,9 +18,11 @@ import numbers
 
 import numpy as np
 
+from gradkit._registry import Registry
+from gradkit.autograd import Tensor
 from gradkit.optim import schedules, updates
 
-_REGISTRY = {}
+OPTIMIZERS = Registry("optimizer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +76,7 @@ class Optimizer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__ and cls.name:
-            for key in (cls.name, *cls.__dict__.get("aliases", ())):
-                _REGISTRY[key] = cls
+            OPTIMIZERS.add(cls, cls.name, *cls.__dict__.get("aliases", ()))
 
     def __init__(self, params=None, *, lr=None, clipnorm=None, clipvalue=None):
         if _lr_like(params):  # Adam(1e-3): the learning rate came first
@@ -166,7 +167,7 @@ class Optimizer:
             slots.append((p, dview, gview))
             offset = end
         self._slots, self._flat, self._flat_grad = slots, flat, flat_grad
-        self._lazy_zero = all(hasattr(p, "_gradbuf") for p in unique)
+        self._lazy_zero = all(isinstance(p, Tensor) for p in unique)
         self._state = {k: np.asarray(v, dtype=dtype).copy() for k, v in self._state.items()}
         self._scratch = []
         return self
@@ -219,15 +220,16 @@ class Optimizer:
     def zero_grad(self):
         """Start the next gradient from zero (every `p.grad` ends up a view of the flat buffer).
 
-        Parameters that accept a `_gradbuf` (gradkit's) get `grad = None` and the view as the
-        place `backward` writes their next gradient: nothing is filled, and `step` zeroes the
-        view of any parameter that received no gradient. Others get the zero-filled view.
+        gradkit Tensors get `grad = None` and the view as their `grad_buffer`, the place
+        `backward` writes their next gradient (autograd's protocol, see `Tensor`): nothing is
+        filled, and `step` zeroes the view of any parameter that received no gradient. Other
+        parameter objects get the zero-filled view.
         """
         _, flat_grad = self._bound()
         if self._lazy_zero:
             for p, _, gview in self._slots:
                 p.grad = None
-                p._gradbuf = gview
+                p.grad_buffer = gview
             return
         flat_grad.fill(0)
         for p, _, gview in self._slots:
@@ -242,7 +244,8 @@ class Optimizer:
         self._sync()
         g = self._flat_grad
         # An overflow here means "refuse". np.vdot, unlike dot and matmul, leaves NumPy's
-        # floating-point error checks alone, so it needs no errstate (11k instructions a step).
+        # floating-point error checks alone, so it needs no errstate (which costs more than the
+        # product on a small network).
         gsq = float(np.vdot(g, g))
         if not math.isfinite(gsq):
             gsq = self._rescue_norm(g)
@@ -357,27 +360,14 @@ def get(identifier, **kwargs):
     >>> get("adam", lr=0.01).lr
     0.01
     """
-    from gradkit.optim import first_order, lbfgs, newton  # noqa: F401  (they register)
-
     if isinstance(identifier, Optimizer):
         if kwargs:
             raise TypeError(f"settings {sorted(kwargs)} cannot be applied to an optimizer object")
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier(**kwargs)
-    if isinstance(identifier, str):
-        return _lookup(identifier)(**kwargs)
-    if isinstance(identifier, dict):
-        config = {**identifier, **kwargs}
-        if "name" not in config:
-            raise ValueError(f"an optimizer config needs a 'name', got keys {sorted(config)}")
-        return _lookup(config["name"]).from_config(config)
+    if isinstance(identifier, (str, dict)):
+        return OPTIMIZERS.create(identifier, **kwargs)
     raise TypeError("optimizer must be a name, a config dict or an Optimizer, got "
                     f"{type(identifier).__name__}: {identifier!r}")
 
-
-def _lookup(name):
-    cls = _REGISTRY.get(str(name).strip().lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(_REGISTRY)}")
-    return cls

@@ -8,8 +8,8 @@ step is a handful of vectorized passes and never a Python loop over tensors.
 omitted); passing a preallocated one keeps the step free of full-size temporaries.
 
 `y += a * x` is two NumPy passes into a work array (`axpy`), not SciPy's one-pass BLAS axpy:
-SciPy ships its own OpenBLAS with its own thread pool, which fights NumPy's for the cores when
-the two alternate, so the update rules use NumPy alone (bench/NOTES.md has the measurement).
+SciPy ships its own OpenBLAS with its own thread pool, which fights NumPy's for the cores right
+after a matrix product (bench/NOTES.md has the numbers), so the update rules use NumPy alone.
 
 These rules are the reference: `gradkit._fast` installs a compiled Adam/AdamW update with the
 same results, bit for bit, where its switch is on.
