@@ -23,10 +23,10 @@ default 1), read once when gradkit is imported, and `set_kernels(enabled)` at ru
 
 numba is imported, and the kernels compiled (or loaded from numba's cache), on the first Adam
 or AdamW step over a buffer of at least `MIN_SIZE` parameters: the update is where the kernels
-pay most (about 4x on it). The relu kernels then run too, but they never trigger that
-compilation themselves: numba's import (~0.35 s) costs more than they save in a whole predict,
-so inference and small models never import numba. Where numba is not installed, the reference
-runs.
+pay most. The relu kernels are installed from then on, and never trigger that compilation
+themselves: numba's import (~0.35 s) costs more than they save in a whole predict, so inference
+and small models never import numba, and run the reference table with no call in between.
+Where numba is not installed, the reference runs.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _from_environment():
 
 
 _enabled = _from_environment()
-_installed = []          # (owner, attribute, reference, fast) for each installed fast path
+_installed = []          # (owner, attribute, reference, fast, once compiled) per fast path
 _compiled = None         # gradkit._kernels once compiled; False where numba is missing
 
 
@@ -91,20 +91,28 @@ def kernels_enabled():
 def _switch(enabled):
     global _enabled
     _enabled = enabled
-    for owner, attribute, reference, fast in _installed:
-        setattr(owner, attribute, fast if enabled else reference)
+    for entry in _installed:
+        _set(*entry)
 
 
-def _provide(owner, attribute, reference, fast):
-    _installed.append((owner, attribute, reference, fast))
-    setattr(owner, attribute, fast if _enabled else reference)
+def _set(owner, attribute, reference, fast, once_compiled):
+    use = _enabled and (_compiled or not once_compiled)
+    setattr(owner, attribute, fast if use else reference)
+
+
+def _provide(owner, attribute, reference, fast, *, once_compiled=False):
+    """Install `fast` in place of `reference` while the switch is on (and, once_compiled,
+    only after the kernels are compiled)."""
+    _installed.append((owner, attribute, reference, fast, once_compiled))
+    _set(*_installed[-1])
 
 
 def attach_primitives(table):
     """Install the relu kernels into the primitive table (called once, by gradkit.autograd)."""
     relu, linear_relu = table["relu"], table["linear_relu"]
-    _provide(relu, "vjps", relu.vjps, (_relu_vjp(relu.vjps[0]),))
-    _provide(linear_relu, "forward", linear_relu.forward, _linear_relu(linear_relu.forward))
+    _provide(relu, "vjps", relu.vjps, (_relu_vjp(relu.vjps[0]),), once_compiled=True)
+    _provide(linear_relu, "forward", linear_relu.forward, _linear_relu(linear_relu.forward),
+             once_compiled=True)
 
 
 def attach_optimizers(adam, adamw):
@@ -127,6 +135,7 @@ def compiled():
         except ImportError:
             _kernels = False
         _compiled = _kernels
+        _switch(_enabled)                   # installs the relu kernels
     return _compiled
 
 
@@ -177,8 +186,7 @@ def _fused_adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, flush):
 
 def _relu_vjp(reference):
     def relu_vjp(g, ans, saved, x):
-        if (ans.size >= MIN_SIZE and _compiled and g.shape == ans.shape
-                and _contiguous_floats(g, ans)):
+        if ans.size >= MIN_SIZE and g.shape == ans.shape and _contiguous_floats(g, ans):
             out = np.empty_like(ans)
             _compiled.relu_grad(g.reshape(-1), ans.reshape(-1), out.reshape(-1))
             return out
@@ -189,7 +197,7 @@ def _relu_vjp(reference):
 
 def _linear_relu(reference):
     def linear_relu(x, w, b):
-        if (_compiled and type(x) is type(w) is type(b) is np.ndarray
+        if (type(x) is type(w) is type(b) is np.ndarray
                 and x.ndim == 2 and w.ndim == 2 and b.ndim == 1
                 and x.shape[0] * w.shape[1] >= MIN_SIZE
                 and x.dtype == w.dtype == b.dtype and _contiguous_floats(b)):

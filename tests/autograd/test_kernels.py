@@ -101,6 +101,7 @@ def test_the_relu_kernels_leave_small_mixed_or_strided_arrays_to_the_reference(k
 
 
 def test_the_switch_installs_and_removes_the_fast_paths():
+    _compiled()
     relu, linear_relu = PRIMITIVES["relu"], PRIMITIVES["linear_relu"]
     with gk.set_kernels(False):
         reference = relu.vjps, linear_relu.forward
