@@ -14,6 +14,7 @@ import os
 import shutil
 
 from gradkit.errors import ConfigError
+from gradkit.train.checkpoint import list_checkpoints, load_latest
 
 LOCK_NAME = ".gradkit.lock"
 # What `train_run` writes; `--overwrite` removes these and nothing else.
@@ -72,6 +73,43 @@ def clear(out) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(out, name))
     shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
+
+
+def in_folder(out, tag, *, resume, overwrite, run):
+    """`run(resume_from)` while holding the lock of `out`, once `out` is known to be this
+    run's (see `_claim`)."""
+    created = not os.path.exists(out)
+    os.makedirs(out, exist_ok=True)
+    lock = FolderLock(out)
+    try:
+        lock.acquire()
+        return run(_claim(out, tag, resume=resume, overwrite=overwrite))
+    finally:
+        lock.release()
+        if created and not os.listdir(out):     # a refused run leaves no empty folder behind
+            os.rmdir(out)
+
+
+def _claim(out, tag, *, resume, overwrite):
+    """The checkpoint folder to resume from (or None), once `out` is known to be this run's."""
+    ckpt_dir = os.path.join(out, CHECKPOINTS)
+    used = used_by(out)
+    if used and overwrite:
+        clear(out)
+        return None
+    if used and not resume:
+        raise ConfigError(f"{out}: already holds a run ({', '.join(used)}); pass --resume to "
+                          "continue it, --overwrite to replace it, or choose another --out")
+    if not resume or not list_checkpoints(ckpt_dir):
+        return None
+    if tag is None:
+        return ckpt_dir
+    _, meta = load_latest(ckpt_dir)
+    differs = difference(meta.get("tag"), tag)
+    if differs:
+        raise ConfigError(f"{out}: cannot resume, this is not the run in the folder: {differs}; "
+                          "train into another --out, or pass --overwrite to replace it")
+    return ckpt_dir
 
 
 class FolderLock:

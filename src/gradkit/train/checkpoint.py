@@ -186,9 +186,9 @@ def meta_problem(meta, tensors):
             and all(_numbers(v) for v in history.get("history", {}).values())):
         return "history must hold lists of numbers"
     accum = meta.get("accum")
-    if not (isinstance(accum, dict) and set(accum) == {"loss_sum", "count"}
-            and _numbers([accum["loss_sum"]]) and _count(accum["count"])):
-        return "accum must be {loss_sum: number, count: integer >= 0}"
+    if not (isinstance(accum, dict) and _numbers([accum.get("loss_sum", 0.0)])
+            and _count(accum.get("count", 0))):
+        return "accum must hold loss_sum (a number) and count (an integer >= 0)"
     callbacks = meta.get("callbacks", {})
     if not (isinstance(callbacks, dict) and all(isinstance(v, dict) for v in callbacks.values())):
         return "callbacks must map names to JSON objects"

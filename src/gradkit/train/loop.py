@@ -7,13 +7,14 @@ import math
 
 import numpy as np
 
-from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
 from gradkit.errors import DataError, ModelFileError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
 from gradkit.train.metrics import log_value
+from gradkit.train.streaming import fit_stream
 
 __all__ = ["fit", "encode_targets"]
 
@@ -71,7 +72,8 @@ def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_spli
         validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
         verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None,
         checkpoint_tag=None):
-    """Train `model` on (X, y) with mini-batch gradient descent.
+    """Train `model` on (X, y) with mini-batch gradient descent; X may be a
+    `gradkit.data.Stream` (y None; validation_data another Stream), read and never held.
 
     Args:
         batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
@@ -96,6 +98,13 @@ def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_spli
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
             batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
+    if is_stream(X):        # data larger than memory: read, never held (train/streaming.py)
+        return fit_stream(
+            model, X, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
+            validation_split=validation_split, validation_data=validation_data,
+            class_weight=class_weight, sample_weight=sample_weight, callbacks=callbacks,
+            seed=seed, verbose=verbose, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, resume_from=resume_from)
     data = _prepare_data(model, X, y, validation_split=validation_split,
                          validation_data=validation_data, class_weight=class_weight,
                          sample_weight=sample_weight)
@@ -147,7 +156,6 @@ def _prepare_data(model, X, y, *, validation_split, validation_data, class_weigh
 def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkpoint_dir,
            checkpoint_every):
     """Build the model, bind the optimizer, assemble the callbacks: a run at epoch 0."""
-    reuse_freed_memory()        # every step's activations reuse the last step's blocks
     rng = np.random.default_rng(seed)
     if not model.built:
         model.build(data.X.shape[1:], rng)
@@ -182,6 +190,9 @@ def _resume(run, resume_from):
         raise ModelFileError(f"checkpoint {resume_from} was written for "
                              f"{len(tensors['perm'])} training rows, this fit has {n}; resume "
                              "with the same data")
+    if not {"loss_sum", "count"} <= set(meta["accum"]) or "stream_fingerprint" in meta["accum"]:
+        raise ModelFileError(f"checkpoint {resume_from} was written by a fit on a stream; "
+                             "resume it with the same stream")
     for key, array in run.acc.arrays.items():
         saved = tensors.get(f"accum:{key}")
         if meta["batch"] and (saved is None or saved.shape != array.shape):
