@@ -26,7 +26,7 @@ from gradkit.optim.optimizer import OPTIMIZERS
 from gradkit.optim.optimizer import get as optim_get
 from gradkit.practice import _stream_predict, train_ensemble
 from gradkit.practice.doctor import doctor
-from gradkit.practice.run import FULL_BATCH, RunConfig, loss_and_metrics, train_run
+from gradkit.practice.run import RunConfig, loss_and_metrics, train_run
 from gradkit.practice.search import search as run_search
 from gradkit.train import metrics as gmetrics
 
@@ -176,7 +176,7 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
-        config.batch_size = FULL_BATCH        # the notes: L-BFGS "works very well in full batch"
+        config.batch_size = None              # every row at once; the notes: L-BFGS "works very well in full batch"
     if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()

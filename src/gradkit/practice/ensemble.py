@@ -162,7 +162,8 @@ def _train_member(config_dict, seed, train, val, blas_threads=None):
     config = RunConfig.from_dict(config_dict)
     model = build_model(config, train, np.random.default_rng(seed))
     loss, metric_names = loss_and_metrics(train.task)
-    steps = -(-len(train) // config.batch_size)
+    batch_size = config.rows_per_batch(len(train))
+    steps = -(-len(train) // batch_size)
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     callbacks = []
     if config.early_stopping and len(val):
@@ -170,7 +171,7 @@ def _train_member(config_dict, seed, train, val, blas_threads=None):
                                        restore_best=True))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
             blas_limit(blas_threads):
-        history = model.fit(train.X, train.y, batch_size=config.batch_size,
+        history = model.fit(train.X, train.y, batch_size=batch_size,
                             epochs=config.epochs, callbacks=callbacks, seed=seed, verbose=0,
                             validation_data=(val.X, val.y) if len(val) else None)
     return model.get_weights(), history.to_dict()

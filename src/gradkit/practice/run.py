@@ -58,7 +58,8 @@ _FIELD_TYPES = {
        for name in ("activation", "init", "optimizer", "schedule", "normalize")},
     **{name: (_REAL, (), "a number") for name in ("lr", "dropout", "l1", "l2", "val", "test")},
     **{name: (_INT, (), "an integer")
-       for name in ("batch_size", "epochs", "early_stopping", "seed", "checkpoint_every")},
+       for name in ("epochs", "early_stopping", "seed", "checkpoint_every")},
+    "batch_size": (_INT + _NONE, (), "an integer, or null for every training row in one batch"),
     "pca_components": (_INT + _NONE, (), "an integer or null"),
     "task": (_STR + _NONE, (), "classification, regression, multilabel or null"),
     "batch_norm": ((bool,), (), "true or false"),
@@ -80,7 +81,7 @@ class RunConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     schedule: str = "constant"
-    batch_size: int = 32
+    batch_size: int | None = 32      # None: every training row in one batch (full batch)
     epochs: int = 30
     dropout: float = 0.0
     batch_norm: bool = False
@@ -117,7 +118,8 @@ class RunConfig:
              f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"),
             (math.isfinite(self.lr) and self.lr > 0,
              f"lr must be a finite number > 0, got {self.lr!r}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}"),
+            (self.batch_size is None or self.batch_size >= 1,
+             f"batch_size must be >= 1, got {self.batch_size!r}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}"),
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}"),
             (self.l1 >= 0 and self.l2 >= 0, f"l1 and l2 must be >= 0, got {self.l1}, {self.l2}"),
@@ -155,6 +157,10 @@ class RunConfig:
         except (ValueError, TypeError) as err:
             raise ConfigError(f"init: {err}") from None
         return self
+
+    def rows_per_batch(self, n_train):
+        """The batch size in rows: `batch_size`, or all `n_train` rows when it is None."""
+        return n_train if self.batch_size is None else self.batch_size
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -248,11 +254,6 @@ def loss_and_metrics(task):
     return "mse", ["mae", "r2"]
 
 
-# A batch size at least as large as any training split: the whole split is one batch. The
-# command line gives it to the full-batch optimizers (lbfgs, newton) when --batch-size is absent.
-FULL_BATCH = 1_000_000_000
-
-
 def make_optimizer(config, steps_per_epoch):
     cls = OPTIMIZERS.lookup(config.optimizer)
     if not cls.takes_lr:
@@ -300,7 +301,8 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     rng = np.random.default_rng(config.seed)
     model = build_model(config, train, rng)
     loss, metric_names = loss_and_metrics(ds.task)
-    steps = -(-len(train) // config.batch_size)
+    batch_size = config.rows_per_batch(len(train))
+    steps = -(-len(train) // batch_size)
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     model.class_names = ds.class_names
     model.feature_names = ds.feature_names
@@ -316,7 +318,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     # the last good checkpoint; NumPy's overflow warnings on the way there (from forward passes
     # with huge weights) would only print noise before that line, or raise under -W error.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = model.fit(train.X, train.y, batch_size=config.batch_size,
+        history = model.fit(train.X, train.y, batch_size=batch_size,
                             epochs=config.epochs,
                             validation_data=(val.X, val.y) if len(val) else None,
                             callbacks=callbacks, seed=config.seed, verbose=0,
