@@ -11,6 +11,7 @@ import functools
 import io as _io
 import json
 import os
+import select
 import sys
 
 import click
@@ -31,6 +32,10 @@ from gradkit.practice.search import search as run_search
 from gradkit.train import metrics as gmetrics
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
+# What a shell reports for a process that SIGPIPE ended (128 + 13), as `cat` or `seq` get
+# when the reader of their output goes away (`| head -1`): under `set -o pipefail` a script
+# sees output cut short, not 0 (which would claim every row was written).
+EXIT_STDOUT_CLOSED = 141
 
 
 def _handle_errors(fn):
@@ -47,11 +52,36 @@ def _handle_errors(fn):
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_DIVERGED)
         except OSError as err:           # unreadable or unwritable paths are the user's input too
+            if isinstance(err, BrokenPipeError) and _stdout_reader_gone():
+                _quiet_exit_on_closed_stdout()      # `gradkit predict ... | head -1`
             where = f"{err.filename}: " if err.filename else ""
             click.echo(f"error: {where}{err.strerror or err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
+
+
+def _stdout_reader_gone():
+    """Whether stdout is a pipe whose reading end is closed (poll reports POLLERR)."""
+    if not hasattr(select, "poll"):
+        return True         # no poll (Windows): take the broken pipe to be stdout's
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError):          # stdout closed or not a file
+        return True
+
+
+def _quiet_exit_on_closed_stdout():
+    """Exit as SIGPIPE would, silently: the Python docs' recipe (signal, "Note on SIGPIPE").
+
+    stdout is pointed at devnull, so the interpreter's last flush of the unwritten rest does
+    not raise again at exit; no process-wide SIGPIPE handler is installed.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_STDOUT_CLOSED)
 
 
 def _show_in_one_line(err, file=None):
