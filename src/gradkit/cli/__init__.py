@@ -201,7 +201,7 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
-        config.batch_size = None              # every row at once; the notes: L-BFGS "works very well in full batch"
+        config.batch_size = None     # all rows: L-BFGS "works very well in full batch" (notes)
     if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()
