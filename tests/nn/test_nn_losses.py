@@ -172,6 +172,16 @@ CASES = {
     "sparse_categorical_cross_entropy": [
         (losses.SparseCategoricalCrossEntropy(reduction="sum"), apart((4, 3)), LABELS)],
     "gaussian_nll": [(losses.GaussianNLL(), apart((4, 4)), R.normal(size=(4, 2)))],
+    # Keras's spellings read probabilities by default, as in Keras.
+    "categorical_crossentropy": [
+        (losses.CategoricalCrossentropy(label_smoothing=0.1),
+         t64(R.uniform(0.1, 0.9, size=(4, 3))), ONE_HOT)],
+    "sparse_categorical_crossentropy": [
+        (losses.SparseCategoricalCrossentropy(), t64(R.uniform(0.1, 0.9, size=(4, 3))), LABELS),
+        (losses.SparseCategoricalCrossentropy(from_logits=True), apart((4, 3)), LABELS)],
+    "binary_crossentropy": [
+        (losses.BinaryCrossentropy(), t64(R.uniform(0.1, 0.9, size=(4, 2))),
+         (R.random((4, 2)) < 0.5).astype(F64))],
 }
 
 
@@ -188,7 +198,9 @@ def test_loss_gradient_matches_central_differences(name, index):
 
 def test_losses_by_name_config_and_errors():
     assert isinstance(losses.get("sparse_categorical_crossentropy"),
-                      losses.SparseCategoricalCrossEntropy)
+                      losses.SparseCategoricalCrossentropy)
+    assert losses.get("sparse_categorical_crossentropy").from_logits is False   # Keras's
+    assert losses.get("sparse_categorical_cross_entropy").from_logits is True   # gradkit's
     loss = losses.get({"name": "huber", "delta": 2.0, "reduction": "sum"})
     assert loss.describe() == {"name": "huber", "reduction": "sum", "class_weight": None,
                                "delta": 2.0}

@@ -2,6 +2,8 @@
 
 from gradkit.io.model_file import load, read_config, save
 
+load_model = load       # Keras's name: keras.models.load_model / keras.saving.load_model
+
 
 def export_onnx(model, path, **kwargs):
     """Export a Sequential to ONNX; see `gradkit.io.onnx_export`."""
@@ -9,4 +11,4 @@ def export_onnx(model, path, **kwargs):
     return _export(model, path, **kwargs)
 
 
-__all__ = ["save", "load", "read_config", "export_onnx"]
+__all__ = ["save", "load", "load_model", "read_config", "export_onnx"]

@@ -20,11 +20,18 @@ FORMAT_VERSION = 1
 _KEY = "gradkit"
 
 
-def save(model, path, *, extra=None):
-    """Write `model` (weights, architecture, class and feature names) to `path` atomically.
+_OPTIMIZER = "optimizer."
+
+
+def save(model, path, *, extra=None, include_optimizer=False):
+    """Write `model` (weights, architecture, class and feature names, compile settings) to
+    `path` atomically.
 
     Args:
         extra: more JSON-able information to keep in the config (e.g. training settings).
+        include_optimizer: also keep the optimizer's state (Adam's moments, its step count),
+            so that fitting the loaded model goes on where it stopped (`model.save` does, as
+            Keras's does).
     """
     if not getattr(model, "built", False):
         raise ValueError("save() needs a built model: train it or call build(input_shape)")
@@ -38,6 +45,10 @@ def save(model, path, *, extra=None):
         "extra": extra or {},
     }
     tensors = {k: np.array(v, order="C") for k, v in model.state_dict().items()}
+    opt = getattr(model, "optimizer", None)
+    if include_optimizer and opt is not None and getattr(opt, "_flat", None) is not None:
+        tensors.update((_OPTIMIZER + k, np.array(v, order="C"))
+                       for k, v in opt.state_dict().items())
     _files.save_tensors(os.fspath(path), tensors, {_KEY: json.dumps(config)})
 
 
@@ -95,6 +106,8 @@ def load(path):
 
     path = os.fspath(path)
     config, tensors = read_config(path)
+    opt_state = {k[len(_OPTIMIZER):]: tensors.pop(k) for k in list(tensors)
+                 if k.startswith(_OPTIMIZER)}
     model_config = config["model"]
     layers = model_config.get("layers")
     if not isinstance(layers, list) or not layers:
@@ -139,6 +152,8 @@ def load(path):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ModelFileError(f"{path}: weight {name!r} holds NaN or infinite values")
     model.load_state_dict(tensors)
+    if opt_state:
+        _load_optimizer_state(model, opt_state, path)
     model.saved_config = config
     model.eval()
     _check_runs(model, path)
@@ -146,6 +161,24 @@ def load(path):
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _load_optimizer_state(model, state, path):
+    """Give the compiled optimizer its saved state, checked: one value per parameter, finite."""
+    if model.optimizer is None:
+        raise ModelFileError(f"{path}: the file holds optimizer state but no compile settings")
+    n = model.num_parameters()
+    for key, value in state.items():
+        if key != "iterations" and (value.ndim != 1 or value.size != n
+                                    or value.dtype.kind != "f"
+                                    or not np.isfinite(value).all()):
+            raise ModelFileError(f"{path}: optimizer state {key!r} must be {n} finite floats "
+                                 f"(one per parameter), got shape {value.shape}, {value.dtype}")
+    try:
+        model.optimizer.load_state_dict(state)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: optimizer state does not fit "
+                             f"{type(model.optimizer).__name__}: {err}") from None
 
 
 def _check_runs(model, path):

@@ -1,11 +1,19 @@
 """Losses by name or object: `loss(y_pred, y_true, sample_weight=None)` -> scalar Tensor.
 
 Each loss computes one value per sample, multiplies by sample and class weights, and reduces
-with `reduction` ("mean" over the batch, "sum", or "none"). Cross-entropies take logits by
-default (`from_logits=True`): the fused forms are finite for any logit, unlike log(softmax).
+with `reduction` ("mean" over the batch, "sum", or "none"; Keras's "sum_over_batch_size" is
+"mean"). gradkit's own cross-entropies (`cross_entropy`, `CrossEntropy`, `binary_cross_entropy`,
+...) take logits by default (`from_logits=True`): the fused forms are finite for any logit,
+unlike log(softmax). Keras's spellings (`sparse_categorical_crossentropy`,
+`SparseCategoricalCrossentropy`, `binary_crossentropy`, ...) mean what they mean in Keras:
+probabilities by default (`from_logits=False`). A model whose last layer applies the matching
+softmax or sigmoid computes such a loss from that layer's pre-activation (see
+`Sequential`), so the probabilities are never put through a log.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -13,6 +21,9 @@ import gradkit.autograd as ag
 from gradkit.autograd import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
+# Keras's names for the same reductions: its default "sum_over_batch_size" is the batch mean
+# (weighted values summed, divided by the batch size), as gradkit's "mean" is.
+_REDUCTION_ALIASES = {"sum_over_batch_size": "mean", None: "none"}
 
 
 class Loss:
@@ -23,6 +34,7 @@ class Loss:
     output = None
 
     def __init__(self, *, reduction="mean", class_weight=None):
+        reduction = _REDUCTION_ALIASES.get(reduction, reduction)
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got reduction={reduction!r}")
         self.reduction = reduction
@@ -73,6 +85,16 @@ class Loss:
 
     def describe(self):
         return {"name": self.name, **self.get_config()}
+
+    def with_logits(self):
+        """This loss reading logits: a copy with `from_logits=True` (self if it has no such
+        setting, or already reads logits). The model uses it to compute a probabilities loss
+        from the pre-activation of its softmax or sigmoid output layer."""
+        if getattr(self, "from_logits", True):
+            return self
+        twin = copy.copy(self)
+        twin.from_logits = True
+        return twin
 
 
 def _rowwise_mean(x):
@@ -186,7 +208,9 @@ class CrossEntropy(Loss):
             return ag.softmax_cross_entropy(y_pred, t, reduction=self.reduction, weights=weights)
         if t.ndim == 1:
             t = np.eye(n_classes, dtype=y_pred.dtype)[t]
-        logp = ag.log(ag.clip(y_pred, 1e-7, 1.0))
+        # Keras's form for probabilities: rows renormalized to sum 1, clipped to [eps, 1 - eps].
+        p = y_pred / ag.sum(y_pred, axis=-1, keepdims=True)
+        logp = ag.log(ag.clip(p, 1e-7, 1.0 - 1e-7))
         losses = -ag.sum(logp * t, axis=-1)
         return self._reduce(losses, weights)
 
@@ -249,6 +273,38 @@ class GaussianNLL(Loss):
         return _rowwise_mean(nll)
 
 
+class CategoricalCrossentropy(CategoricalCrossEntropy):
+    """Keras's `CategoricalCrossentropy`: one-hot or probability rows against probabilities
+    (`from_logits=False` by default, as in Keras); gradkit's `CategoricalCrossEntropy` reads
+    logits."""
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, *, from_logits=False, label_smoothing=0.0, **kw):
+        super().__init__(from_logits=from_logits, label_smoothing=label_smoothing, **kw)
+
+
+class SparseCategoricalCrossentropy(SparseCategoricalCrossEntropy):
+    """Keras's `SparseCategoricalCrossentropy`: integer labels against probabilities
+    (`from_logits=False` by default, as in Keras); gradkit's `SparseCategoricalCrossEntropy`
+    reads logits."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def __init__(self, *, from_logits=False, **kw):
+        super().__init__(from_logits=from_logits, **kw)
+
+
+class BinaryCrossentropy(BinaryCrossEntropy):
+    """Keras's `BinaryCrossentropy`: 0/1 (or soft) targets against probabilities
+    (`from_logits=False` by default, as in Keras); gradkit's `BinaryCrossEntropy` reads logits."""
+
+    name = "binary_crossentropy"
+
+    def __init__(self, *, from_logits=False, label_smoothing=0.0, **kw):
+        super().__init__(from_logits=from_logits, label_smoothing=label_smoothing, **kw)
+
+
 def _check_smoothing(eps):
     if not 0.0 <= eps < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got label_smoothing={eps!r}")
@@ -256,12 +312,10 @@ def _check_smoothing(eps):
 
 _BY_NAME = {cls.name: cls for cls in (
     MeanSquaredError, MeanAbsoluteError, Huber, Hinge, BinaryCrossEntropy, CrossEntropy,
-    CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL)}
+    CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL,
+    CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy)}
 _BY_NAME.update({"mean_squared_error": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError,
-                 "bce": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
-                 "categorical_crossentropy": CategoricalCrossEntropy,
-                 "sparse_categorical_crossentropy": SparseCategoricalCrossEntropy,
-                 "crossentropy": CrossEntropy})
+                 "bce": BinaryCrossEntropy, "crossentropy": CrossEntropy})
 
 
 def get(loss, **kwargs):

@@ -8,19 +8,26 @@ import numpy as np
 
 from gradkit._memory import reuse_freed_memory
 from gradkit.errors import DataError, TrainingDiverged
+from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
 from gradkit.train.metrics import log_value
 
 
-def encode_targets(model, y):
+def encode_targets(model, y, rows=None):
     """Labels as the loss wants them: int64 class indices, float32 rows or values.
 
     String labels become indices into `model.class_names` (sorted, kept on the model);
-    labels the model has not seen are refused.
+    labels the model has not seen are refused. Labels are checked at this boundary (None,
+    negative, outside the output layer, one per row): `DataError` naming what was found.
     """
+    if y is None:
+        raise DataError("y is missing: pass one label (or target row) per sample")
     y = np.asarray(y)
+    _boundary.no_nones(y)
+    if rows is not None:
+        _boundary.rows_match(rows, len(y) if y.ndim else 0)
     if y.dtype.kind in "USO":
         labels = y.astype(str)
         if model.class_names is None:
@@ -31,20 +38,24 @@ def encode_targets(model, y):
             raise DataError(f"labels not seen in training: {unseen[:5]}; "
                             f"known classes: {model.class_names}")
         return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"y must hold numbers or class names, got an array of dtype {y.dtype}")
     kind = getattr(model.loss, "output", None)
+    if kind == "softmax" and y.ndim == 2 and y.shape[1] == 1 and y.dtype.kind in "biu":
+        y = y[:, 0]               # Keras takes integer labels as a column too
     if kind == "softmax" and y.ndim == 1:
-        if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
-            raise DataError("classification labels must be whole numbers, got fractional values")
-        return y.astype(np.int64)
+        labels = _boundary.class_indices(y)
+        _boundary.labels_fit_outputs(model, labels)
+        return labels
+    if kind == "softmax":
+        _boundary.labels_fit_outputs(model, y)
+    if kind == "sigmoid":
+        return _boundary.probabilities(y)
     return y.astype(np.float32)
 
 
-def _as_features(X, name="X"):
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if X.ndim < 2:
-        raise DataError(f"{name} must have one row per sample (2-D or more), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise DataError(f"{name} has no rows")
+def _as_features(X, name="X", expected=None):
+    X = _boundary.features(X, name, expected)
     if not _all_finite(X):
         row = int(np.argwhere(~np.isfinite(X.reshape(len(X), -1)))[0, 0])
         raise DataError(f"{name} contains NaN or inf (first at row {row})")
@@ -98,7 +109,7 @@ class _EpochAccumulator:
 
 def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=0.0,
         validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
-        verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None):
+        verbose="auto", checkpoint_dir=None, checkpoint_every=None, resume_from=None):
     """Train `model` on (X, y) with mini-batch gradient descent.
 
     Args:
@@ -109,19 +120,18 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         callbacks: list of `Callback`s. A non-finite loss or gradient raises
             `TrainingDiverged` unless `TerminateOnNaN(enabled=False)` is passed.
         seed: seeds shuffling, weight initialization and dropout: same seed, same weights.
-        verbose: 1 shows a progress bar (when writing to a terminal), 0 nothing.
+        verbose: as Keras's: 0 nothing; 1 ("auto") a progress bar on a terminal and one line
+            per epoch elsewhere (a script piped to a log); 2 one line per epoch.
         checkpoint_dir: write resumable checkpoints there at every epoch end (and every
             `checkpoint_every` steps if given).
         resume_from: a checkpoint file or directory to continue from.
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
-    X = _as_features(X)
-    y = encode_targets(model, y)
-    if len(y) != len(X):
-        raise DataError(f"X has {len(X)} rows but y has {len(y)}")
+    batch_size = _boundary.batch_size(batch_size, 32)      # None: Keras's default, 32
+    expected = model.input_shape if model.built else None
+    X = _as_features(X, "X", expected)
+    y = encode_targets(model, y, rows=len(X))
     w = _class_weights_to_samples(class_weight, y, model.class_names)
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=np.float64)
@@ -131,8 +141,8 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         w = sw if w is None else w * sw
 
     if validation_data is not None:
-        X_val = _as_features(validation_data[0], "validation_data's X")
-        y_val = encode_targets(model, validation_data[1])
+        X_val = _as_features(validation_data[0], "validation_data's X", expected or X.shape[1:])
+        y_val = encode_targets(model, validation_data[1], rows=len(X_val))
     elif validation_split:
         if not 0 < validation_split < 1:
             raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
@@ -146,12 +156,18 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     rng = np.random.default_rng(seed)
     if not model.built:
         model.build(X.shape[1:], rng)
+        _boundary.labels_fit_outputs(model, y)
+        if y_val is not None:
+            _boundary.labels_fit_outputs(model, y_val, "validation_data's y")
+    model._plan = None
+    model._loss_plan()
     model.optimizer.bind(model.parameters())
 
     user_cbs = list(callbacks or [])
     guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)), TerminateOnNaN())
+    verbose = _boundary.verbosity(verbose)
     if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
-        user_cbs.insert(0, ProgressBar())
+        user_cbs.insert(0, ProgressBar(verbose=verbose))
     cbs = CallbackList(user_cbs, model)
 
     n = len(X)
@@ -208,7 +224,8 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
             step += 1
             acc.add(idx, value, out)
             history.batch_loss.append(value)
-            batch_logs["loss"] = value
+            # Keras's batch logs: the mean loss of the epoch so far (its progress bar's number).
+            batch_logs["loss"] = acc.scalars["loss_sum"] / acc.scalars["count"]
             cbs.on_batch_end(b, batch_logs)
             if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 \
                     and b + 1 < steps:
@@ -217,7 +234,7 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
             if model.stop_training:
                 break
         perm = None
-        logs = _epoch_logs(model, acc, y, X_val, y_val)
+        logs = _epoch_logs(model, acc, y, X_val, y_val, cbs)
         cbs.on_epoch_end(epoch, logs)
         history.record_epoch(epoch, logs)
         if checkpoint_dir:
@@ -230,13 +247,16 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     return history
 
 
-def _epoch_logs(model, acc, y, X_val, y_val):
+def _epoch_logs(model, acc, y, X_val, y_val, cbs):
     logs = {"loss": acc.scalars["loss_sum"] / max(acc.scalars["count"], 1)}
     if acc.arrays:
         out = acc.arrays["outputs"]
         for name, fn in model.metrics:
             logs[name] = log_value(fn(y, out))
     if X_val is not None:
-        for key, value in model.evaluate(X_val, y_val).items():
+        cbs.on_test_begin({})
+        val = model.evaluate_logs(X_val, y_val)
+        cbs.on_test_end(dict(val))
+        for key, value in val.items():
             logs[f"val_{key}"] = value
     return logs

@@ -119,6 +119,15 @@ def get(metric):
     return metric, _BY_NAME[metric]
 
 
+def names():
+    return sorted(_BY_NAME)
+
+
+def known(name, fn):
+    """Whether (name, fn) is gradkit's own metric of that name (so it can be saved by name)."""
+    return _BY_NAME.get(name) is fn
+
+
 def log_value(value):
     """A metric's result as the logs keep it: one number becomes a Python float.
 

@@ -9,8 +9,11 @@ import numpy as np
 import gradkit.autograd as ag
 from gradkit._memory import reuse_freed_memory
 from gradkit.autograd import Tensor, no_grad
+from gradkit.errors import ConfigError
 from gradkit.nn import losses as losses_mod
+from gradkit.nn.layers.core import Activation, Dense, InputLayer
 from gradkit.nn.module import Layer, Module, layer_from_config
+from gradkit.train import _boundary
 from gradkit.train import metrics as metrics_mod
 
 
@@ -34,10 +37,19 @@ class Sequential(Module):
     """
 
     def __init__(self, layers=None, *, name=None):
-        self.layers = list(layers or [])
-        for layer in self.layers:
+        layers = list(layers or [])
+        for layer in layers:
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential takes layers, got {type(layer).__name__}")
+        # Keras's `Input(shape=...)` first, or `input_shape=` on the first layer, fixes the
+        # input shape: the model is built at once, as Keras builds it (Input is not a layer of
+        # `model.layers` there either).
+        declared = None
+        if layers and isinstance(layers[0], InputLayer):
+            declared = layers.pop(0).shape
+        elif layers and getattr(layers[0], "declared_input_shape", None) is not None:
+            declared = layers[0].declared_input_shape
+        self.layers = layers
         self.name = name
         self.built = False
         self.input_shape = None
@@ -49,17 +61,29 @@ class Sequential(Module):
         self.feature_names = None
         self.history = None
         self._running_cache = None
+        self._plan = None
+        if declared is not None:
+            self.build(declared)
 
     def add(self, layer):
+        if isinstance(layer, InputLayer) and not self.layers:
+            return self.build(layer.shape)
         if self.built:
             raise RuntimeError("cannot add a layer to a built model")
         self.layers.append(layer)
+        self._plan = None
+        if len(self.layers) == 1 and getattr(layer, "declared_input_shape", None) is not None:
+            self.build(layer.declared_input_shape)
 
     # -- building -----------------------------------------------------------------------------
     def build(self, input_shape, rng=None, *, seed=None):
-        """Create every layer's weights for inputs of `input_shape` (no batch axis)."""
+        """Create every layer's weights for inputs of `input_shape`.
+
+        `input_shape` has no batch axis, or Keras's leading None for it: `build((None, 784))`
+        and `build((784,))` are the same.
+        """
         rng = rng if rng is not None else np.random.default_rng(seed)
-        shape = tuple(int(d) for d in input_shape)
+        shape = _boundary.sample_shape(input_shape)
         self.input_shape = shape
         for layer in self.layers:
             if isinstance(layer, Layer) and not layer.built:
@@ -68,6 +92,7 @@ class Sequential(Module):
         self.output_shape = shape
         self.built = True
         self._running_cache = None
+        self._plan = None
         return self
 
     def forward(self, x):
@@ -77,10 +102,64 @@ class Sequential(Module):
 
     def __call__(self, x):
         if not isinstance(x, Tensor):
-            x = Tensor(np.asarray(x, dtype=np.float32))
+            x = Tensor(_boundary.features(x, "x", self.input_shape if self.built else None))
+        elif self.built:
+            _boundary.check_shape(x.shape, "x", self.input_shape)
         if not self.built:
             self.build(x.shape[1:])
         return self.forward(x)
+
+    # -- the output layer and the loss ------------------------------------------------------
+    def output_activation(self):
+        """The activation the last layer applies: a name, "linear" for none, or None when the
+        last layer is not a Dense or Activation layer (or has settings on its activation)."""
+        last = self.layers[-1] if self.layers else None
+        if not isinstance(last, (Dense, Activation)):
+            return None
+        if (last.activation_kwargs if isinstance(last, Dense) else last.kwargs):
+            return None
+        name = last.activation_name
+        return "linear" if name in (None, "linear", "identity") else name
+
+    def _loss_plan(self):
+        """(fused, loss): how training and `evaluate` compute the loss.
+
+        A cross-entropy that reads probabilities (Keras's `from_logits=False`) after a last
+        layer applying the matching softmax or sigmoid is computed from that layer's
+        pre-activation with the fused, stable form: the same value, finite where
+        log(softmax) is not, and no second activation. A logits loss after a softmax or
+        sigmoid layer, or a probabilities loss after a linear one, is refused: either would
+        train on something else than what was meant.
+        """
+        if self._plan is not None and self._plan[0] is self.loss:
+            return self._plan[1]
+        loss, plan = self.loss, (False, self.loss)
+        kind = getattr(loss, "output", None)
+        from_logits = getattr(loss, "from_logits", None)
+        act = self.output_activation()
+        name = getattr(loss, "name", type(loss).__name__)
+        if kind is not None and from_logits is not None:
+            if from_logits and act in ("softmax", "sigmoid"):
+                raise ConfigError(
+                    f"loss {name!r} reads logits (from_logits=True), but the last layer applies "
+                    f"{act}: it would be applied twice. Remove the layer's activation, or use "
+                    f"a loss that reads probabilities ({_PROBA_LOSS[kind]}, the Keras names)")
+            if not from_logits and act == kind:
+                plan = (True, loss.with_logits())
+            elif not from_logits and act == "linear":
+                raise ConfigError(
+                    f"loss {name!r} reads probabilities (from_logits=False), but the last "
+                    f"layer outputs unbounded values: give it activation={kind!r}, or pass "
+                    "from_logits=True")
+        self._plan = (loss, plan)
+        return plan
+
+    def forward_logits(self, x):
+        """The forward pass up to the last layer's pre-activation (its activation left out)."""
+        for layer in self.layers[:-1]:
+            x = layer.forward(x)
+        last = self.layers[-1]
+        return ag.linear(x, last.W, last.b) if isinstance(last, Dense) else x
 
     def penalty(self):
         """Sum of the layers' regularization penalties, or None when there are none."""
@@ -121,12 +200,55 @@ class Sequential(Module):
             raise ValueError(f"set_weights needs {len(keys)} arrays, got {len(weights)}")
         self.load_state_dict(dict(zip(keys, weights)))
 
+    def count_params(self):
+        """The number of trainable parameters (Keras's name for `num_parameters`)."""
+        if not self.built:
+            raise RuntimeError("count_params() needs a built model: call build(input_shape), "
+                               "fit, or start the model with Input(shape=...)")
+        return self.num_parameters()
+
+    def layer_names(self):
+        """Each layer's name: its own, or Keras's default ("dense", "dense_1", ...)."""
+        counts, names = {}, []
+        for layer in self.layers:
+            if getattr(layer, "name", None):
+                names.append(layer.name)
+                continue
+            base = _snake(type(layer).__name__)
+            n = counts.get(base, 0)
+            counts[base] = n + 1
+            names.append(base if n == 0 else f"{base}_{n}")
+        return names
+
+    def get_layer(self, name=None, index=None):
+        """The layer called `name`, or at position `index` (Keras's `get_layer`)."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer needs exactly one of name= or index=")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"index {index} is out of range: the model has "
+                                 f"{len(self.layers)} layers")
+            return self.layers[index]
+        names = self.layer_names()
+        if name not in names:
+            raise ValueError(f"no layer named {name!r}; the layers are {names}")
+        return self.layers[names.index(name)]
+
+    def save(self, path, *, include_optimizer=True, extra=None):
+        """Write the model to a .safetensors file, as Keras's `model.save`: the weights, the
+        compile settings and (with `include_optimizer`, the default) the optimizer's state.
+        `gk.load_model(path)` (or `gk.load`) gives it back ready to evaluate and to go on
+        fitting where it stopped."""
+        from gradkit.io import save
+        save(self, path, include_optimizer=include_optimizer, extra=extra)
+
     # -- configuration --------------------------------------------------------------------------
     def get_config(self):
         return {"name": self.name, "layers": [layer.describe() for layer in self.layers],
                 "input_shape": list(self.input_shape) if self.input_shape else None,
                 "class_names": self.class_names, "feature_names": self.feature_names,
-                "loss": self.loss.describe() if hasattr(self.loss, "describe") else None}
+                "loss": self.loss.describe() if hasattr(self.loss, "describe") else None,
+                "compile": self.compile_config()}
 
     @classmethod
     def from_config(cls, config):
@@ -137,21 +259,52 @@ class Sequential(Module):
             model.loss = losses_mod.get(config["loss"])
         if config.get("input_shape"):
             model.build(config["input_shape"])
+        settings = config.get("compile")
+        if settings is not None:
+            # A saved model keeps its compile settings (Keras's habit): it evaluates and fits
+            # as soon as it is loaded.
+            if not isinstance(settings, dict) or set(settings) != {"optimizer", "loss",
+                                                                   "metrics"}:
+                raise ValueError("'compile' must hold optimizer, loss and metrics, got "
+                                 f"{settings!r}")
+            metrics = settings["metrics"]
+            if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+                raise ValueError(f"compile metrics must be a list of names, got {metrics!r}")
+            model.compile(optimizer=settings["optimizer"], loss=settings["loss"],
+                          metrics=metrics)
         return model
 
     # -- training -------------------------------------------------------------------------------
     def compile(self, optimizer="adam", loss="cross_entropy", metrics=None):
-        """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
+        """Choose the optimizer, the loss and the metrics reported by fit and evaluate.
+
+        Keras's loss names mean what they mean in Keras: "sparse_categorical_crossentropy"
+        after `Dense(10, activation="softmax")` reads probabilities, and is computed from the
+        layer's pre-activation (see `_loss_plan`); gradkit's "cross_entropy" reads logits.
+        """
         from gradkit import optim
         self.optimizer = optim.get(optimizer)
         self.loss = losses_mod.get(loss)
         self.metrics = [metrics_mod.get(m) for m in (metrics or [])]
+        self._plan = None
+        if self.layers:
+            self._loss_plan()     # a loss that cannot go with the output layer: said now
         return self
 
-    def fit(self, X, y, **kwargs):
+    def compile_config(self):
+        """The compile settings as JSON (what a model file keeps), or None before compile."""
+        if self.optimizer is None or not hasattr(self.loss, "describe"):
+            return None
+        # Metrics by name only: a custom metric function is code, which a file never holds.
+        names = [name for name, fn in self.metrics if metrics_mod.known(name, fn)]
+        return {"optimizer": self.optimizer.get_config(), "loss": self.loss.describe(),
+                "metrics": names}
+
+    def fit(self, x=None, y=None, **kwargs):
         """Train; see `gradkit.train.loop.fit` for the arguments. Returns a `History`."""
         from gradkit.train.loop import fit
-        return fit(self, X, y, **kwargs)
+        x = _boundary.keras_x(x, kwargs, "fit")
+        return fit(self, x, y, **kwargs)
 
     def train_step(self, xb, yb, wb=None):
         """One step on a batch: forward, loss (+ penalties), backward, update.
@@ -168,9 +321,10 @@ class Sequential(Module):
         # (the loss's below, the gradient's in `opt.step`) turn into a refused step; NumPy's
         # warning would only repeat it, and where warnings are errors it would be raised before
         # the check could say where. The update itself stays outside: that is the optimizer's.
+        fused, loss_fn = self._loss_plan()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = self.forward(Tensor(xb))
-            loss = self.loss(out, yb, wb)
+            out = self.forward_logits(Tensor(xb)) if fused else self.forward(Tensor(xb))
+            loss = loss_fn(out, yb, wb)
             pen = self.penalty()
             if pen is not None:
                 loss = loss + pen
@@ -196,58 +350,132 @@ class Sequential(Module):
         return self._running_cache
 
     # -- inference ------------------------------------------------------------------------------
-    def predict(self, X, batch_size=1024):
-        """The model's outputs (logits for classifiers), in batches, without a graph."""
-        X = np.asarray(X, dtype=np.float32)
+    def predict(self, x=None, batch_size=None, verbose=0, **kwargs):
+        """The model's outputs, in batches, without a graph: probabilities after a softmax or
+        sigmoid output layer, logits after a linear one.
+
+        `verbose` as Keras's (0 quiet, the default here; 1, 2 or "auto" print one line).
+        """
+        x = _boundary.keras_x(x, kwargs, "predict")
+        _boundary.no_more(kwargs, "predict")
+        started = _boundary.clock()
+        out = self._outputs(x, batch_size, logits=False)
+        _boundary.report(verbose, len(out), batch_size, started)
+        return out
+
+    def _outputs(self, X, batch_size, *, logits, name="X"):
+        """Outputs of the whole of X in batches (the pre-activation with `logits=True` when
+        the loss is computed from it)."""
         if not self.built:
             raise RuntimeError("predict() needs a trained or built model")
+        X = _boundary.features(X, name, self.input_shape)
+        batch_size = _boundary.batch_size(batch_size, 1024)
+        forward = self.forward_logits if logits else self.forward
         reuse_freed_memory()        # each batch's activations reuse the last batch's blocks
         was_training = self.training
         self.eval()
         try:
             with no_grad():
-                first = self.forward(Tensor(X[:batch_size])).data
+                first = forward(Tensor(X[:batch_size])).data
                 if len(X) <= batch_size:
                     return np.array(first)
                 out = np.empty((len(X),) + first.shape[1:], dtype=first.dtype)
                 out[:batch_size] = first
                 for start in range(batch_size, len(X), batch_size):
-                    out[start:start + batch_size] = self.forward(
+                    out[start:start + batch_size] = forward(
                         Tensor(X[start:start + batch_size])).data
                 return out
         finally:
             self.train(was_training)
 
+    def _scores(self, X, batch_size):
+        """(outputs, are_logits): the pre-activation where the loss is computed from it; the
+        outputs themselves are probabilities only under a loss that reads probabilities."""
+        fused = self.loss is not None and self._loss_plan()[0]
+        if fused:
+            return self._outputs(X, batch_size, logits=True), True
+        proba = getattr(self.loss, "output", None) is not None \
+            and getattr(self.loss, "from_logits", True) is False
+        return self._outputs(X, batch_size, logits=False), not proba
+
     def predict_proba(self, X, batch_size=1024):
-        """Class probabilities: softmax (or sigmoid) of the logits."""
-        logits = self.predict(X, batch_size=batch_size)
+        """Class probabilities: the softmax (or sigmoid) output layer's, or that of the logits."""
         kind = getattr(self.loss, "output", None)
+        if kind not in ("softmax", "sigmoid"):
+            raise ValueError("predict_proba needs a classifier (a cross-entropy loss), "
+                             f"this model's loss is {getattr(self.loss, 'name', self.loss)!r}")
+        scores, are_logits = self._scores(X, batch_size)
+        if not are_logits:
+            return scores
         if kind == "softmax":
-            return ag.softmax(Tensor(logits), axis=-1).data
-        if kind == "sigmoid":
-            return ag.sigmoid(Tensor(logits)).data
-        raise ValueError("predict_proba needs a classifier (a cross-entropy loss), "
-                         f"this model's loss is {getattr(self.loss, 'name', self.loss)!r}")
+            return ag.softmax(Tensor(scores), axis=-1).data
+        return ag.sigmoid(Tensor(scores)).data
 
     def predict_classes(self, X, batch_size=1024):
         """Predicted labels: class names when the model was trained on named classes."""
-        logits = self.predict(X, batch_size=batch_size)
+        scores, are_logits = self._scores(X, batch_size)
+        threshold = 0.0 if are_logits else 0.5
         kind = getattr(self.loss, "output", None)
-        if kind == "sigmoid" and logits.shape[-1] > 1:
-            return (logits > 0).astype(np.int64)          # multi-label: one 0/1 per label
-        idx = metrics_mod._predicted_classes(logits)
+        if kind == "sigmoid" and scores.shape[-1] > 1:
+            return (scores > threshold).astype(np.int64)      # multi-label: one 0/1 per label
+        if scores.ndim == 1 or scores.shape[-1] == 1:
+            idx = (scores.reshape(-1) > threshold).astype(np.int64)
+        else:
+            idx = np.argmax(scores, axis=-1)
         if self.class_names is not None:
             return np.asarray(self.class_names, dtype=object)[idx]
         return idx
 
-    def evaluate(self, X, y, batch_size=1024, sample_weight=None):
-        """{"loss": ..., metric: ...} on (X, y)."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None,
+                 return_dict=False, **kwargs):
+        """The loss on (x, y), and the compiled metrics, as Keras returns them: the loss alone
+        when there are no metrics, else [loss, *metrics] in compile order; with
+        `return_dict=True`, {"loss": ..., metric: ...}.
+
+        `verbose`: 0 quiet (the default here), 1, 2 or "auto" print one line.
+        """
+        x = _boundary.keras_x(x, kwargs, "evaluate")
+        _boundary.no_more(kwargs, "evaluate")
+        if y is None:
+            raise TypeError("evaluate needs labels: evaluate(x, y)")
+        started = _boundary.clock()
+        logs = self.evaluate_logs(x, y, batch_size=batch_size, sample_weight=sample_weight)
+        _boundary.report(verbose, len(y), batch_size, started, logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def evaluate_logs(self, X, y, *, batch_size=None, sample_weight=None):
+        """{"loss": ..., metric: ...} on (X, y): what `fit` logs and gradkit's tools read."""
+        if self.loss is None:
+            raise RuntimeError("evaluate needs a compiled model: call compile(optimizer, loss)")
         from gradkit.train.loop import encode_targets
-        yt = encode_targets(self, y)
-        out = self.predict(X, batch_size=batch_size)
+        X = _boundary.features(X, "X", self.input_shape if self.built else None)
+        yt = encode_targets(self, y, rows=len(X))
+        fused, loss_fn = self._loss_plan()
+        out = self._outputs(X, batch_size, logits=fused)
+        if sample_weight is not None:
+            sample_weight = _boundary.sample_weights(sample_weight, len(X))
         with no_grad():
-            loss = float(self.loss(Tensor(out), yt, sample_weight).data)
+            loss = float(loss_fn(Tensor(out), yt, sample_weight).data)
         logs = {"loss": loss}
         for name, fn in self.metrics:
             logs[name] = metrics_mod.log_value(fn(yt, out))
         return logs
+
+
+_PROBA_LOSS = {"softmax": "'sparse_categorical_crossentropy' or "
+                          "'categorical_crossentropy'",
+               "sigmoid": "'binary_crossentropy'"}
+
+
+def _snake(name):
+    """Keras's default layer name from a class name: BatchNormalization -> batch_normalization."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper()
+                                   or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
