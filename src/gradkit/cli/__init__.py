@@ -195,7 +195,7 @@ def evaluate(model, data):
     # A loaded model has no compiled metrics (they are a training choice, not saved), so the
     # loss would be all evaluate reports: add the metrics `gradkit train` reports for the task.
     net.metrics = [gmetrics.get(m) for m in loss_and_metrics(schema["task"])[1]]
-    logs = net.evaluate(ds.X, ds.y)
+    logs = net.evaluate_logs(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
 

@@ -5,7 +5,8 @@
                                        everywhere, which is why gradient descent cannot train it
     sigmoid(x)  = 1 / (1 + e^-x)       tanh(x) = (e^x - e^-x) / (e^x + e^-x)
     relu(x)     = max(0, x)            leaky_relu(x) = x if x > 0 else αx (α = 0.1 in the notes)
-    elu(x)      = x if x > 0 else α(e^x - 1)      selu(x) = λ elu(x, α), λ ≈ 1.0507, α ≈ 1.6733
+    elu(x)      = x if x > 0 else α(e^x - 1)
+    selu(x)     = λ elu(x, α), λ ≈ 1.0507, α ≈ 1.6733 (self-normalizing; Keras's and PyTorch's)
     softplus(x) = log(1 + e^x)         softmax(x)_i = e^x_i / Σ_j e^x_j
     gelu(x)     ≈ ½x(1 + tanh(√(2/π)(x + 0.044715x³)))      silu(x) = x σ(x)
 PReLU (learnable α) is a layer: see `gradkit.nn.layers.PReLU`.

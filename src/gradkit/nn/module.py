@@ -195,11 +195,13 @@ class Layer(Module):
 
         cls.__init__ = __init__
 
-    def __init__(self, *, name=None, dtype=np.float32):
+    def __init__(self, *, name=None, dtype=np.float32, input_shape=None):
         self.name = name
         self.dtype = np.dtype(dtype)
         self.built = False
         self.input_shape = None
+        if input_shape is not None:      # a layer without its own __init__ (Flatten)
+            self.declared_input_shape = _sample_shape(input_shape)
 
     def __call__(self, x, *args, **kwargs):
         if not self.built:
@@ -232,6 +234,7 @@ class Layer(Module):
         if len(weights) != len(keys):
             raise ValueError(f"set_weights needs {len(keys)} arrays ({keys}), got {len(weights)}")
         self.load_state_dict(dict(zip(keys, weights)))
+        self._weights_set = True     # a seeded build of a fresh model keeps these
 
     def count_params(self):
         """The number of trainable parameters of this layer (Keras's name)."""

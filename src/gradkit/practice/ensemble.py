@@ -92,9 +92,11 @@ class Ensemble:
             return np.asarray(self.class_names, dtype=object)[idx]
         return idx
 
-    def evaluate(self, X, y):
+    def evaluate(self, X, y, *, return_dict=True):
         """{"loss", metric...}: classifiers get the cross-entropy of the mean probabilities and
-        the accuracy; regression gets the members' loss on the mean output."""
+        the accuracy; regression gets the members' loss on the mean output. (A dict always:
+        `return_dict` is accepted so that code written for `Sequential.evaluate(...,
+        return_dict=True)` runs on an ensemble too.)"""
         from gradkit.train import metrics as gmetrics
         from gradkit.train.loop import encode_targets
 
@@ -121,7 +123,7 @@ class Ensemble:
 
     def evaluate_members(self, X, y):
         """Each member's own `evaluate(X, y)`."""
-        return [m.evaluate(X, y) for m in self.models]
+        return [m.evaluate_logs(X, y) for m in self.models]
 
     @classmethod
     def load(cls, paths):

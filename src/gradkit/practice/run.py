@@ -288,7 +288,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
                             checkpoint_dir=ckpt_dir,
                             checkpoint_every=config.checkpoint_every or None,
                             resume_from=resume_from)
-        results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
+        results = {"test_" + k: v for k, v in model.evaluate_logs(test.X, test.y).items()}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}

@@ -112,7 +112,7 @@ def no_nones(y, name="y"):
                             "a label")
 
 
-def rows_match(n_x, n_y, x_name="x", y_name="y"):
+def rows_match(n_x, n_y, x_name="X", y_name="y"):
     if n_x != n_y:
         raise DataError(f"{x_name} has {n_x} rows but {y_name} has {n_y}: expected one label "
                         "per row")

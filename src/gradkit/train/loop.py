@@ -154,7 +154,7 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
 
     reuse_freed_memory()        # every step's activations reuse the last step's blocks
     rng = np.random.default_rng(seed)
-    if not model.built:
+    if not model.built or (getattr(model, "_fresh", False) and seed is not None):
         model.build(X.shape[1:], rng)
         _boundary.labels_fit_outputs(model, y)
         if y_val is not None:

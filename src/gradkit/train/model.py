@@ -62,8 +62,10 @@ class Sequential(Module):
         self.history = None
         self._running_cache = None
         self._plan = None
+        self._fresh = False
         if declared is not None:
             self.build(declared)
+            self._fresh = True
 
     def add(self, layer):
         if isinstance(layer, InputLayer) and not self.layers:
@@ -74,6 +76,7 @@ class Sequential(Module):
         self._plan = None
         if len(self.layers) == 1 and getattr(layer, "declared_input_shape", None) is not None:
             self.build(layer.declared_input_shape)
+            self._fresh = True
 
     # -- building -----------------------------------------------------------------------------
     def build(self, input_shape, rng=None, *, seed=None):
@@ -81,19 +84,31 @@ class Sequential(Module):
 
         `input_shape` has no batch axis, or Keras's leading None for it: `build((None, 784))`
         and `build((784,))` are the same.
+
+        A model built at construction (from `Input` or `input_shape=`) whose weights nobody
+        has set yet is "fresh": a seeded build (or `fit(seed=...)`) draws its weights again
+        from that seed, so the seed decides the weights however the model was declared.
         """
+        reinit = getattr(self, "_fresh", False) and (rng is not None or seed is not None)
         rng = rng if rng is not None else np.random.default_rng(seed)
         shape = _boundary.sample_shape(input_shape)
         self.input_shape = shape
         for layer in self.layers:
-            if isinstance(layer, Layer) and not layer.built:
+            redraw = reinit and not hasattr(layer, "adapt") \
+                and not getattr(layer, "_weights_set", False)
+            if isinstance(layer, Layer) and (not layer.built or redraw):
                 layer.build(shape, rng)
             shape = layer.compute_output_shape(shape) if isinstance(layer, Layer) else shape
         self.output_shape = shape
         self.built = True
+        self._fresh = False
         self._running_cache = None
         self._plan = None
         return self
+
+    def load_state_dict(self, state, *, strict=True):
+        super().load_state_dict(state, strict=strict)
+        self._fresh = False         # weights given: a seeded fit must not draw them again
 
     def forward(self, x):
         for layer in self.layers:
@@ -102,9 +117,9 @@ class Sequential(Module):
 
     def __call__(self, x):
         if not isinstance(x, Tensor):
-            x = Tensor(_boundary.features(x, "x", self.input_shape if self.built else None))
+            x = Tensor(_boundary.features(x, "X", self.input_shape if self.built else None))
         elif self.built:
-            _boundary.check_shape(x.shape, "x", self.input_shape)
+            _boundary.check_shape(x.shape, "X", self.input_shape)
         if not self.built:
             self.build(x.shape[1:])
         return self.forward(x)
