@@ -170,7 +170,33 @@ def load_data(config):
     from gradkit import data as gdata
 
     options = {"task": config.task} if config.task is not None else {}
-    return gdata.load(config.data, target=config.target, **options)
+    ds = gdata.load(config.data, target=config.target, **options)
+    if config.task is None:
+        _refuse_numbers_as_classes(ds, config)
+    return ds
+
+
+# A whole-number target is read as classes; with more than this many distinct values and
+# fewer than this many rows per value on average, it is a quantity (diabetes' disease
+# progression, rounded: 214 values in 442 rows), not a set of classes.
+_MANY_CLASSES, _FEW_ROWS_PER_CLASS = 20, 5
+
+
+def _refuse_numbers_as_classes(ds, config):
+    """Refuse, with a line naming --task, to train one class per distinct number."""
+    names = ds.class_names
+    if ds.task != "classification" or names is None or len(names) <= _MANY_CLASSES:
+        return
+    if not all(isinstance(n, str) and n.lstrip("-").isdigit() for n in names):
+        return      # named classes: the user's labels, however many
+    n_rows, n_classes = len(ds.y), len(names)
+    if n_rows >= _FEW_ROWS_PER_CLASS * n_classes:
+        return
+    raise ConfigError(
+        f"{config.data}: the target holds {n_classes} distinct whole numbers in {n_rows} rows "
+        f"({n_rows / n_classes:.1f} rows per value): that looks like a quantity, not classes. "
+        "Pass --task regression to predict the number, or --task classification to train "
+        f"{n_classes} classes")
 
 
 def build_model(config, train, rng):

@@ -121,10 +121,14 @@ def resolve_init(init):
 
 
 def resolve_loss(loss):
-    """A gradkit Loss from a name, a config dict or an object (copied)."""
-    if isinstance(loss, losses.Loss):
-        return copy.deepcopy(loss)
-    return losses.get(loss)
+    """A gradkit Loss from a name, a config dict or an object (copied), reading logits.
+
+    The estimator's network ends in its own output unit, without an activation, and turns
+    its outputs into probabilities itself: a loss named for probabilities (Keras's
+    "sparse_categorical_crossentropy", from_logits=False) is the same loss read from those
+    logits, as a Keras model with a softmax output layer computes it."""
+    resolved = copy.deepcopy(loss) if isinstance(loss, losses.Loss) else losses.get(loss)
+    return resolved.with_logits() if isinstance(resolved, losses.Loss) else resolved
 
 
 def resolve_schedule(spec, *, lr, steps_per_epoch, epochs):
