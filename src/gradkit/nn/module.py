@@ -240,6 +240,11 @@ class Layer(Module):
         """The number of trainable parameters of this layer (Keras's name)."""
         return self.num_parameters()
 
+    @property
+    def weights(self):
+        """Keras's `layer.weights`: the parameters, then the buffers (empty before build)."""
+        return [*self.parameters(), *(b for _, b in self.named_buffers())]
+
     def get_config(self):
         # dtype too: without it a float64 layer would come back from its config as float32.
         return {"name": self.name, "dtype": self.dtype.name}

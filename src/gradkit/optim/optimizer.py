@@ -153,6 +153,15 @@ class Optimizer:
             raise ValueError(f"lr must be a finite non-negative number, got lr={value!r}")
         self.schedule = schedules.get(value)
 
+    @property
+    def learning_rate(self):
+        """Keras's name for `lr` (read and set)."""
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.lr = value
+
     # -- parameters ----------------------------------------------------------------------------
 
     def bind(self, params):

@@ -104,10 +104,14 @@ def r2(y_true, y_pred):
 
 _BY_NAME = {"accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accuracy,
             "top_k_accuracy": top_k_accuracy, "precision": precision, "recall": recall,
-            "f1": f1, "mse": mse, "mae": mae, "r2": r2}
+            "f1": f1, "mse": mse, "mae": mae, "r2": r2,
+            # Keras's names for the same numbers (logs keep the name given to compile)
+            "sparse_categorical_accuracy": accuracy, "categorical_accuracy": accuracy,
+            "mean_squared_error": mse, "mean_absolute_error": mae}
 # Metrics where larger is better (early stopping and checkpoints pick the direction from this).
 HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "top_k_accuracy", "precision",
-                    "recall", "f1", "r2"}
+                    "recall", "f1", "r2", "sparse_categorical_accuracy",
+                    "categorical_accuracy"}
 
 
 def get(metric):

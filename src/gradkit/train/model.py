@@ -78,6 +78,20 @@ class Sequential(Module):
             self.build(layer.declared_input_shape)
             self._fresh = True
 
+    def pop(self):
+        """Remove the last layer (Keras's `Sequential.pop`); returns it."""
+        if not self.layers:
+            raise IndexError("pop from a model without layers")
+        if self.built:
+            raise RuntimeError("cannot remove a layer from a built model")
+        self._plan = None
+        return self.layers.pop()
+
+    @property
+    def weights(self):
+        """Keras's `model.weights`: every parameter, then the buffers."""
+        return [*self.parameters(), *(b for _, b in self.named_buffers())]
+
     # -- building -----------------------------------------------------------------------------
     def build(self, input_shape, rng=None, *, seed=None):
         """Create every layer's weights for inputs of `input_shape`.
