@@ -19,9 +19,10 @@ import numbers
 
 import numpy as np
 
+from gradkit._registry import Registry
 from gradkit.optim import schedules, updates
 
-_REGISTRY = {}
+OPTIMIZERS = Registry("optimizer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +112,7 @@ class Optimizer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__ and cls.name:
-            for key in (cls.name, *cls.__dict__.get("aliases", ())):
-                _REGISTRY[key] = cls
+            OPTIMIZERS.add(cls, cls.name, *cls.__dict__.get("aliases", ()))
         init = cls.__dict__.get("__init__")
         if init is not None:
             cls.__init__ = _keras_arguments(cls, init)
@@ -414,19 +414,8 @@ def get(identifier, **kwargs):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier(**kwargs)
-    if isinstance(identifier, str):
-        return _lookup(identifier)(**kwargs)
-    if isinstance(identifier, dict):
-        config = {**identifier, **kwargs}
-        if "name" not in config:
-            raise ValueError(f"an optimizer config needs a 'name', got keys {sorted(config)}")
-        return _lookup(config["name"]).from_config(config)
+    if isinstance(identifier, (str, dict)):
+        return OPTIMIZERS.create(identifier, **kwargs)
     raise TypeError("optimizer must be a name, a config dict or an Optimizer, got "
                     f"{type(identifier).__name__}: {identifier!r}")
 
-
-def _lookup(name):
-    cls = _REGISTRY.get(str(name).strip().lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(_REGISTRY)}")
-    return cls

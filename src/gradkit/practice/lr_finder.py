@@ -144,7 +144,7 @@ def lr_range_test(model, X, y, *, start=1e-6, stop=1.0, steps=100, batch_size=32
     if not model.optimizer.takes_lr or model.optimizer.requires_closure:
         raise ValueError(f"lr_range_test needs an optimizer with a learning rate (sgd, adam, "
                          f"...), got {type(model.optimizer).__name__}")
-    from gradkit.train.loop import _as_features, encode_targets
+    from gradkit.train.inputs import as_features as _as_features, encode_targets
 
     X = _as_features(X)
     yt = encode_targets(model, y)

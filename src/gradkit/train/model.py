@@ -479,7 +479,7 @@ class Sequential(Module):
         """{"loss": ..., metric: ...} on (X, y): what `fit` logs and gradkit's tools read."""
         if self.loss is None:
             raise RuntimeError("evaluate needs a compiled model: call compile(optimizer, loss)")
-        from gradkit.train.loop import encode_targets
+        from gradkit.train.inputs import encode_targets
         X = _boundary.features(X, "X", self.input_shape if self.built else None)
         yt = encode_targets(self, y, rows=len(X))
         fused, loss_fn = self._loss_plan()
