@@ -68,24 +68,44 @@ class Sequential(Module):
             self._fresh = True
 
     def add(self, layer):
-        if isinstance(layer, InputLayer) and not self.layers:
-            return self.build(layer.shape)
-        if self.built:
-            raise RuntimeError("cannot add a layer to a built model")
+        """Append a layer. On a built model (after `Input`), the layer is built at once on the
+        model's output shape, as Keras builds it."""
+        if isinstance(layer, InputLayer):
+            if self.layers:
+                raise ValueError("Input(shape=...) must come before the first layer")
+            self.build(layer.shape)
+            self._fresh = True
+            return
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential takes layers, got {type(layer).__name__}")
         self.layers.append(layer)
         self._plan = None
-        if len(self.layers) == 1 and getattr(layer, "declared_input_shape", None) is not None:
+        if self.built:
+            self._extend(layer)
+        elif len(self.layers) == 1 and getattr(layer, "declared_input_shape", None) is not None:
             self.build(layer.declared_input_shape)
             self._fresh = True
+
+    def _extend(self, layer):
+        if isinstance(layer, Layer) and not layer.built:
+            layer.build(self.output_shape, np.random.default_rng())
+        if isinstance(layer, Layer):
+            self.output_shape = layer.compute_output_shape(self.output_shape)
+        self._running_cache = None
 
     def pop(self):
         """Remove the last layer (Keras's `Sequential.pop`); returns it."""
         if not self.layers:
             raise IndexError("pop from a model without layers")
-        if self.built:
-            raise RuntimeError("cannot remove a layer from a built model")
         self._plan = None
-        return self.layers.pop()
+        layer = self.layers.pop()
+        if self.built:
+            shape = self.input_shape
+            for kept in self.layers:
+                shape = kept.compute_output_shape(shape) if isinstance(kept, Layer) else shape
+            self.output_shape = shape
+            self._running_cache = None
+        return layer
 
     @property
     def weights(self):
