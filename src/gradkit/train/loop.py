@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from gradkit._memory import reuse_freed_memory
-from gradkit.errors import DataError, TrainingDiverged
+from gradkit.errors import TrainingDiverged
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
