@@ -73,7 +73,7 @@ def test_loss_objects_read_what_keras_reads(cls, kwargs):
         y_pred = logits if kwargs.get("from_logits") else probs
         y_true = labels if cls.startswith("Sparse") else np.eye(3, dtype=np.float32)[labels]
     expected = float(getattr(keras.losses, cls)(**kwargs)(y_true, y_pred))
-    got = float(getattr(gk.losses, cls)(**kwargs)(gk.tensor(y_pred), y_true).numpy())
+    got = float(getattr(gk.losses, cls)(**kwargs)(y_true, y_pred).numpy())     # Keras's order
     assert got == pytest.approx(expected, rel=1e-5)
 
 

@@ -66,6 +66,21 @@ def test_sigmoid_output_with_binary_crossentropy():
     assert acc == np.mean((p > 0.5) == y) and acc > 0.9      # far above the class prior
 
 
+def test_keras_loss_classes_take_keras_argument_order():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    labels = np.array([0, 2])
+    expected = -np.mean(np.log([0.7, 0.8]))
+    keras_loss = gk.losses.SparseCategoricalCrossentropy()
+    assert float(keras_loss(labels, probs).numpy()) == pytest.approx(expected, rel=1e-6)
+    one_hot = np.eye(3, dtype=np.float32)[labels]
+    assert float(gk.losses.CategoricalCrossentropy()(one_hot, probs).numpy()) == \
+        pytest.approx(expected, rel=1e-6)
+    # gradkit's own classes keep gradkit's order, (prediction, target), and read logits
+    logits = gk.tensor(np.log(probs))
+    assert float(gk.losses.CrossEntropy()(logits, labels).numpy()) == \
+        pytest.approx(expected, rel=1e-6)
+
+
 @pytest.mark.parametrize("loss, last, message", [
     ("cross_entropy", "softmax", "reads logits.*applies softmax"),
     (gk.losses.SparseCategoricalCrossentropy(from_logits=True), "softmax", "applied twice"),

@@ -72,6 +72,11 @@ class Loss:
         self.class_weight = class_weight
 
     def __call__(self, y_pred, y_true, sample_weight=None):
+        return self.loss_of(y_pred, y_true, sample_weight)
+
+    def loss_of(self, y_pred, y_true, sample_weight=None):
+        """The loss in gradkit's order, (prediction, target), whatever the class's call order
+        (Keras's classes are called as Keras calls them: loss(y_true, y_pred))."""
         y_true = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
         weights = self._weights(y_true, sample_weight)
         if weights is not None:
@@ -299,10 +304,28 @@ class GaussianNLL(Loss):
         return _rowwise_mean(nll)
 
 
-class CategoricalCrossentropy(CategoricalCrossEntropy):
+class _KerasOrder:
+    """Keras's call order: `loss(y_true, y_pred, sample_weight=None)`, arrays welcome."""
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if not isinstance(y_pred, Tensor):
+            y_pred = np.asarray(y_pred)
+            y_pred = Tensor(y_pred if y_pred.dtype.kind == "f" else y_pred.astype(np.float32))
+        return self.loss_of(y_pred, y_true, sample_weight)
+
+
+def value(loss, y_pred, y_true, sample_weight=None):
+    """`loss` of a prediction against a target, in gradkit's order for any loss: a `Loss`
+    (whatever its own call order) or a callable `fn(y_pred, y_true, sample_weight)`."""
+    if isinstance(loss, Loss):
+        return loss.loss_of(y_pred, y_true, sample_weight)
+    return loss(y_pred, y_true, sample_weight)
+
+
+class CategoricalCrossentropy(_KerasOrder, CategoricalCrossEntropy):
     """Keras's `CategoricalCrossentropy`: one-hot or probability rows against probabilities
     (`from_logits=False` by default, as in Keras); gradkit's `CategoricalCrossEntropy` reads
-    logits."""
+    logits. Called as Keras calls it: `loss(y_true, y_pred)`."""
 
     name = "categorical_crossentropy"
 
@@ -310,10 +333,10 @@ class CategoricalCrossentropy(CategoricalCrossEntropy):
         super().__init__(from_logits=from_logits, label_smoothing=label_smoothing, **kw)
 
 
-class SparseCategoricalCrossentropy(SparseCategoricalCrossEntropy):
+class SparseCategoricalCrossentropy(_KerasOrder, SparseCategoricalCrossEntropy):
     """Keras's `SparseCategoricalCrossentropy`: integer labels against probabilities
     (`from_logits=False` by default, as in Keras); gradkit's `SparseCategoricalCrossEntropy`
-    reads logits."""
+    reads logits. Called as Keras calls it: `loss(y_true, y_pred)`."""
 
     name = "sparse_categorical_crossentropy"
 
@@ -321,9 +344,10 @@ class SparseCategoricalCrossentropy(SparseCategoricalCrossEntropy):
         super().__init__(from_logits=from_logits, **kw)
 
 
-class BinaryCrossentropy(BinaryCrossEntropy):
+class BinaryCrossentropy(_KerasOrder, BinaryCrossEntropy):
     """Keras's `BinaryCrossentropy`: 0/1 (or soft) targets against probabilities
-    (`from_logits=False` by default, as in Keras); gradkit's `BinaryCrossEntropy` reads logits."""
+    (`from_logits=False` by default, as in Keras); gradkit's `BinaryCrossEntropy` reads logits.
+    Called as Keras calls it: `loss(y_true, y_pred)`."""
 
     name = "binary_crossentropy"
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from gradkit.autograd import Tensor
 from gradkit._threads import blas_limit
+from gradkit.nn import losses
 
 
 class Ensemble:
@@ -116,7 +117,7 @@ class Ensemble:
             logit = np.log(p) - np.log(1 - p)
             return {"loss": loss, "binary_accuracy": gmetrics.binary_accuracy(t, logit)}
         out = self.predict(X)
-        logs = {"loss": float(first.loss(Tensor(out), yt, None).data)}
+        logs = {"loss": float(losses.value(first.loss, Tensor(out), yt).data)}
         for name, fn in first.metrics:
             logs[name] = fn(yt, out)
         return logs

@@ -68,7 +68,7 @@ class BatchLoss:
                 # mean(w_i ℓ_i · n / Σw) = Σ w_i ℓ_i / Σw: the weighted mean of the batch.
                 sample_weight = w * (n / total)
                 self.batch_weight = total
-        loss = self.base(y_pred, y_true, sample_weight)
+        loss = losses.value(self.base, y_pred, y_true, sample_weight)
         return loss * self.scale if self.scale != 1.0 else loss
 
     def describe(self):

@@ -9,6 +9,7 @@ import gradkit.autograd as ag
 from gradkit._memory import reuse_freed_memory
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import ConfigError
+from gradkit.nn import losses as losses_mod
 from gradkit.nn.layers.core import Activation, Dense
 from gradkit.train import _boundary
 from gradkit.train import metrics as metrics_mod
@@ -178,7 +179,7 @@ class OutputAndInference:
         if sample_weight is not None:
             sample_weight = _boundary.sample_weights(sample_weight, len(X))
         with no_grad():
-            loss = float(loss_fn(Tensor(out), yt, sample_weight).data)
+            loss = float(losses_mod.value(loss_fn, Tensor(out), yt, sample_weight).data)
         logs = {"loss": loss}
         for name, fn in self.metrics:
             logs[name] = metrics_mod.log_value(fn(yt, out))

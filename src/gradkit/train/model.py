@@ -319,7 +319,7 @@ class Sequential(OutputAndInference, Module):
         fused, loss_fn = self._loss_plan()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             out = self.forward_logits(Tensor(xb)) if fused else self.forward(Tensor(xb))
-            loss = loss_fn(out, yb, wb)
+            loss = losses_mod.value(loss_fn, out, yb, wb)
             pen = self.penalty()
             if pen is not None:
                 loss = loss + pen
