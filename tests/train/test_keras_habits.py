@@ -323,3 +323,10 @@ def test_a_model_built_for_3_features_refuses_2_5_3():
     model.build((3,))
     with pytest.raises(gk.DataError, match=r"shape \(2, 5, 3\).*expected rank 2, found rank 3"):
         model(np.zeros((2, 5, 3), np.float32))
+
+
+def test_to_categorical_as_keras():
+    np.testing.assert_array_equal(keras.utils.to_categorical([0, 2, 1]), np.eye(3)[[0, 2, 1]])
+    assert keras.utils.to_categorical([[1], [0]], 3).shape == (2, 3)
+    with pytest.raises(gk.DataError, match="label 3 with num_classes=3"):
+        keras.utils.to_categorical([3], 3)
