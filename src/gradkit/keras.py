@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from gradkit import optim as optimizers
+from gradkit.errors import DataError
 from gradkit.io import load_model, save
 from gradkit.nn import activations, initializers, layers, losses, regularizers
 from gradkit.nn.layers import Input
@@ -23,8 +24,6 @@ from gradkit.train import Model, Sequential, callbacks, metrics
 def to_categorical(x, num_classes=None):
     """Keras's `to_categorical`: one-hot float64 rows for integer labels (num_classes: the
     largest label + 1), as Keras 3 returns them for NumPy input."""
-    from gradkit.errors import DataError
-
     labels = np.asarray(x)
     if labels.ndim > 1 and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])

@@ -135,7 +135,7 @@ def batch_size(value, default):
 
 
 def keras_x(x, kwargs, who):
-    """The input array, given positionally or as Keras's `x=` (gradkit's `X=` too)."""
+    """The input array, given positionally or by name (Keras's `x=`, gradkit's `X=`)."""
     if "X" in kwargs:
         if x is not None:
             raise TypeError(f"{who} got the input twice (x and X)")

@@ -13,6 +13,7 @@ from gradkit.nn import losses as losses_mod
 from gradkit.nn.layers.core import Activation, Dense
 from gradkit.train import _boundary
 from gradkit.train import metrics as metrics_mod
+from gradkit.train.inputs import encode_targets
 
 
 class OutputAndInference:
@@ -171,7 +172,6 @@ class OutputAndInference:
         """{"loss": ..., metric: ...} on (X, y): what `fit` logs and gradkit's tools read."""
         if self.loss is None:
             raise RuntimeError("evaluate needs a compiled model: call compile(optimizer, loss)")
-        from gradkit.train.inputs import encode_targets
         X = _boundary.features(X, "X", self.input_shape if self.built else None)
         yt = encode_targets(self, y, rows=len(X))
         fused, loss_fn = self._loss_plan()

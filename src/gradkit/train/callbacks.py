@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _atomic
+from gradkit._model_format import write_model
 from gradkit.optim.schedules import Schedule
 from gradkit.train.metrics import mode_for
 
@@ -219,8 +220,7 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         path = self._format(epoch, logs or {})
-        from gradkit.io import save  # io sits above train; imported only when a file is written
-        save(self.model, path)
+        write_model(self.model, path)         # gradkit.io.save's writer, a floor below train
         self.saved.append(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved the model to {path}")
@@ -361,7 +361,7 @@ class CSVLogger(Callback):
         if not self.prefix:
             writer.writeheader()
         writer.writerows(self.rows)
-        _files.atomic_write_text(self.path, self.prefix + buf.getvalue())
+        _atomic.atomic_write_text(self.path, self.prefix + buf.getvalue())
 
     def _add(self, epoch, logs):
         self.rows.append({"epoch": epoch, **{k: v for k, v in logs.items() if np.isscalar(v)}})

@@ -67,9 +67,10 @@ class _Run:
     batch_logs: dict = dataclasses.field(default_factory=dict)
 
 
-def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=0.0,
+def fit(model, X=None, y=None, *, batch_size=32, epochs=1, shuffle=True, validation_split=0.0,
         validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
-        verbose="auto", checkpoint_dir=None, checkpoint_every=None, resume_from=None):
+        verbose="auto", checkpoint_dir=None, checkpoint_every=None, resume_from=None,
+        x=None):
     """Train `model` on (X, y) with mini-batch gradient descent.
 
     Args:
@@ -85,7 +86,9 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
         checkpoint_dir: write resumable checkpoints there at every epoch end (and every
             `checkpoint_every` steps if given).
         resume_from: a checkpoint file or directory to continue from.
+        x: Keras's name for X (`fit(x=..., y=...)`).
     """
+    X = _boundary.keras_x(X, {"X": x} if x is not None else {}, "fit")
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
     batch_size = _boundary.batch_size(batch_size, 32)      # None: Keras's default, 32

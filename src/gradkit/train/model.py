@@ -6,11 +6,13 @@ import math
 
 import numpy as np
 
+from gradkit import optim
+from gradkit._model_format import write_model
 from gradkit.autograd import Tensor
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.layers.core import InputLayer
 from gradkit.nn.module import Layer, Module, layer_from_config
-from gradkit.train import _boundary
+from gradkit.train import _boundary, loop
 from gradkit.train import metrics as metrics_mod
 from gradkit.train._inference import OutputAndInference
 
@@ -234,8 +236,7 @@ class Sequential(OutputAndInference, Module):
         compile settings and (with `include_optimizer`, the default) the optimizer's state.
         `gk.load_model(path)` (or `gk.load`) gives it back ready to evaluate and to go on
         fitting where it stopped."""
-        from gradkit.io import save
-        save(self, path, include_optimizer=include_optimizer, extra=extra)
+        write_model(self, path, include_optimizer=include_optimizer, extra=extra)
 
     # -- configuration --------------------------------------------------------------------------
     def get_config(self):
@@ -277,7 +278,6 @@ class Sequential(OutputAndInference, Module):
         after `Dense(10, activation="softmax")` reads probabilities, and is computed from the
         layer's pre-activation (see `_loss_plan`); gradkit's "cross_entropy" reads logits.
         """
-        from gradkit import optim
         self.optimizer = optim.get(optimizer)
         self.loss = losses_mod.get(loss)
         self.metrics = [metrics_mod.get(m) for m in (metrics or [])]
@@ -295,11 +295,9 @@ class Sequential(OutputAndInference, Module):
         return {"optimizer": self.optimizer.get_config(), "loss": self.loss.describe(),
                 "metrics": names}
 
-    def fit(self, x=None, y=None, **kwargs):
-        """Train; see `gradkit.train.loop.fit` for the arguments. Returns a `History`."""
-        from gradkit.train.loop import fit
-        x = _boundary.keras_x(x, kwargs, "fit")
-        return fit(self, x, y, **kwargs)
+    # `model.fit(X, y, ...)` is `gradkit.train.loop.fit(model, X, y, ...)`, its arguments and
+    # docstring included; returns a `History`.
+    fit = loop.fit
 
     def train_step(self, xb, yb, wb=None):
         """One step on a batch: forward, loss (+ penalties), backward, update.

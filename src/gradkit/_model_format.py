@@ -1,0 +1,49 @@
+"""The model file's format: one safetensors file, the JSON config in its metadata; the writer.
+
+Below every package, so that `io.save` and the callbacks that save a model during training
+(`ModelCheckpoint`, in `train`, a floor below `io`) write the same file. The model is used only
+through `built`, `get_config()` and `state_dict()`; reading a model back needs the layers and
+`Sequential`, so the reader stays in `gradkit.io`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+import numpy as np
+
+from gradkit._safetensors import save_tensors
+from gradkit._version import __version__
+
+FORMAT_VERSION = 1
+CONFIG_KEY = "gradkit"          # the metadata entry that holds the JSON config
+OPTIMIZER_PREFIX = "optimizer."  # the optimizer's state, when kept, under these tensor names
+
+
+def write_model(model, path, *, extra=None, include_optimizer=False):
+    """Write `model` (weights, architecture, class and feature names, compile settings) to
+    `path` atomically.
+
+    Args:
+        extra: more JSON-able information to keep in the config (e.g. training settings).
+        include_optimizer: also keep the optimizer's state (Adam's moments, its step count),
+            so that fitting the loaded model goes on where it stopped (`model.save` does, as
+            Keras's does).
+    """
+    if not getattr(model, "built", False):
+        raise ValueError("save() needs a built model: train it or call build(input_shape)")
+    config = {
+        "format_version": FORMAT_VERSION,
+        "library": "gradkit", "library_version": __version__,
+        "numpy_version": np.__version__, "python_version": platform.python_version(),
+        "model": model.get_config(),
+        "extra": extra or {},
+    }
+    tensors = {k: np.array(v, order="C") for k, v in model.state_dict().items()}
+    opt = getattr(model, "optimizer", None)
+    if include_optimizer and opt is not None and getattr(opt, "_flat", None) is not None:
+        tensors.update((OPTIMIZER_PREFIX + k, np.array(v, order="C"))
+                       for k, v in opt.state_dict().items())
+    save_tensors(os.fspath(path), tensors, {CONFIG_KEY: json.dumps(config)})
