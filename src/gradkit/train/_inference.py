@@ -80,6 +80,7 @@ class OutputAndInference:
         """
         x = _boundary.keras_x(x, kwargs, "predict")
         _boundary.no_more(kwargs, "predict")
+        _boundary.verbosity(verbose)
         started = _boundary.clock()
         out = self._outputs(x, batch_size, logits=False)
         _boundary.report(verbose, len(out), batch_size, started)
@@ -158,8 +159,7 @@ class OutputAndInference:
         """
         x = _boundary.keras_x(x, kwargs, "evaluate")
         _boundary.no_more(kwargs, "evaluate")
-        if y is None:
-            raise TypeError("evaluate needs labels: evaluate(x, y)")
+        _boundary.verbosity(verbose)            # a bad value refused before the work
         started = _boundary.clock()
         logs = self.evaluate_logs(x, y, batch_size=batch_size, sample_weight=sample_weight)
         _boundary.report(verbose, len(y), batch_size, started, logs)
