@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
-from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import ConfigError
 from gradkit.nn import losses as losses_mod
@@ -14,6 +14,7 @@ from gradkit.nn.layers.core import Activation, Dense
 from gradkit.train import _boundary
 from gradkit.train import metrics as metrics_mod
 from gradkit.train.inputs import encode_targets
+from gradkit.train.streaming import check_stream_arguments, evaluate_stream, predict_stream
 
 
 class OutputAndInference:
@@ -82,6 +83,8 @@ class OutputAndInference:
         _boundary.no_more(kwargs, "predict")
         _boundary.verbosity(verbose)
         started = _boundary.clock()
+        if is_stream(x):        # a `gradkit.data.Stream`: outputs in the files' row order
+            return predict_stream(self, x, batch_size=_boundary.batch_size(batch_size, 1024))
         out = self._outputs(x, batch_size, logits=False)
         _boundary.report(verbose, len(out), batch_size, started)
         return out
@@ -94,7 +97,6 @@ class OutputAndInference:
         X = _boundary.features(X, name, self.input_shape)
         batch_size = _boundary.batch_size(batch_size, 1024)
         forward = self.forward_logits if logits else self.forward
-        reuse_freed_memory()        # each batch's activations reuse the last batch's blocks
         was_training = self.training
         self.eval()
         try:
@@ -161,17 +163,26 @@ class OutputAndInference:
         _boundary.no_more(kwargs, "evaluate")
         _boundary.verbosity(verbose)            # a bad value refused before the work
         started = _boundary.clock()
-        logs = self.evaluate_logs(x, y, batch_size=batch_size, sample_weight=sample_weight)
-        _boundary.report(verbose, len(y), batch_size, started, logs)
+        logs, rows = self._evaluate(x, y, batch_size, sample_weight)
+        _boundary.report(verbose, rows, batch_size, started, logs)
         if return_dict:
             return logs
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
-    def evaluate_logs(self, X, y, *, batch_size=None, sample_weight=None):
-        """{"loss": ..., metric: ...} on (X, y): what `fit` logs and gradkit's tools read."""
+    def evaluate_logs(self, X, y=None, *, batch_size=None, sample_weight=None):
+        """{"loss": ..., metric: ...} on (X, y), or on a `gradkit.data.Stream` X (y None):
+        what `fit` logs and gradkit's tools read."""
+        return self._evaluate(X, y, batch_size, sample_weight)[0]
+
+    def _evaluate(self, X, y, batch_size, sample_weight):
+        """(logs, the number of rows evaluated)."""
         if self.loss is None:
             raise RuntimeError("evaluate needs a compiled model: call compile(optimizer, loss)")
+        if is_stream(X):
+            check_stream_arguments(y, 0.0, sample_weight)
+            logs = evaluate_stream(self, X, batch_size=_boundary.batch_size(batch_size, 1024))
+            return logs, len(X)
         X = _boundary.features(X, "X", self.input_shape if self.built else None)
         yt = encode_targets(self, y, rows=len(X))
         fused, loss_fn = self._loss_plan()
@@ -183,7 +194,7 @@ class OutputAndInference:
         logs = {"loss": loss}
         for name, fn in self.metrics:
             logs[name] = metrics_mod.log_value(fn(yt, out))
-        return logs
+        return logs, len(X)
 
 
 _PROBA_LOSS = {"softmax": "'sparse_categorical_crossentropy' or "

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
 from gradkit.errors import TrainingDiverged
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
@@ -15,6 +15,7 @@ from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
 from gradkit.train.metrics import log_value
+from gradkit.train.streaming import fit_stream
 
 __all__ = ["fit", "encode_targets"]
 
@@ -68,10 +69,11 @@ class _Run:
 
 
 def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
-        validation_split=0.0, validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
-        verbose="auto", checkpoint_dir=None, checkpoint_every=None, resume_from=None,
-        x=None):
-    """Train `model` on (X, y) with mini-batch gradient descent.
+        validation_split=0.0, validation_data=None, class_weight=None, sample_weight=None,
+        callbacks=None, seed=None, verbose="auto", checkpoint_dir=None, checkpoint_every=None,
+        resume_from=None, x=None):
+    """Train `model` on (X, y) with mini-batch gradient descent; X may be a
+    `gradkit.data.Stream` (y None; validation_data another Stream), read and never held.
 
     Args:
         batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
@@ -96,6 +98,13 @@ def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
     if batch_size is not None:
         batch_size = _boundary.batch_size(batch_size, None)
+    if is_stream(X):        # data larger than memory: read, never held (train/streaming.py)
+        return fit_stream(
+            model, X, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
+            validation_split=validation_split, validation_data=validation_data,
+            class_weight=class_weight, sample_weight=sample_weight, callbacks=callbacks,
+            seed=seed, verbose=verbose, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, resume_from=resume_from)
     data = _prepare_data(model, X, y, validation_split=validation_split,
                          validation_data=validation_data, class_weight=class_weight,
                          sample_weight=sample_weight)
@@ -141,7 +150,6 @@ def _prepare_data(model, X, y, *, validation_split, validation_data, class_weigh
 def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkpoint_dir,
            checkpoint_every):
     """Build the model, bind the optimizer, assemble the callbacks: a run at epoch 0."""
-    reuse_freed_memory()        # every step's activations reuse the last step's blocks
     rng = np.random.default_rng(seed)
     if not model.built or (getattr(model, "_fresh", False) and seed is not None):
         # (a model built at construction, whose weights nobody set, draws them from the seed)
