@@ -117,10 +117,12 @@ class OutputAndInference:
         """(outputs, are_logits): the pre-activation where the loss is computed from it; the
         outputs themselves are probabilities only under a loss that reads probabilities."""
         fused = self.loss is not None and self._loss_plan()[0]
-        if fused:
-            return self._outputs(X, batch_size, logits=True), True
         proba = getattr(self.loss, "output", None) is not None \
             and getattr(self.loss, "from_logits", True) is False
+        if is_stream(X):        # predict's outputs: probabilities under a Keras loss
+            return predict_stream(self, X, batch_size=batch_size), not (fused or proba)
+        if fused:
+            return self._outputs(X, batch_size, logits=True), True
         return self._outputs(X, batch_size, logits=False), not proba
 
     def predict_proba(self, X, batch_size=1024):
