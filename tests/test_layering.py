@@ -1,7 +1,7 @@
 """The layering DESIGN.md draws, read from the source: every import goes down, never up.
 
-autograd -> nn -> optim -> train -> data -> io -> practice -> sklearn -> cli: a package imports
-only from itself and the packages before it. The private helpers (`gradkit/_*.py`) and
+autograd -> nn -> optim -> train -> data -> io -> practice -> sklearn -> cli (-> keras, Keras's
+namespace over them): a package imports only from itself and the packages before it. The private helpers (`gradkit/_*.py`) and
 `gradkit/errors.py` sit below all of them and import no package. `gradkit/__init__.py` is the
 facade over everything. Imports inside functions are kept for the heavy optional libraries
 and to break a cycle inside one package (so `import gradkit` stays cheap and the graph stays a
@@ -14,7 +14,10 @@ import pathlib
 import pytest
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "gradkit"
-ORDER = ["autograd", "nn", "optim", "train", "data", "io", "practice", "sklearn", "cli"]
+# `gradkit.keras` is Keras's namespace over nn, optim, train and io, for programs written for
+# Keras (docs/habits.md): a facade on top, like the CLI.
+ORDER = ["autograd", "nn", "optim", "train", "data", "io", "practice", "sklearn", "cli",
+         "keras"]
 # Imported inside the functions that need them, so that `import gradkit` and `gradkit --help`
 # stay cheap: the heavy optional libraries, and a few standard modules that cost as much
 # (urllib.request and http.client load ssl; ctypes loads libffi) or exist on POSIX only (fcntl).

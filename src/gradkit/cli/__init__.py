@@ -259,7 +259,7 @@ def evaluate(model, data):
         logs = _stream_predict.stream_evaluate(net, schema, data)
     else:
         ds = encode_like(data, schema, require_target=True)
-        logs = net.evaluate(ds.X, ds.y)
+        logs = net.evaluate_logs(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
 

@@ -162,7 +162,7 @@ class Setup:
         return self.metric_name != "r2"
 
     def train_score(self, model, X, y):
-        return self.score(model.evaluate(X, y))
+        return self.score(model.evaluate_logs(X, y))
 
     def fits(self, model, X, y):
         s = self.train_score(model, X, y)

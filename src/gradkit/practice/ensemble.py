@@ -34,6 +34,7 @@ from gradkit._threads import blas_limit
 from gradkit.autograd import Tensor
 from gradkit.errors import ConfigError
 from gradkit.io import load
+from gradkit.nn import losses
 from gradkit.practice.run import RunConfig, build_model, load_data, loss_and_metrics, make_optimizer
 from gradkit.train import metrics as gmetrics
 from gradkit.train.callbacks import EarlyStopping
@@ -102,9 +103,11 @@ class Ensemble:
             return np.asarray(self.class_names, dtype=object)[idx]
         return idx
 
-    def evaluate(self, X, y):
+    def evaluate(self, X, y, *, return_dict=True):
         """{"loss", metric...}: classifiers get the cross-entropy of the mean probabilities and
-        the accuracy; regression gets the members' loss on the mean output."""
+        the accuracy; regression gets the members' loss on the mean output. (A dict always:
+        `return_dict` is accepted so that code written for `Sequential.evaluate(...,
+        return_dict=True)` runs on an ensemble too.)"""
         first = self.models[0]
         yt = encode_targets(first, y)
         if self._kind == "softmax":
@@ -121,14 +124,14 @@ class Ensemble:
             logit = np.log(p) - np.log(1 - p)
             return {"loss": loss, "binary_accuracy": gmetrics.binary_accuracy(t, logit)}
         out = self.predict(X)
-        logs = {"loss": float(first.loss(Tensor(out), yt, None).data)}
+        logs = {"loss": float(losses.value(first.loss, Tensor(out), yt).data)}
         for name, fn in first.metrics:
             logs[name] = fn(yt, out)
         return logs
 
     def evaluate_members(self, X, y):
         """Each member's own `evaluate(X, y)`."""
-        return [m.evaluate(X, y) for m in self.models]
+        return [m.evaluate_logs(X, y) for m in self.models]
 
     @classmethod
     def load(cls, paths):

@@ -200,7 +200,33 @@ def load_data(config):
                           "only `gradkit train` (without --ensemble) does so far; give one file "
                           "to load it into memory")
     options = {"task": config.task} if config.task is not None else {}
-    return gdata.load(config.data, target=config.target, **options)
+    ds = gdata.load(config.data, target=config.target, **options)
+    if config.task is None:
+        _refuse_numbers_as_classes(ds, config)
+    return ds
+
+
+# A whole-number target is read as classes; with more than this many distinct values and
+# fewer than this many rows per value on average, it is a quantity (diabetes' disease
+# progression, rounded: 214 values in 442 rows), not a set of classes.
+_MANY_CLASSES, _FEW_ROWS_PER_CLASS = 20, 5
+
+
+def _refuse_numbers_as_classes(ds, config):
+    """Refuse, with a line naming --task, to train one class per distinct number."""
+    names = ds.class_names
+    if ds.task != "classification" or names is None or len(names) <= _MANY_CLASSES:
+        return
+    if not all(isinstance(n, str) and n.lstrip("-").isdigit() for n in names):
+        return      # named classes: the user's labels, however many
+    n_rows, n_classes = len(ds.y), len(names)
+    if n_rows >= _FEW_ROWS_PER_CLASS * n_classes:
+        return
+    raise ConfigError(
+        f"{config.data}: the target holds {n_classes} distinct whole numbers in {n_rows} rows "
+        f"({n_rows / n_classes:.1f} rows per value): that looks like a quantity, not classes. "
+        "Pass --task regression to predict the number, or --task classification to train "
+        f"{n_classes} classes")
 
 
 def build_model(config, train, rng):
@@ -325,7 +351,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
                             checkpoint_dir=ckpt_dir,
                             checkpoint_every=config.checkpoint_every or None,
                             resume_from=resume_from)
-        results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
+        results = {"test_" + k: v for k, v in model.evaluate_logs(test.X, test.y).items()}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}
