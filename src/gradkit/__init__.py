@@ -38,6 +38,9 @@ _LAZY = {
     "io": ("gradkit.io", None),
     "save": ("gradkit.io", "save"),
     "load": ("gradkit.io", "load"),
+    "load_model": ("gradkit.io", "load_model"),
+    "keras": ("gradkit.keras", None),
+    "Input": ("gradkit.nn.layers", "Input"),
     "practice": ("gradkit.practice", None),
     "sklearn": ("gradkit.sklearn", None),
 }
