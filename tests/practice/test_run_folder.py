@@ -133,7 +133,8 @@ def test_a_run_too_large_for_memory_is_refused_before_anything_is_written(tmp_pa
     huge = dataclasses.replace(SMALL, hidden=[100_000_000])
     monkeypatch.setenv("GRADKIT_MEMORY_LIMIT", "4G")
     with pytest.raises(ConfigError, match=r"^training 4-100000000-3 \(800,000,003 parameters.*"
-                                          r"needs about 125.9 GiB, more than the memory budget of 4.0 GiB \(set by GRADKIT_MEMORY_LIMIT"):
+                                          r"needs about 125.9 GiB, more than the memory budget "
+                                          r"of 4.0 GiB \(set by GRADKIT_MEMORY_LIMIT"):
         run(huge, tmp_path / "r")
     assert not (tmp_path / "r").exists()
     # 10,000 classes in 20,000 rows: the epoch's outputs alone are 14,000 x 10,000 floats.
@@ -141,7 +142,8 @@ def test_a_run_too_large_for_memory_is_refused_before_anything_is_written(tmp_pa
     np.savez(tmp_path / "many.npz", X=X, y=np.arange(20_000) % 10_000)
     monkeypatch.setenv("GRADKIT_MEMORY_LIMIT", "256M")
     with pytest.raises(ConfigError, match=r"14,000 samples x 10,000 outputs\) needs about"):
-        run(dataclasses.replace(SMALL, data=str(tmp_path / "many.npz")), tmp_path / "m")
+        run(dataclasses.replace(SMALL, data=str(tmp_path / "many.npz"), task="classification"),
+            tmp_path / "m")
     assert not (tmp_path / "m").exists()
 
 

@@ -386,7 +386,7 @@ def check_memory(config, train, n_other):
         (1 if train.y.ndim == 1 else int(train.y.shape[1]))
     widths = [n_in, *config.hidden, n_out]
     params = sum(a * b + b for a, b in zip(widths, widths[1:]))
-    batch = min(config.rows_per_batch(len(train)), len(train))
+    batch = min(config.rows_per_batch(len(train)), len(train))     # full batch: all rows
     needed = 4 * (4 * params + 3 * batch * sum(widths)
                   + len(train) * n_out + 2 * min(1024, max(len(train), n_other)) * sum(widths)
                   + (3 * n_in * n_in if config.normalize in ("pca", "whiten", "random_projection")
@@ -407,7 +407,7 @@ def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_fro
     # the last good checkpoint; NumPy's overflow warnings on the way there (from forward passes
     # with huge weights) would only print noise before that line, or raise under -W error.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = model.fit(train.X, train.y, batch_size=batch_size,
+        history = model.fit(train.X, train.y, batch_size=config.rows_per_batch(len(train)),
                             epochs=config.epochs,
                             validation_data=(val.X, val.y) if len(val) else None,
                             callbacks=callbacks, seed=config.seed, verbose=0,
