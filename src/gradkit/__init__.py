@@ -43,6 +43,11 @@ _LAZY = {
 
 
 def __getattr__(name):
+    # PyTorch's dtype names that are also Python builtins (gk.float, gk.long, ...): attributes
+    # only, never star-imported, so `from gradkit import *` cannot shadow float or int.
+    if name in _DTYPE_NAMES:
+        from gradkit.autograd.creation import DTYPES
+        return DTYPES[name]
     if name not in _LAZY:
         raise AttributeError(f"module 'gradkit' has no attribute {name!r}")
     module_name, attr = _LAZY[name]
@@ -51,9 +56,11 @@ def __getattr__(name):
     globals()[name] = value
     return value
 
+_DTYPE_NAMES = ("float", "double", "half", "long", "int", "bool")
+
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_DTYPE_NAMES))
 
 
 __all__ = [*_autograd_all, *_LAZY, "ConfigError", "DataError", "GradkitError",
