@@ -94,6 +94,11 @@ def relu(x):
     return apply(P.relu, (x,), {})
 
 
+def erf(x):
+    """The error function, 2/√π ∫₀ˣ e^(−t²) dt."""
+    return apply(P.erf, (x,), {})
+
+
 def softplus(x):
     """log(1 + e^x), finite for any x."""
     return apply(P.softplus, (x,), {})
