@@ -39,6 +39,7 @@ _LAZY = {
     "load": ("gradkit.io", "load"),
     "practice": ("gradkit.practice", None),
     "sklearn": ("gradkit.sklearn", None),
+    "accelerator": ("gradkit.accelerator", None),
 }
 
 

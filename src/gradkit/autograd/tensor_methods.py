@@ -150,6 +150,13 @@ class TensorMethods:
         return _ops.reshape(self, new)
 
     # -- conversions (PyTorch's) ------------------------------------------------------------
+    def __index__(self):
+        """A one-element integer tensor as an index (`classes[pred.argmax()]`)."""
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"only a one-element integer tensor can be used as an index, got "
+                            f"shape {self.data.shape} dtype {self.data.dtype}")
+        return int(self.data.reshape(()))
+
     def tolist(self):
         return self.data.tolist()
 
