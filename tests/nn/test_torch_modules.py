@@ -181,3 +181,30 @@ def test_sequential_container_habits():
 def test_keras_style_layers_stay_in_gk_layers():
     assert gk.layers.Flatten is not nn.Flatten and gk.layers.Dropout is not nn.Dropout
     assert gk.nn.Dense is gk.layers.Dense
+
+
+@pytest.mark.parametrize("settings", [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True},
+                                      {"momentum": 0.5, "weight_decay": 0.01}])
+def test_sgd_made_pytorch_style_steps_as_pytorchs(settings):
+    torch, theirs, ours = _pair()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    X = np.random.default_rng(3).normal(size=(8, 5)).astype(np.float32)
+    y = np.arange(8) % 3
+    # No lr: PyTorch's SGD(params) default (1e-3), where Keras's SGD() has 0.01.
+    opt_t = torch.optim.SGD(theirs.parameters(), **settings)
+    opt_g = gk.optim.SGD(ours.parameters(), **settings)
+    assert opt_g.lr == opt_t.defaults["lr"] == 1e-3
+    assert gk.optim.SGD().lr == 0.01
+    start = {k: v.copy() for k, v in ours.state_dict().items()}
+    for _ in range(4):
+        opt_t.zero_grad()
+        torch.nn.CrossEntropyLoss()(theirs(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        opt_t.step()
+        opt_g.zero_grad()
+        nn.CrossEntropyLoss()(ours(gk.from_numpy(X)), gk.from_numpy(y)).backward()
+        opt_g.step()
+    # The steps taken (about 1e-4), not the weights: float32 rounding of the weights (an ulp
+    # is 6e-8 at 0.5) is all that may differ.
+    for (name, p), q in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        np.testing.assert_allclose(p - start[name], q.numpy() - start[name], rtol=2e-3,
+                                   atol=3e-7, err_msg=name)
