@@ -208,3 +208,26 @@ def test_sgd_made_pytorch_style_steps_as_pytorchs(settings):
     for (name, p), q in zip(ours.state_dict().items(), theirs.state_dict().values()):
         np.testing.assert_allclose(p - start[name], q.numpy() - start[name], rtol=2e-3,
                                    atol=3e-7, err_msg=name)
+
+
+def test_functional_uses_pytorchs_meanings():
+    torch = torch_or_skip()
+    TF = torch.nn.functional
+    rng = np.random.default_rng(4)
+    x, w, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 4)), rng.normal(size=4)
+    G = lambda a: gk.tensor(a, dtype=np.float64)          # noqa: E731
+    T = torch.from_numpy
+    F = nn.functional
+    # A square weight is where a transposed reading would go unnoticed.
+    np.testing.assert_allclose(F.linear(G(x), G(w), G(b)).data, TF.linear(T(x), T(w), T(b)).numpy())
+    np.testing.assert_allclose(F.leaky_relu(G(x)).data, TF.leaky_relu(T(x)).numpy())
+    t = (rng.random((3, 4)) > 0.5).astype(np.float64)
+    for reduction in ("mean", "sum", "none"):
+        np.testing.assert_allclose(
+            F.binary_cross_entropy_with_logits(G(x), G(t), reduction=reduction).data,
+            TF.binary_cross_entropy_with_logits(T(x), T(t), reduction=reduction).numpy())
+        np.testing.assert_allclose(F.mse_loss(G(x), G(t), reduction=reduction).data,
+                                   TF.mse_loss(T(x), T(t), reduction=reduction).numpy())
+    with pytest.raises(ValueError, match=r"weight \(5, 3\) expects 3: PyTorch's weight is "
+                                         r"\(out_features, in_features\)"):
+        F.linear(gk.zeros(2, 5), gk.zeros(5, 3))
