@@ -129,6 +129,8 @@ def test_conversions_and_shape_methods():
         x.to("cuda")
     (x.float() * 2).sum().backward()                          # float() stays differentiable
     np.testing.assert_array_equal(x.grad, np.full((2, 3), 2.0))
+    w = gk.nn.Linear(2, 2).weight
+    assert type(w.long()) is gk.Tensor and not w.long().requires_grad      # not a Parameter
     classes = ["a", "b", "c"]
     assert classes[gk.tensor([0.1, 0.7, 0.2]).argmax(0)] == "b"               # __index__
 

@@ -315,4 +315,4 @@ from gradkit.autograd import backward as _backward  # noqa: E402
 from gradkit.autograd import ops as _ops  # noqa: E402
 from gradkit.autograd import tensor_methods as _tensor_methods  # noqa: E402
 
-_tensor_methods._ops = _ops
+_tensor_methods._ops, _tensor_methods.Tensor = _ops, Tensor

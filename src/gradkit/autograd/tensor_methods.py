@@ -209,7 +209,7 @@ class TensorMethods:
         dtype = np.dtype(dtype)
         if dtype.kind == "f" and self.data.dtype.kind == "f":
             return self if dtype == self.data.dtype else _ops.cast(self, dtype)
-        return type(self)(self.data.astype(dtype))
+        return Tensor(self.data.astype(dtype))      # a plain tensor, even from a Parameter
 
     # -- in place (PyTorch's trailing underscore) ------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -235,5 +235,5 @@ class TensorMethods:
         return self
 
 
-# Set by tensor.py once ops is importable (ops imports tensor, which imports this module).
-_ops = None
+# Set by tensor.py once both exist (ops imports tensor, which imports this module).
+_ops = Tensor = None
