@@ -61,6 +61,8 @@ def test_dim_and_keepdim_are_axis_and_keepdims():
     np.testing.assert_array_equal(x.logsumexp(dim=1, keepdim=True).shape, (2, 1))
     with pytest.raises(TypeError, match=r"sum\(\) got axis=0 and dim=1; pass one of them"):
         x.sum(axis=0, dim=1)
+    assert gk.cat([x, x], dim=1).shape == (2, 6) and gk.cat([x, x]).shape == (4, 3)
+    assert gk.stack([x, x], dim=2).shape == (2, 3, 2)
 
 
 def test_argmax_and_max_with_dim_as_pytorch():
@@ -186,3 +188,32 @@ def test_factories_have_pytorchs_shapes_and_dtypes():
     assert gk.float is np.float32 and gk.double is np.float64 and gk.long is np.int64
     with pytest.raises(ValueError, match="sizes must be non-negative integers"):
         gk.zeros(2.5)
+
+
+def test_manual_update_under_no_grad_changes_the_parameters_in_place():
+    # "Learning PyTorch with Examples": w -= learning_rate * w.grad inside no_grad.
+    gk.manual_seed(0)
+    x = gk.tensor(np.linspace(-1, 1, 50), dtype=np.float64)
+    y = 3.0 * x - 0.5
+    a, b = gk.zeros(1, dtype=np.float64, requires_grad=True), gk.zeros(1, dtype=np.float64,
+                                                                       requires_grad=True)
+    params = [a, b]
+    for _ in range(300):
+        loss = ((a * x + b - y) ** 2).mean()
+        loss.backward()
+        with gk.no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+                p.grad = None
+    assert params[0] is a and a.requires_grad
+    assert a.item() == pytest.approx(3.0, abs=1e-3) and b.item() == pytest.approx(-0.5, abs=1e-3)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad .* in-place"):
+        a -= 1.0
+    h = a * 2.0
+    h += 1.0                                        # a computed tensor: a new node, same values
+    h.sum().backward()
+    assert a.grad.tolist() == [2.0]
+    c = gk.tensor([1.0, 2.0])
+    alias = c
+    c *= 3.0
+    assert alias.tolist() == [3.0, 6.0]             # in place, as in PyTorch

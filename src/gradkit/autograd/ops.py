@@ -198,11 +198,18 @@ def getitem(x, index):
     return apply(P.getitem, (x,), {"index": index})
 
 
-def concatenate(tensors, axis=0):
+def concatenate(tensors, axis=0, *, dim=None):
+    axis = _dims("concatenate", None if dim is not None else axis, False, dim, None)[0]
     return apply(P.concatenate, tuple(tensors), {"axis": axis})
 
 
-def stack(tensors, axis=0):
+def cat(tensors, dim=0):
+    """PyTorch's name for `concatenate`."""
+    return concatenate(tensors, dim=dim)
+
+
+def stack(tensors, axis=0, *, dim=None):
+    axis = _dims("stack", None if dim is not None else axis, False, dim, None)[0]
     return apply(P.stack, tuple(tensors), {"axis": axis})
 
 

@@ -211,6 +211,35 @@ class TensorMethods:
             return self if dtype == self.data.dtype else _ops.cast(self, dtype)
         return Tensor(self.data.astype(dtype))      # a plain tensor, even from a Parameter
 
+    # -- in place: `p -= lr * p.grad` under no_grad, as PyTorch's manual update is written --------
+    def __iadd__(self, other):
+        return self._in_place(_ops.add, np.add, other)
+
+    def __isub__(self, other):
+        return self._in_place(_ops.subtract, np.subtract, other)
+
+    def __imul__(self, other):
+        return self._in_place(_ops.multiply, np.multiply, other)
+
+    def __itruediv__(self, other):
+        return self._in_place(_ops.divide, np.divide, other)
+
+    def _in_place(self, op, ufunc, other):
+        """Change the values in place where the graph cannot see it (no gradient is recorded),
+        as PyTorch does; a computed tensor in a recorded graph gets a new tensor with the same
+        values (the graph has no in-place nodes); a leaf that requires grad is refused, as in
+        PyTorch, because the update would be lost or recorded."""
+        from gradkit.autograd.tensor import is_grad_enabled
+
+        if self.requires_grad and is_grad_enabled():
+            if self._node is None:
+                raise RuntimeError(
+                    "a leaf tensor that requires grad is being used in an in-place operation; "
+                    "update parameters inside `with gk.no_grad():` (p -= lr * p.grad)")
+            return op(self, other)
+        ufunc(self.data, getattr(other, "data", other), out=self.data, casting="same_kind")
+        return self
+
     # -- in place (PyTorch's trailing underscore) ------------------------------------------------
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.data.dtype.kind != "f":
