@@ -1,5 +1,5 @@
-"""PyTorch's Quickstart program (examples/pytorch_quickstart.py) runs on gradkit with only its
-import lines changed, and learns: the test reads what the program prints."""
+"""PyTorch's Quickstart program (pytorch_quickstart.py, beside this file) runs on gradkit with
+only its import lines changed, and learns: the test reads what the program prints."""
 
 import re
 import runpy
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "pytorch_quickstart.py"
+PROGRAM = Path(__file__).resolve().parent / "pytorch_quickstart.py"
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_quickstart_program_trains_as_written(monkeypatch, capsys):
     # 30 epochs of the tutorial's SGD(lr=1e-3) on 1437 digits: 690 steps, about a seventh of
-    # the tutorial's 5 Fashion-MNIST epochs. PyTorch itself reaches 42% here (bench/NOTES.md).
+    # the tutorial's 5 Fashion-MNIST epochs. PyTorch itself reaches 42% here (docs/habits.md).
     monkeypatch.setattr(sys, "argv", [str(PROGRAM), "--epochs", "30"])
     runpy.run_path(str(PROGRAM), run_name="__main__")
     out = capsys.readouterr().out

@@ -8,8 +8,8 @@ Fashion-MNIST cannot be downloaded everywhere, so the data block uses scikit-lea
 `torch.save`/`torch.load` part (a pickle file; gradkit writes none): its `state_dict` round
 trip is done in memory instead.
 
-    python examples/pytorch_quickstart.py            # gradkit
-    python examples/pytorch_quickstart.py --torch    # the same program in PyTorch itself
+    python tests/examples/pytorch_quickstart.py            # gradkit
+    python tests/examples/pytorch_quickstart.py --torch    # the same program in PyTorch itself
 """
 
 import sys
