@@ -10,7 +10,8 @@ from gradkit import nn
 
 
 def torch_or_skip():
-    return pytest.importorskip("torch", reason="PyTorch is the anchor these modules are compared with")
+    return pytest.importorskip("torch", reason="PyTorch is the anchor these modules are "
+                                               "compared with")
 
 
 def test_linear_has_its_weights_at_construction_with_pytorchs_shapes():
@@ -53,7 +54,7 @@ def _pair():
 def test_a_pytorch_state_dict_loads_as_it_is_and_gives_pytorchs_outputs_and_gradients():
     torch, theirs, ours = _pair()
     sd = theirs.state_dict()
-    assert list(ours.state_dict()) == list(sd)                 # "0.weight", "0.bias", "2.weight", ...
+    assert list(ours.state_dict()) == list(sd)          # "0.weight", "0.bias", "2.weight", ...
     ours.load_state_dict({k: v.numpy() for k, v in sd.items()})
     X = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
     y = np.array([0, 2, 1, 1, 0, 2])
@@ -143,7 +144,8 @@ def test_activation_modules_match_pytorch():
     pairs = [(nn.ReLU(), torch.nn.ReLU()), (nn.Sigmoid(), torch.nn.Sigmoid()),
              (nn.Tanh(), torch.nn.Tanh()), (nn.GELU(), torch.nn.GELU()),
              (nn.GELU("tanh"), torch.nn.GELU("tanh")), (nn.LeakyReLU(), torch.nn.LeakyReLU()),
-             (nn.Softmax(dim=1), torch.nn.Softmax(dim=1)), (nn.Softmax(dim=0), torch.nn.Softmax(dim=0)),
+             (nn.Softmax(dim=1), torch.nn.Softmax(dim=1)),
+             (nn.Softmax(dim=0), torch.nn.Softmax(dim=0)),
              (nn.LogSoftmax(dim=1), torch.nn.LogSoftmax(dim=1)), (nn.Flatten(0), torch.nn.Flatten(0))]
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours(G).data, theirs(T).numpy(), rtol=1e-12, atol=1e-15,

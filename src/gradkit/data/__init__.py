@@ -22,7 +22,8 @@ from gradkit.data.synthetic import make_circles, make_moons, make_spirals, make_
 from gradkit.errors import DataError
 
 __all__ = [
-    "DataError", "DataLoader", "Dataset", "TensorDataset", "DatasetInfo", "arrays_to_dataset", "batches", "default_cache_dir",
+    "DataError", "DataLoader", "Dataset", "TensorDataset",
+    "DatasetInfo", "arrays_to_dataset", "batches", "default_cache_dir",
     "encode_like", "fetch", "list_datasets", "load", "load_builtin", "load_csv", "load_idx",
     "load_npy", "load_npz", "load_parquet", "make_circles", "make_moons", "make_spirals",
     "make_xor", "read_idx", "train_val_test_split",

@@ -51,7 +51,8 @@ class DataLoader:
     def __init__(self, dataset, batch_size=1, shuffle=False, *, drop_last=False):
         if (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
                 or batch_size <= 0):
-            raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
+            raise ValueError(f"batch_size must be a positive integer, got "
+                             f"batch_size={batch_size!r}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
