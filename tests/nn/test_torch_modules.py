@@ -233,3 +233,51 @@ def test_functional_uses_pytorchs_meanings():
     with pytest.raises(ValueError, match=r"weight \(5, 3\) expects 3: PyTorch's weight is "
                                          r"\(out_features, in_features\)"):
         F.linear(gk.zeros(2, 5), gk.zeros(5, 3))
+
+
+def test_init_functions_use_pytorchs_fans_and_gains():
+    torch = torch_or_skip()
+    gk.manual_seed(0)
+    w = nn.Linear(300, 200).weight                    # (out, in): fan_in 300, fan_out 200
+    checks = [
+        (lambda t: nn.init.kaiming_normal_(t, nonlinearity="relu"),
+         lambda t: torch.nn.init.kaiming_normal_(t, nonlinearity="relu")),
+        (lambda t: nn.init.kaiming_uniform_(t, a=5 ** 0.5),
+         lambda t: torch.nn.init.kaiming_uniform_(t, a=5 ** 0.5)),
+        (lambda t: nn.init.xavier_uniform_(t, gain=nn.init.calculate_gain("tanh")),
+         lambda t: torch.nn.init.xavier_uniform_(t, gain=torch.nn.init.calculate_gain("tanh"))),
+        (nn.init.xavier_normal_, torch.nn.init.xavier_normal_),
+        (lambda t: nn.init.kaiming_normal_(t, mode="fan_out"),
+         lambda t: torch.nn.init.kaiming_normal_(t, mode="fan_out")),
+    ]
+    for ours, theirs in checks:
+        assert ours(w) is w
+        t = torch.empty(200, 300)
+        theirs(t)
+        assert w.data.std() == pytest.approx(float(t.std()), rel=0.03)
+    nn.init.zeros_(w)
+    assert not w.data.any()
+    nn.init.constant_(w, 0.5)
+    assert (w.data == 0.5).all()
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        nn.init.xavier_uniform_(nn.Linear(3, 2).bias)
+
+
+def test_module_list_identity_and_children():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+            self.skip = nn.Identity(54, unused="ignored")
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.skip(x)
+
+    net = Net()
+    assert list(net.state_dict()) == [f"blocks.{i}.{p}" for i in range(3)
+                                      for p in ("weight", "bias")]
+    assert [name for name, _ in net.named_children()] == ["blocks", "skip"]
+    assert len(list(net.blocks.children())) == 3 and len(net.blocks) == 3
+    assert net(gk.ones(2, 4)).shape == (2, 4)

@@ -102,6 +102,15 @@ class Module:
             if isinstance(value, Module):
                 yield from value.named_buffers(prefix=f"{prefix}{name}.")
 
+    def named_children(self):
+        """(name, module) for each direct child module (PyTorch's)."""
+        for name, value in self._children():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
     def modules(self):
         yield self
         for _, value in self._children():

@@ -76,6 +76,14 @@ class _Elementwise(Module):
     """A module without parameters."""
 
 
+class Identity(_Elementwise):
+    def __init__(self, *args, **kwargs):
+        pass                       # PyTorch's Identity ignores its arguments too
+
+    def forward(self, x):
+        return x
+
+
 class ReLU(_Elementwise):
     def forward(self, x):
         return ag.relu(_as_tensor(x))
@@ -228,6 +236,40 @@ class Sequential(Module):
     def __iter__(self):
         return (m for _, m in self._items)
 
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the owner finds (PyTorch's names "0", "1", ...)."""
+
+    def __init__(self, modules=()):
+        self._items = []
+        self.extend(modules)
+
+    def _children(self):
+        for i, m in enumerate(self._items):
+            yield str(i), m
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList takes modules, got {type(module).__name__}")
+        self._items.append(module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(self._items[index])
+        return self._items[index]
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(self._items)
 
 
 # -- losses ------------------------------------------------------------------------------------
