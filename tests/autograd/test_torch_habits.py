@@ -217,3 +217,50 @@ def test_manual_update_under_no_grad_changes_the_parameters_in_place():
     alias = c
     c *= 3.0
     assert alias.tolist() == [3.0, 6.0]             # in place, as in PyTorch
+
+
+def test_pytorch_autograd_tutorial_as_written():
+    # pytorch.org/tutorials/beginner/basics/autogradqs_tutorial, only the import changed.
+    torch = gk
+    inp = torch.eye(4, 5, requires_grad=True)
+    out = (inp + 1).pow(2).t()
+    assert out.grad_fn is not None and inp.grad_fn is None
+    out.backward(torch.ones_like(out), retain_graph=True)
+    first = inp.grad.copy()
+    out.backward(torch.ones_like(out), retain_graph=True)
+    np.testing.assert_array_equal(first, 2 + 2 * np.eye(4, 5))      # the tutorial's numbers
+    np.testing.assert_array_equal(inp.grad, 2 * first)              # accumulated
+    x, y = torch.ones(5), torch.zeros(3)
+    w = torch.randn(5, 3, requires_grad=True)
+    b = torch.randn(3, requires_grad=True)
+    z = torch.matmul(x, w) + b
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y)
+    loss.backward()
+    sig = 1 / (1 + np.exp(-(x.data @ w.data + b.data)))
+    np.testing.assert_allclose(b.grad, sig / 3, rtol=1e-5)          # d mean(BCE)/dz = σ(z)/3
+    np.testing.assert_allclose(w.grad, np.outer(np.ones(5), sig / 3), rtol=1e-5)
+    with torch.no_grad():
+        assert not (torch.matmul(x, w) + b).requires_grad
+
+
+def test_pytorch_tensors_tutorial_habits():
+    torch = gk
+    tensor = torch.ones(4, 4)
+    tensor[:, 1] = 0
+    assert tensor.tolist()[0] == [1.0, 0.0, 1.0, 1.0] and tensor.device == "cpu"
+    assert torch.cat([tensor, tensor, tensor], dim=1).shape == (4, 12)
+    assert tensor.mul(tensor).sum().item() == 12.0 == (tensor @ tensor.T)[0, 0].item() + 9.0
+    n = tensor.numpy()
+    tensor.add_(5)
+    assert n[0, 1] == 5.0                                           # shared memory
+    assert torch.rand_like(tensor).shape == (4, 4)
+    assert torch.rand(2, 3, device="cpu").shape == (2, 3)
+    with pytest.raises(ValueError, match="CPU only"):
+        torch.zeros(2, device="cuda")
+    w = torch.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="item assignment"):
+        w[0] = 3.0
+    with pytest.raises(RuntimeError, match="in-place operation"):
+        w.add_(1.0)
+    with pytest.raises(ValueError, match="at most 2 dimensions"):
+        torch.zeros(2, 2, 2).t()

@@ -48,6 +48,11 @@ def _float_dtype(dtype):
     return np.dtype(np.float32 if dtype is None else dtype)
 
 
+def _cpu(device):
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(f"gradkit runs on the CPU only, got device={device!r}; use 'cpu'")
+
+
 def _make(array, requires_grad, where):
     if requires_grad and array.dtype.kind != "f":
         raise TypeError(f"{where}: only floating-point tensors can require gradients, got "
@@ -55,34 +60,39 @@ def _make(array, requires_grad, where):
     return Tensor(array, requires_grad)
 
 
-def zeros(*size, dtype=None, requires_grad=False):
+def zeros(*size, dtype=None, device=None, requires_grad=False):
     """A tensor of zeros: `zeros(2, 3)` or `zeros((2, 3))`."""
     shape = _size(size, "zeros")
+    _cpu(device)
     return _make(np.zeros(shape, _float_dtype(dtype)), requires_grad, "zeros")
 
 
-def ones(*size, dtype=None, requires_grad=False):
+def ones(*size, dtype=None, device=None, requires_grad=False):
     """A tensor of ones: `ones(2, 3)` or `ones((2, 3))`."""
     shape = _size(size, "ones")
+    _cpu(device)
     return _make(np.ones(shape, _float_dtype(dtype)), requires_grad, "ones")
 
 
-def full(size, fill_value, *, dtype=None, requires_grad=False):
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """A tensor of `size` filled with `fill_value`."""
     shape = _size((size,), "full")
+    _cpu(device)
     return _make(np.full(shape, fill_value, _float_dtype(dtype)), requires_grad, "full")
 
 
-def randn(*size, dtype=None, requires_grad=False):
+def randn(*size, dtype=None, device=None, requires_grad=False):
     """Standard normal draws from the global generator (see `manual_seed`)."""
     shape = _size(size, "randn")
+    _cpu(device)
     values = _generator.standard_normal(shape, dtype=np.float64)
     return _make(values.astype(_float_dtype(dtype)), requires_grad, "randn")
 
 
-def rand(*size, dtype=None, requires_grad=False):
+def rand(*size, dtype=None, device=None, requires_grad=False):
     """Uniform draws on [0, 1) from the global generator (see `manual_seed`)."""
     shape = _size(size, "rand")
+    _cpu(device)
     values = _generator.random(shape, dtype=np.float64)
     return _make(values.astype(_float_dtype(dtype)), requires_grad, "rand")
 
@@ -116,8 +126,22 @@ def randn_like(t, *, dtype=None, requires_grad=False):
     return randn(*data.shape, dtype=dtype, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
+def rand_like(t, *, dtype=None, requires_grad=False):
+    data = np.asarray(t.data if isinstance(t, Tensor) else t)
+    dtype = data.dtype if dtype is None else dtype
+    return rand(*data.shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    """The n × m identity matrix (m = n by default)."""
+    _cpu(device)
+    return _make(np.eye(n, n if m is None else m, dtype=_float_dtype(dtype)), requires_grad,
+                 "eye")
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     """Values from `start` up to, not including, `end` (PyTorch's arange and dtype rule)."""
+    _cpu(device)
     if end is None:
         start, end = 0, start
     whole = all(isinstance(v, numbers.Integral) for v in (start, end, step))
@@ -146,7 +170,8 @@ DTYPES = {
 }
 
 __all__ = ["manual_seed", "default_generator", "zeros", "ones", "full", "randn", "rand",
-           "randint", "zeros_like", "ones_like", "randn_like", "arange", "from_numpy",
+           "randint", "zeros_like", "ones_like", "randn_like", "rand_like", "eye", "arange",
+           "from_numpy",
            "float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8"]
 
 float32, float64, float16 = np.float32, np.float64, np.float16

@@ -77,6 +77,9 @@ class Node:
         self.saved = saved
         self.parents = parents
 
+    def __repr__(self):
+        return f"<{self.prim.name} backward>"
+
 
 class Tensor(TensorMethods):
     """An n-dimensional array that can record the operations applied to it.

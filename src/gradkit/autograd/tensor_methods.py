@@ -127,6 +127,13 @@ class TensorMethods:
                 axes = tuple(perm)
         return _ops.transpose(self, axes or None)
 
+    def t(self):
+        """The transpose of a matrix (PyTorch's `t()`; at most 2 axes)."""
+        if self.data.ndim > 2:
+            raise ValueError(f"t() expects a tensor with at most 2 dimensions, got shape "
+                             f"{self.data.shape}; use transpose(d0, d1) or permute")
+        return _ops.transpose(self) if self.data.ndim == 2 else self
+
     def permute(self, *dims):
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
@@ -201,6 +208,32 @@ class TensorMethods:
     def cpu(self):
         return self
 
+    @property
+    def device(self):
+        """Always "cpu": gradkit computes with NumPy on the CPU."""
+        return "cpu"
+
+    @property
+    def grad_fn(self):
+        """The graph node that computed this tensor (None for a leaf), as PyTorch names it."""
+        return self._node
+
+    # -- PyTorch's method names for the arithmetic operators -------------------------------------
+    def add(self, other):
+        return _ops.add(self, other)
+
+    def sub(self, other):
+        return _ops.subtract(self, other)
+
+    def mul(self, other):
+        return _ops.multiply(self, other)
+
+    def div(self, other):
+        return _ops.divide(self, other)
+
+    def pow(self, exponent):
+        return _ops.power(self, exponent)
+
     def clone(self):
         """A copy that stays in the graph (its gradient flows back to this tensor)."""
         return _ops.cast(self, self.data.dtype)
@@ -241,6 +274,37 @@ class TensorMethods:
         return self
 
     # -- in place (PyTorch's trailing underscore) ------------------------------------------------
+    def add_(self, other):
+        return self._in_place_only(np.add, other)
+
+    def sub_(self, other):
+        return self._in_place_only(np.subtract, other)
+
+    def mul_(self, other):
+        return self._in_place_only(np.multiply, other)
+
+    def div_(self, other):
+        return self._in_place_only(np.divide, other)
+
+    def _in_place_only(self, ufunc, other):
+        self._check_writable("an in-place operation")
+        ufunc(self.data, getattr(other, "data", other), out=self.data, casting="same_kind")
+        return self
+
+    def __setitem__(self, index, value):
+        """`t[:, 1] = 0`, in place, where no gradient is recorded (as `fill_`)."""
+        self._check_writable("item assignment")
+        if isinstance(index, tuple):
+            index = tuple(getattr(i, "data", i) for i in index)
+        self.data[getattr(index, "data", index)] = getattr(value, "data", value)
+
+    def _check_writable(self, what):
+        from gradkit.autograd.tensor import is_grad_enabled
+
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(f"a tensor that requires grad is being used in {what}, which "
+                               "the graph would not see; wrap it in `with gk.no_grad():`")
+
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got "
@@ -254,12 +318,7 @@ class TensorMethods:
     def fill_(self, value):
         """Overwrite the values in place; refused where PyTorch refuses it (a leaf that
         requires grad, outside no_grad), because the graph would not see the change."""
-        from gradkit.autograd.tensor import is_grad_enabled
-
-        if self.requires_grad and is_grad_enabled():
-            raise RuntimeError("a tensor that requires grad is being used in an in-place "
-                               "operation, which the graph would not see; wrap it in "
-                               "`with gk.no_grad():`")
+        self._check_writable("an in-place operation")
         self.data[...] = value
         return self
 
