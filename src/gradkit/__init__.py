@@ -12,6 +12,7 @@ import importlib
 
 from gradkit.autograd import *  # noqa: F401,F403
 from gradkit.autograd import __all__ as _autograd_all
+from gradkit.autograd.creation import DTYPES as _DTYPES
 from gradkit.errors import (ConfigError, DataError, GradkitError, ModelFileError,
                             TrainingDiverged)
 
@@ -47,8 +48,7 @@ def __getattr__(name):
     # PyTorch's dtype names that are also Python builtins (gk.float, gk.long, ...): attributes
     # only, never star-imported, so `from gradkit import *` cannot shadow float or int.
     if name in _DTYPE_NAMES:
-        from gradkit.autograd.creation import DTYPES
-        return DTYPES[name]
+        return _DTYPES[name]
     if name not in _LAZY:
         raise AttributeError(f"module 'gradkit' has no attribute {name!r}")
     module_name, attr = _LAZY[name]

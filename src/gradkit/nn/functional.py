@@ -12,6 +12,7 @@ from gradkit.autograd.ops import (log_softmax, relu, sigmoid,  # noqa: F401
                                   softplus, tanh)
 from gradkit.nn import activations as _activations
 from gradkit.nn.activations import elu, gelu, identity, silu, step  # noqa: F401
+from gradkit.nn.torch_modules import BCEWithLogitsLoss, L1Loss, MSELoss
 
 
 def linear(input, weight, bias=None):
@@ -42,19 +43,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
                                      pos_weight=None):
     """Elementwise binary cross-entropy of sigmoid(input) against 0/1 or probability targets,
     reduced as PyTorch's ("mean" over all elements, "sum", or "none")."""
-    from gradkit.nn.torch_modules import BCEWithLogitsLoss
-
     return BCEWithLogitsLoss(weight=weight, reduction=reduction, pos_weight=pos_weight)(
         input, target)
 
 
 def mse_loss(input, target, *, reduction="mean"):
-    from gradkit.nn.torch_modules import MSELoss
-
     return MSELoss(reduction=reduction)(input, target)
 
 
 def l1_loss(input, target, *, reduction="mean"):
-    from gradkit.nn.torch_modules import L1Loss
-
     return L1Loss(reduction=reduction)(input, target)

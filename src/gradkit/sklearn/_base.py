@@ -28,6 +28,7 @@ from gradkit import optim
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import TrainingDiverged
 from gradkit.nn import activations, initializers, losses
+from gradkit.nn.layers import Dense
 from gradkit.optim import schedules
 from gradkit._threads import blas_limit
 from gradkit.sklearn import _components as comp
@@ -308,8 +309,6 @@ class BaseMLP(BaseEstimator):
 
     # -- scikit-learn's fitted weights, read from (and written into) the network ----------------
     def _dense_layers(self):
-        from gradkit.nn.layers import Dense
-
         return [layer for layer in self.model_.layers if isinstance(layer, Dense)]
 
     @property
