@@ -24,8 +24,13 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 
-from gradkit import _files
+from gradkit import _atomic
 from gradkit.errors import ConfigError
+from gradkit.practice import _executors as executors
+from gradkit.practice import _search_report as R
+from gradkit.practice._search_report import print_table
+from gradkit.practice._trial import run_trial, trial_folder
+from gradkit.practice.run import RunConfig, load_data
 
 SAMPLERS = ("random", "tpe", "coarse-to-fine")
 STUDY_NAME = "gradkit-search"
@@ -49,14 +54,10 @@ class SearchResult:
     @property
     def best_config(self):
         """The best trial's RunConfig (None if no trial completed)."""
-        from gradkit.practice.run import RunConfig, load_data
-
         return None if self.best is None else RunConfig.from_dict(self.best["config"])
 
     def print_table(self, *, top=20, file=None):
         """Print the ranked trials (best first, failed ones last) as a table."""
-        from gradkit.practice._search_report import print_table
-
         print_table(self, top=top, file=file)
 
 
@@ -103,7 +104,6 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 
     import optuna
 
-    from gradkit.practice import _executors as executors
     from gradkit.practice import _search_space as S
 
     config, distributions, metric, direction = _prepare(data, base, space, metric, seed)
@@ -138,7 +138,6 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 def _prepare(data, base, space, metric, seed):
     """Base config (validated), searched distributions, metric and direction."""
     from gradkit.practice import _search_space as S
-    from gradkit.practice.run import RunConfig, load_data
 
     if base is not None and not isinstance(base, dict):
         raise ConfigError(f"base must be a dict of RunConfig settings, got {type(base).__name__}")
@@ -294,8 +293,6 @@ class _Loop:
         return trial.number
 
     def _submit(self, run_on, number, threads, attempt):
-        from gradkit.practice._trial import run_trial
-
         return run_on().submit(run_trial, self.configs[number], number=number,
                                trials_dir=self.trials_dir, metric=self.metric,
                                blas_threads=threads, attempt=attempt)
@@ -316,7 +313,6 @@ class _Loop:
         else:
             trial.set_user_attr("reason", result.get("reason") or "unknown")
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-        from gradkit.practice._trial import trial_folder
 
         ran = "config" in result         # not a worker failure: the trial wrote its folder
         if ran and not self.warned_unshared and \
@@ -382,8 +378,6 @@ def _remove_leftover_temporaries(trials_dir):
 
 def _finish(study, out, metric, direction, distributions, n_run, data):
     """Rank the trials, write best.json and search.png, build the result."""
-    from gradkit.practice import _search_report as R
-
     rows = R.ranked_rows(study, direction)
     best = rows[0] if rows and rows[0]["state"] == "COMPLETE" else None
     result = SearchResult(out=out, metric=metric, direction=direction, rows=rows, best=best,
@@ -392,7 +386,7 @@ def _finish(study, out, metric, direction, distributions, n_run, data):
         doc = {"run": best["config"],
                "search": {"trial": best["number"], "metric": metric, "value": best["value"],
                           "folder": os.path.join("trials", f"{best['number']:04d}")}}
-        _files.atomic_write_text(os.path.join(out, "best.json"), json.dumps(doc, indent=2) + "\n")
+        _atomic.atomic_write_text(os.path.join(out, "best.json"), json.dumps(doc, indent=2) + "\n")
     if any(r["state"] == "COMPLETE" for r in rows) and distributions:
         R.plot_search(rows, distributions, metric, os.path.join(out, "search.png"),
                       title=f"gradkit search {os.path.basename(os.fspath(data))}")
