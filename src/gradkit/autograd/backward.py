@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from gradkit.autograd.tensor import Tensor
+from gradkit.autograd.tensor import Node, Tensor
 
 
 def topological_order(root, *, leaves=True):
@@ -109,14 +109,18 @@ def backward(root, grad=None, *, retain_graph=False):
             # Fan-out: sum, never in place, because a VJP may hand the same array to two inputs.
             grads[key] = gi if prev is None else prev + gi
         if not retain_graph:
-            _free(node)
+            t._node = _FREED.get(prim) or _freed(prim)
 
 
-def _free(node):
-    """Drop what the node holds for the backward pass; the node stays so that a second
-    backward through it is refused instead of treating its tensor as a leaf (PyTorch's rule).
-    """
-    node.inputs = node.args = node.kwargs = node.saved = node.parents = None
+# A freed tensor keeps a node without inputs or saved values (one per primitive, shared), so a
+# second backward through it is refused instead of treating the tensor as a leaf (PyTorch's
+# rule), and the arrays the first backward needed are released as before.
+_FREED = {}
+
+
+def _freed(prim):
+    node = _FREED[prim] = Node(prim, None, None, None, None, None)
+    return node
 
 
 @functools.lru_cache(maxsize=32)
