@@ -63,6 +63,8 @@ def test_dim_and_keepdim_are_axis_and_keepdims():
         x.sum(axis=0, dim=1)
     assert gk.cat([x, x], dim=1).shape == (2, 6) and gk.cat([x, x]).shape == (4, 3)
     assert gk.stack([x, x], dim=2).shape == (2, 3, 2)
+    with pytest.raises(TypeError, match=r"softmax\(\) got axis=0 and dim=1"):
+        gk.softmax(x, 0, dim=1)
 
 
 def test_argmax_and_max_with_dim_as_pytorch():

@@ -168,14 +168,16 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     return apply(P.logsumexp, (x,), {"axis": axis, "keepdims": keepdims})
 
 
-def log_softmax(x, axis=-1, *, dim=None):
-    """x - logsumexp(x): log-probabilities, stable for large |x|."""
-    return apply(P.log_softmax, (x,), {"axis": _dims("log_softmax", axis, False, dim, None)[0]})
+def log_softmax(x, axis=None, *, dim=None):
+    """x - logsumexp(x) along `axis` (default -1): log-probabilities, stable for large |x|."""
+    axis = _dims("log_softmax", axis, False, dim, None)[0]
+    return apply(P.log_softmax, (x,), {"axis": -1 if axis is None else axis})
 
 
-def softmax(x, axis=-1, *, dim=None):
-    """e^x / Σ e^x along `axis` (`dim`, as PyTorch spells it)."""
-    return apply(P.softmax, (x,), {"axis": _dims("softmax", axis, False, dim, None)[0]})
+def softmax(x, axis=None, *, dim=None):
+    """e^x / Σ e^x along `axis` (`dim`, as PyTorch spells it; default -1)."""
+    axis = _dims("softmax", axis, False, dim, None)[0]
+    return apply(P.softmax, (x,), {"axis": -1 if axis is None else axis})
 
 
 def matmul(a, b):
@@ -198,9 +200,10 @@ def getitem(x, index):
     return apply(P.getitem, (x,), {"index": index})
 
 
-def concatenate(tensors, axis=0, *, dim=None):
-    axis = _dims("concatenate", None if dim is not None else axis, False, dim, None)[0]
-    return apply(P.concatenate, tuple(tensors), {"axis": axis})
+def concatenate(tensors, axis=None, *, dim=None):
+    """The tensors joined along `axis` (`dim`; default 0)."""
+    axis = _dims("concatenate", axis, False, dim, None)[0]
+    return apply(P.concatenate, tuple(tensors), {"axis": 0 if axis is None else axis})
 
 
 def cat(tensors, dim=0):
@@ -208,9 +211,10 @@ def cat(tensors, dim=0):
     return concatenate(tensors, dim=dim)
 
 
-def stack(tensors, axis=0, *, dim=None):
-    axis = _dims("stack", None if dim is not None else axis, False, dim, None)[0]
-    return apply(P.stack, tuple(tensors), {"axis": axis})
+def stack(tensors, axis=None, *, dim=None):
+    """The tensors stacked along a new `axis` (`dim`; default 0)."""
+    axis = _dims("stack", axis, False, dim, None)[0]
+    return apply(P.stack, tuple(tensors), {"axis": 0 if axis is None else axis})
 
 
 def cast(x, dtype):
@@ -271,12 +275,9 @@ def _axis(axis):
 
 
 def _dims(name, axis, keepdims, dim, keepdim):
-    """NumPy's axis/keepdims or PyTorch's dim/keepdim (same meaning), one of each pair.
-
-    `softmax`/`log_softmax` have a default axis of -1, which `dim` replaces.
-    """
+    """NumPy's axis/keepdims or PyTorch's dim/keepdim (same meaning), one of each pair."""
     if dim is not None:
-        if axis is not None and name not in ("softmax", "log_softmax"):
+        if axis is not None:
             raise TypeError(f"{name}() got axis={axis!r} and dim={dim!r}; pass one of them")
         axis = dim
     if keepdim is not None:

@@ -81,10 +81,10 @@ class TensorMethods:
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def softmax(self, axis=-1, *, dim=None):
+    def softmax(self, axis=None, *, dim=None):
         return _ops.softmax(self, axis, dim=dim)
 
-    def log_softmax(self, axis=-1, *, dim=None):
+    def log_softmax(self, axis=None, *, dim=None):
         return _ops.log_softmax(self, axis, dim=dim)
 
     # -- shapes ---------------------------------------------------------------------------------
