@@ -24,7 +24,7 @@ from gradkit.errors import ConfigError, DataError, ModelFileError, TrainingDiver
 from gradkit.io import export_onnx, load
 from gradkit.optim.optimizer import OPTIMIZERS
 from gradkit.optim.optimizer import get as optim_get
-from gradkit.practice import train_ensemble
+from gradkit.practice import _stream_predict, train_ensemble
 from gradkit.practice.doctor import doctor
 from gradkit.practice.run import FULL_BATCH, RunConfig, loss_and_metrics, train_run
 from gradkit.practice.search import search as run_search
@@ -111,7 +111,8 @@ _TRAIN_FLAGS = {
     "epochs": "epochs", "dropout": "dropout", "batch_norm": "batch_norm", "l1": "l1", "l2": "l2",
     "early_stopping": "early_stopping", "normalize": "normalize",
     "pca_components": "pca_components", "val": "val", "test": "test", "seed": "seed",
-    "checkpoint_every": "checkpoint_every", "task": "task",
+    "checkpoint_every": "checkpoint_every", "task": "task", "stream": "stream",
+    "shuffle_buffer": "shuffle_buffer",
 }
 
 
@@ -149,13 +150,20 @@ _TRAIN_FLAGS = {
               help="Override the task inferred from the target (integer targets are classes).")
 @click.option("--ensemble", type=click.IntRange(min=1), metavar="N",
               help="Train N networks from seeds seed+1..seed+N and evaluate their average.")
+@click.option("--stream/--no-stream", default=None,
+              help="Read a CSV/Parquet file in record batches, never whole (a folder or glob "
+              "of them always streams).")
+@click.option("--shuffle-buffer", type=int, metavar="ROWS",
+              help="Rows mixed by a streamed run's shuffle buffer.  [default: 65536]")
 @_handle_errors
 def train(data, config_file, out, resume, quiet, ensemble, **flags):
     """Train a network on DATA and write a run folder.
 
     DATA is a .csv, .parquet, .npz file, a folder of X.npy/y.npy or IDX files, or a built-in
     data set (digits, iris, wine, breast_cancer, diabetes, xor, spirals, moons, circles,
-    mnist, fashion-mnist once fetched). Without DATA, gradkit trains on digits.
+    mnist, fashion-mnist once fetched). Without DATA, gradkit trains on digits. A folder or a
+    glob ('data/*.parquet') of Parquet or CSV files is streamed: read in record batches, never
+    held in memory (--stream does this for one file).
 
     The run folder holds model.safetensors, config.json (rerun it with --config to reproduce
     the run), history.csv, metrics.json, learning_curves.png and, for classifiers,
@@ -198,6 +206,8 @@ def _full_batch(optimizer):
 
 def _run_name(data):
     base = os.path.basename(os.path.normpath(str(data)))
+    if set("*?[") & set(base):          # a glob ('higgs/*.parquet'): named after its folder
+        base = os.path.basename(os.path.dirname(os.path.normpath(str(data))))
     return os.path.splitext(base)[0] or "run"
 
 
@@ -209,23 +219,35 @@ def evaluate(model, data):
     """Evaluate MODEL (a .safetensors file) on labelled DATA; print the metrics as JSON."""
     net, schema = _load_with_schema(model)
 
-    ds = encode_like(data, schema, require_target=True)
     # A loaded model has no compiled metrics (they are a training choice, not saved), so the
     # loss would be all evaluate reports: add the metrics `gradkit train` reports for the task.
     net.metrics = [gmetrics.get(m) for m in loss_and_metrics(schema["task"])[1]]
-    logs = net.evaluate(ds.X, ds.y)
+    if _stream_predict.wants_stream(data, None):      # a folder or glob: read batch by batch
+        logs = _stream_predict.stream_evaluate(net, schema, data)
+    else:
+        ds = encode_like(data, schema, require_target=True)
+        logs = net.evaluate(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("data")
-@click.option("--out", type=click.Path(dir_okay=False), help="CSV file to write (default: stdout).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="CSV or .parquet file to write (default: CSV on stdout).")
 @click.option("--proba", is_flag=True, help="Add one probability column per class.")
 @_handle_errors
 def predict(model, data, out, proba):
-    """Predict DATA with MODEL; one row per sample, class names for classifiers."""
+    """Predict DATA with MODEL; one row per sample, class names for classifiers.
+
+    A folder or glob of Parquet/CSV files, or --out FILE.parquet, streams: rows are written as
+    they are read, in the input's order (files sorted by name)."""
     net, schema = _load_with_schema(model)
+    if _stream_predict.wants_stream(data, out):
+        written = _stream_predict.stream_predict(net, schema, data, out, proba=proba)
+        if out:
+            click.echo(f"wrote {written} predictions to {out}", err=True)
+        return
     ds = encode_like(data, schema)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

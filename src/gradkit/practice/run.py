@@ -19,6 +19,7 @@ import numpy as np
 from gradkit import _atomic, optim
 from gradkit import data as gdata
 from gradkit import io as gio
+from gradkit.data.stream import is_stream, is_stream_source
 from gradkit.errors import ConfigError
 from gradkit.nn import initializers, regularizers
 from gradkit.nn import layers as L
@@ -61,6 +62,9 @@ _FIELD_TYPES = {
     "pca_components": (_INT + _NONE, (), "an integer or null"),
     "task": (_STR + _NONE, (), "classification, regression, multilabel or null"),
     "batch_norm": ((bool,), (), "true or false"),
+    "stream": ((bool,), (), "true or false"),
+    "shuffle_buffer": (_INT, (), "an integer"),
+    "statistics": (_STR + _NONE, (), "a file path or null"),
 }
 
 
@@ -90,6 +94,9 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 0        # steps; 0 = at every epoch end only
     task: str | None = None          # None: inferred from the target (integers: classes)
+    stream: bool = False             # read in record batches (a folder or glob always is)
+    shuffle_buffer: int = 65536      # rows the shuffle buffer of a streamed run mixes
+    statistics: str | None = None    # a streamed run's statistics, computed once (a search's)
 
     def validate(self):
         """Raise ConfigError naming the first setting of the wrong type or out of range."""
@@ -133,6 +140,8 @@ class RunConfig:
             (self.seed >= 0, f"seed must be >= 0, got {self.seed!r}"),
             (self.checkpoint_every >= 0,
              f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}"),
+            (self.shuffle_buffer >= 0,
+             f"shuffle_buffer must be >= 0, got {self.shuffle_buffer!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -180,21 +189,26 @@ class RunConfig:
 def load_data(config):
     """The run's data set; `task` overrides what the loader infers (e.g. integer-valued
     regression targets such as counts or ages would otherwise be read as classes)."""
+    if is_stream_source(config.data):
+        raise ConfigError(f"{config.data}: a folder or glob of tables is read as a stream, which "
+                          "only `gradkit train` (without --ensemble) does so far; give one file "
+                          "to load it into memory")
     options = {"task": config.task} if config.task is not None else {}
     return gdata.load(config.data, target=config.target, **options)
 
 
 def build_model(config, train, rng):
     """The Sequential the config describes, its Normalization adapted on the training split."""
+    streamed = is_stream(train)         # a Stream: shapes from its schema, statistics streamed
     model_layers = []
-    if train.X.ndim > 2:
+    if not streamed and train.X.ndim > 2:
         model_layers.append(L.Flatten())
     if config.normalize != "none":
         try:      # e.g. more pca_components than the data has features: the user's setting
             seed = {"seed": config.seed} if config.normalize == "random_projection" else {}
             norm = L.Normalization(mode=config.normalize, n_components=config.pca_components,
                                    **seed)
-            norm.adapt(train.X.reshape(len(train.X), -1))
+            norm.adapt(train if streamed else train.X.reshape(len(train.X), -1))
         except ValueError as err:
             raise ConfigError(f"normalize {config.normalize!r} on {config.data}: {err}") from None
         model_layers.append(norm)
@@ -211,14 +225,18 @@ def build_model(config, train, rng):
                                         kernel_regularizer=reg))
         if config.dropout:
             model_layers.append(L.Dropout(config.dropout))
-    n_out = train.n_classes if train.task != "regression" else \
-        (1 if train.y.ndim == 1 else train.y.shape[1])
+    if streamed:
+        n_out = train.n_classes if train.task != "regression" else \
+            (train.target_shape or (1,))[0]
+    else:
+        n_out = train.n_classes if train.task != "regression" else \
+            (1 if train.y.ndim == 1 else train.y.shape[1])
     # Small output weights: the notes' step 1 expects the initial loss to be log C (every class
     # equally likely); glorot_uniform here gave logits of std ~1.4 after He-initialized ReLU
     # layers, an initial loss ~25% above log C (`gradkit doctor` flags that).
     model_layers.append(L.Dense(n_out, init={"name": "random_normal", "std": 0.01}))
     model = Sequential(model_layers)
-    model.build(train.X.shape[1:], rng)
+    model.build((train.n_features,) if streamed else train.X.shape[1:], rng)
     return model
 
 
@@ -270,6 +288,10 @@ class RunResult:
 def train_run(config, out, *, resume=False, verbose=1, console=None):
     """Run `config`, writing the run folder `out`; return the model, history and test metrics."""
     config.validate()
+    from gradkit.practice._stream_run import train_stream_run, wants_stream
+
+    if wants_stream(config):
+        return train_stream_run(config, out, resume=resume, verbose=verbose, console=console)
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")

@@ -25,10 +25,12 @@ import warnings
 from dataclasses import dataclass, field
 
 from gradkit import _atomic
+from gradkit.data.stream import is_stream_source
 from gradkit.errors import ConfigError
 from gradkit.practice import _executors as executors
 from gradkit.practice import _search_report as R
 from gradkit.practice._search_report import print_table
+from gradkit.practice._stream_run import open_stream, share_statistics, wants_stream
 from gradkit.practice._trial import run_trial, trial_folder
 from gradkit.practice.run import RunConfig, load_data
 
@@ -108,6 +110,8 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 
     config, distributions, metric, direction = _prepare(data, base, space, metric, seed)
     out = os.path.abspath(os.fspath(storage_dir))
+    if wants_stream(RunConfig.from_dict(config)):       # one statistics pass for every trial
+        config = share_statistics(config, out)
     trials_dir = os.path.join(out, "trials")
     os.makedirs(trials_dir, exist_ok=True)
     verbosity = optuna.logging.get_verbosity()
@@ -149,7 +153,8 @@ def _prepare(data, base, space, metric, seed):
     S.check_choices(distributions)
     data = os.fspath(data)
     # Workers (a Dask cluster's included) may run elsewhere than this folder.
-    source = os.path.abspath(data) if os.path.exists(data) else data
+    source = os.path.abspath(data) if os.path.exists(data) or is_stream_source(data) \
+        else data
     config = RunConfig.from_dict({**base, "data": source, "seed": seed}, source="base")
     for name, value in pinned.items():
         if name in S.ARCHITECTURE:
@@ -159,12 +164,16 @@ def _prepare(data, base, space, metric, seed):
     config.validate()
     if not config.val:
         raise ConfigError("a search scores trials on the validation split; val must be > 0")
-    ds = load_data(config)
-    if ds.y is None:
-        raise ConfigError(f"{data}: has no target to train on")
+    if wants_stream(config):        # every trial streams the same files (shared storage)
+        task = open_stream(config)[0].task
+    else:
+        ds = load_data(config)
+        if ds.y is None:
+            raise ConfigError(f"{data}: has no target to train on")
+        task = ds.task
     if metric is None:
         metric = {"classification": "val_accuracy",
-                  "multilabel": "val_binary_accuracy"}.get(ds.task, "val_loss")
+                  "multilabel": "val_binary_accuracy"}.get(task, "val_loss")
     if not isinstance(metric, str) or not metric.startswith("val_"):
         raise ConfigError(f"metric must name a validation metric like 'val_accuracy' or "
                           f"'val_loss', got {metric!r}")

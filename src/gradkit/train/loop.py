@@ -8,12 +8,14 @@ import math
 import numpy as np
 
 from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
 from gradkit.errors import DataError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
 from gradkit.train.metrics import log_value
+from gradkit.train.streaming import fit_stream
 
 __all__ = ["fit", "encode_targets"]
 
@@ -69,7 +71,8 @@ class _Run:
 def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_split=0.0,
         validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
         verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None):
-    """Train `model` on (X, y) with mini-batch gradient descent.
+    """Train `model` on (X, y) with mini-batch gradient descent; X may be a
+    `gradkit.data.Stream` (y None; validation_data another Stream), read and never held.
 
     Args:
         batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
@@ -92,6 +95,13 @@ def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_spli
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
             batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
+    if is_stream(X):        # data larger than memory: read, never held (train/streaming.py)
+        return fit_stream(
+            model, X, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
+            validation_split=validation_split, validation_data=validation_data,
+            class_weight=class_weight, sample_weight=sample_weight, callbacks=callbacks,
+            seed=seed, verbose=verbose, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, resume_from=resume_from)
     data = _prepare_data(model, X, y, validation_split=validation_split,
                          validation_data=validation_data, class_weight=class_weight,
                          sample_weight=sample_weight)

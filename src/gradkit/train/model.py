@@ -9,12 +9,14 @@ import numpy as np
 import gradkit.autograd as ag
 from gradkit import optim
 from gradkit._memory import reuse_freed_memory
+from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.module import Layer, Module, layer_from_config
 from gradkit.train import loop
 from gradkit.train import metrics as metrics_mod
 from gradkit.train.inputs import encode_targets
+from gradkit.train.streaming import check_stream_arguments, evaluate_stream, predict_stream
 
 
 _SUMMARY_KEYS = ("units", "activation", "rate", "std", "mode", "n_components", "momentum")
@@ -241,7 +243,10 @@ class Sequential(Module):
 
     # -- inference ------------------------------------------------------------------------------
     def predict(self, X, batch_size=1024):
-        """The model's outputs (logits for classifiers), in batches, without a graph."""
+        """The model's outputs (logits for classifiers), in batches, without a graph; X may be
+        a `gradkit.data.Stream` (outputs in the files' row order)."""
+        if is_stream(X):
+            return predict_stream(self, X, batch_size=batch_size)
         X = np.asarray(X, dtype=np.float32)
         if not self.built:
             raise RuntimeError("predict() needs a trained or built model")
@@ -285,7 +290,10 @@ class Sequential(Module):
         return idx
 
     def evaluate(self, X, y, batch_size=1024, sample_weight=None):
-        """{"loss": ..., metric: ...} on (X, y)."""
+        """{"loss": ..., metric: ...} on (X, y), or on a `gradkit.data.Stream` X (y None)."""
+        if is_stream(X):
+            check_stream_arguments(y, 0.0, sample_weight)
+            return evaluate_stream(self, X, batch_size=batch_size)
         yt = encode_targets(self, y)
         out = self.predict(X, batch_size=batch_size)
         with no_grad():
