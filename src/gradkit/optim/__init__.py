@@ -9,6 +9,7 @@ True
 array([0.5, 2.5])
 """
 
+from gradkit import _fast
 from gradkit.optim import schedules, updates
 from gradkit.optim.first_order import (
     SGD,
@@ -34,6 +35,8 @@ from gradkit.optim.updates import (
     rmsprop_update,
     sgd_update,
 )
+
+_fast.attach_optimizers(Adam, AdamW)
 
 __all__ = [
     "LBFGS",

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 
-from gradkit._memory import reuse_freed_memory
 from gradkit._streams import is_stream
 from gradkit.errors import DataError, TrainingDiverged
 from gradkit.train import checkpoint as ckpt
@@ -148,7 +147,6 @@ def _prepare_data(model, X, y, *, validation_split, validation_data, class_weigh
 def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkpoint_dir,
            checkpoint_every):
     """Build the model, bind the optimizer, assemble the callbacks: a run at epoch 0."""
-    reuse_freed_memory()        # every step's activations reuse the last step's blocks
     rng = np.random.default_rng(seed)
     if not model.built:
         model.build(data.X.shape[1:], rng)

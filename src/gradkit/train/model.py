@@ -8,7 +8,6 @@ import numpy as np
 
 import gradkit.autograd as ag
 from gradkit import optim
-from gradkit._memory import reuse_freed_memory
 from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
@@ -250,7 +249,6 @@ class Sequential(Module):
         X = np.asarray(X, dtype=np.float32)
         if not self.built:
             raise RuntimeError("predict() needs a trained or built model")
-        reuse_freed_memory()        # each batch's activations reuse the last batch's blocks
         was_training = self.training
         self.eval()
         try:

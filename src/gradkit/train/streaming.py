@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 
-from gradkit._memory import reuse_freed_memory
 from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import DataError, TrainingDiverged
@@ -124,7 +123,6 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
     n = len(data)
     if n == 0:
         raise DataError(f"{data.source}: the {data.part or 'whole'} stream has no rows")
-    reuse_freed_memory()
     rng = np.random.default_rng(seed)
     if not model.built:
         model.build((data.n_features,), rng)
