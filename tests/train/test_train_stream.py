@@ -50,8 +50,8 @@ def test_evaluate_and_predict_on_a_stream_match_the_arrays(files, make_mlp):
     s = stream(files, target="y", batch_rows=50)
     model = make_mlp(metrics=("accuracy", "top_k_accuracy"))
     model.fit(ds.X, ds.y, batch_size=32, epochs=2, seed=0, verbose=0)
-    expected = model.evaluate(ds.X, ds.y)
-    got = model.evaluate(s, None, batch_size=64)
+    expected = model.evaluate(ds.X, ds.y, return_dict=True)
+    got = model.evaluate(s, None, batch_size=64, return_dict=True)
     assert got.keys() == expected.keys()
     assert got["accuracy"] == pytest.approx(expected["accuracy"], rel=1e-12)
     assert got["loss"] == pytest.approx(expected["loss"], rel=1e-6)
@@ -66,7 +66,8 @@ def test_regression_r2_and_mse_add_up_over_batches(files):
     model = gk.Sequential([gk.layers.Dense(8, activation="tanh"), gk.layers.Dense(1)])
     model.compile("adam", "mse", ["mse", "mae", "r2"])
     model.fit(ds.X, ds.y, batch_size=32, epochs=2, seed=0, verbose=0)
-    expected, got = model.evaluate(ds.X, ds.y), model.evaluate(s, None, batch_size=70)
+    expected = model.evaluate(ds.X, ds.y, return_dict=True)
+    got = model.evaluate(s, None, batch_size=70, return_dict=True)
     for key in ("mse", "mae", "r2"):
         assert got[key] == pytest.approx(expected[key], rel=1e-6)
 

@@ -11,26 +11,23 @@ import functools
 import io as _io
 import json
 import os
+import select
 import sys
 
 import click
 import numpy as np
 
-from gradkit import _atomic
-from gradkit.data import encode_like, list_datasets
-from gradkit.data import fetch as fetch_dataset
-from gradkit.data.dataset import TASKS
 from gradkit.errors import ConfigError, DataError, ModelFileError, TrainingDiverged
-from gradkit.io import export_onnx, load
-from gradkit.optim.optimizer import OPTIMIZERS
-from gradkit.optim.optimizer import get as optim_get
-from gradkit.practice import _stream_predict, train_ensemble
-from gradkit.practice.doctor import doctor
-from gradkit.practice.run import FULL_BATCH, RunConfig, loss_and_metrics, train_run
-from gradkit.practice.search import search as run_search
-from gradkit.train import metrics as gmetrics
+
+# Each command imports the gradkit packages it runs on in its own body, so `gradkit --help`
+# and every command load only what that command uses: importing all of them here (data, io,
+# practice with search, doctor, ensembles, streams) doubled the start-up of every call.
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
+# What a shell reports for a process that SIGPIPE ended (128 + 13), as `cat` or `seq` get
+# when the reader of their output goes away (`| head -1`): under `set -o pipefail` a script
+# sees output cut short, not 0 (which would claim every row was written).
+EXIT_STDOUT_CLOSED = 141
 
 
 def _handle_errors(fn):
@@ -47,11 +44,36 @@ def _handle_errors(fn):
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_DIVERGED)
         except OSError as err:           # unreadable or unwritable paths are the user's input too
+            if isinstance(err, BrokenPipeError) and _stdout_reader_gone():
+                _quiet_exit_on_closed_stdout()      # `gradkit predict ... | head -1`
             where = f"{err.filename}: " if err.filename else ""
             click.echo(f"error: {where}{err.strerror or err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
+
+
+def _stdout_reader_gone():
+    """Whether stdout is a pipe whose reading end is closed (poll reports POLLERR)."""
+    if not hasattr(select, "poll"):
+        return True         # no poll (Windows): take the broken pipe to be stdout's
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError):          # stdout closed or not a file
+        return True
+
+
+def _quiet_exit_on_closed_stdout():
+    """Exit as SIGPIPE would, silently: the Python docs' recipe (signal, "Note on SIGPIPE").
+
+    stdout is pointed at devnull, so the interpreter's last flush of the unwritten rest does
+    not raise again at exit; no process-wide SIGPIPE handler is installed.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_STDOUT_CLOSED)
 
 
 def _show_in_one_line(err, file=None):
@@ -169,6 +191,9 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     the run), history.csv, metrics.json, learning_curves.png and, for classifiers,
     confusion_matrix.png.
     """
+    from gradkit.practice import train_ensemble
+    from gradkit.practice.run import RunConfig, train_run
+
     config = RunConfig.from_file(config_file) if config_file else RunConfig()
     if data is not None:
         config.data = data
@@ -176,7 +201,7 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
-        config.batch_size = FULL_BATCH        # the notes: L-BFGS "works very well in full batch"
+        config.batch_size = None     # all rows: L-BFGS "works very well in full batch" (notes)
     if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()
@@ -197,6 +222,9 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
 
 def _full_batch(optimizer):
     """Whether `optimizer` names a full-batch method (lbfgs, newton); False for unknown names."""
+    from gradkit.optim.optimizer import OPTIMIZERS
+    from gradkit.optim.optimizer import get as optim_get
+
     try:
         optim_get(optimizer)
     except (ValueError, TypeError):
@@ -217,6 +245,11 @@ def _run_name(data):
 @_handle_errors
 def evaluate(model, data):
     """Evaluate MODEL (a .safetensors file) on labelled DATA; print the metrics as JSON."""
+    from gradkit.data import encode_like
+    from gradkit.practice import _stream_predict
+    from gradkit.practice.run import loss_and_metrics
+    from gradkit.train import metrics as gmetrics
+
     net, schema = _load_with_schema(model)
 
     # A loaded model has no compiled metrics (they are a training choice, not saved), so the
@@ -226,7 +259,7 @@ def evaluate(model, data):
         logs = _stream_predict.stream_evaluate(net, schema, data)
     else:
         ds = encode_like(data, schema, require_target=True)
-        logs = net.evaluate(ds.X, ds.y)
+        logs = net.evaluate_logs(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
 
@@ -242,6 +275,10 @@ def predict(model, data, out, proba):
 
     A folder or glob of Parquet/CSV files, or --out FILE.parquet, streams: rows are written as
     they are read, in the input's order (files sorted by name)."""
+    from gradkit import _atomic
+    from gradkit.data import encode_like
+    from gradkit.practice import _stream_predict
+
     net, schema = _load_with_schema(model)
     if _stream_predict.wants_stream(data, out):
         written = _stream_predict.stream_predict(net, schema, data, out, proba=proba)
@@ -279,6 +316,8 @@ def predict(model, data, out, proba):
 
 
 def _load_with_schema(path):
+    from gradkit.io import load
+
     net = load(path)
     extra = net.saved_config.get("extra")
     schema = extra.get("data_schema") if isinstance(extra, dict) else None
@@ -301,6 +340,8 @@ def _schema_problem(schema):
     `gk.load` checks the model; the schema is read only here, and a hand-edited one must be
     refused with a message rather than fail with a TypeError deep inside the encoder.
     """
+    from gradkit.data.dataset import TASKS
+
     checks = {
         "task": schema.get("task") in TASKS,
         "feature_names": _strings(schema.get("feature_names")),
@@ -325,6 +366,8 @@ def _schema_problem(schema):
 @_handle_errors
 def export(model, onnx_path):
     """Export MODEL to ONNX (Dense, activations, Dropout, BatchNorm, Normalization)."""
+    from gradkit.io import export_onnx, load
+
     net = load(model)
     try:
         export_onnx(net, onnx_path)
@@ -345,6 +388,8 @@ def datasets(ctx):
 @_handle_errors
 def list_cmd():
     """Built-in data sets and whether each is available offline."""
+    from gradkit.data import list_datasets
+
     for info in list_datasets():
         mark = "yes" if info.available else "no (gradkit datasets fetch " + info.name + ")"
         click.echo(f"{info.name:<15} {info.description}  [available: {mark}]")
@@ -357,6 +402,8 @@ def list_cmd():
 @_handle_errors
 def fetch(name, cache_dir, base_url):
     """Download NAME once into the cache and verify its SHA-256 checksums."""
+    from gradkit.data import fetch as fetch_dataset
+
     path = fetch_dataset(name, cache_dir=cache_dir, base_url=base_url)
     click.echo(f"{name}: ready in {path}")
 
@@ -402,6 +449,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     trials/NNNN (one run folder per trial), best.json (train it with
     `gradkit train --config best.json`) and search.png (the score against each parameter).
     """
+    from gradkit.practice.search import search as run_search
+
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers (local processes) or --scheduler (Dask), not both")
     space = None
@@ -474,6 +523,9 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, sma
     the numbers, the verdict, the plots), its PNGs, and recommended.json (train it with
     `gradkit train --config recommended.json`).
     """
+    from gradkit.practice.doctor import doctor
+    from gradkit.practice.run import RunConfig
+
     config = RunConfig.from_file(config_file) if config_file else RunConfig()
     if data is not None:
         config.data = data

@@ -22,6 +22,8 @@ from gradkit.optim.first_order import (
     RMSProp,
 )
 from gradkit.optim.lbfgs import LBFGS
+
+RMSprop = RMSProp       # Keras's spelling
 from gradkit.optim.newton import Newton
 from gradkit.optim.optimizer import MinimizeResult, Optimizer, get
 from gradkit.optim.schedules import Schedule
@@ -51,6 +53,7 @@ __all__ = [
     "Newton",
     "Optimizer",
     "RMSProp",
+    "RMSprop",
     "Schedule",
     "adadelta_update",
     "adagrad_update",

@@ -212,6 +212,7 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     state_names = ("v",)
+    keras_names = {"rho": "gamma"}
 
     def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-8, eps_inside_sqrt=False,
                  clipnorm=None, clipvalue=None):
@@ -275,6 +276,7 @@ class Adam(Optimizer):
 
     name = "adam"
     state_names = ("m", "v")
+    keras_names = {"beta_1": "beta1", "beta_2": "beta2"}
 
     def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
                  clipnorm=None, clipvalue=None):

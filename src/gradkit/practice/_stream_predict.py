@@ -102,4 +102,4 @@ def stream_predict(net, schema, data, out, *, proba=False) -> int:
 
 def stream_evaluate(net, schema, data) -> dict:
     """{"loss": ..., metric: ...} over every row of DATA, read batch by batch."""
-    return net.evaluate(stream(data, like=schema), None)
+    return net.evaluate_logs(stream(data, like=schema), None)

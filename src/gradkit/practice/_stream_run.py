@@ -84,6 +84,9 @@ def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
     rng = np.random.default_rng(config.seed)
     model = build_model(config, train, rng)
     loss, metric_names = loss_and_metrics(task)
+    if config.batch_size is None:      # one batch of every row is what streaming avoids
+        raise ConfigError(f"{config.data}: a streamed run reads record batches, so it needs an "
+                          "integer batch_size, got null (every row in one batch)")
     steps = -(-len(train) // config.batch_size)
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     model.class_names = whole.class_names

@@ -176,7 +176,7 @@ def _trial(setup, seed, init, lr, l2, epochs):
     except TrainingDiverged:
         return {"lr": lr, "l2": l2, "score": -math.inf, "val_loss": math.inf,
                 "diverged": True, "model": model, "history": model.history}
-    val = model.evaluate(setup.val_X, setup.val_y)
+    val = model.evaluate_logs(setup.val_X, setup.val_y)
     score = setup.score(val)
     return {"lr": lr, "l2": l2, "score": score if math.isfinite(score) else -math.inf,
             "val_loss": val["loss"], "diverged": False, "model": model, "history": history}
@@ -295,8 +295,8 @@ def _step7(setup, final, bias_tol, variance_tol):
         step.ok, step.verdict = False, "no trained model to judge (the final run diverged)"
         return step
     model = final["model"]
-    train_err = setup.error(model.evaluate(setup.train_X, setup.train_y))
-    val_err = setup.error(model.evaluate(setup.val_X, setup.val_y))
+    train_err = setup.error(model.evaluate_logs(setup.train_X, setup.train_y))
+    val_err = setup.error(model.evaluate_logs(setup.val_X, setup.val_y))
     gap = val_err - train_err
     fmt = (lambda v: f"{v:.2%}") if setup.error_is_fraction else (lambda v: f"{v:.4f}")
     name = "error" if setup.error_is_fraction else "error (1 - R²)"

@@ -58,7 +58,8 @@ _FIELD_TYPES = {
        for name in ("activation", "init", "optimizer", "schedule", "normalize")},
     **{name: (_REAL, (), "a number") for name in ("lr", "dropout", "l1", "l2", "val", "test")},
     **{name: (_INT, (), "an integer")
-       for name in ("batch_size", "epochs", "early_stopping", "seed", "checkpoint_every")},
+       for name in ("epochs", "early_stopping", "seed", "checkpoint_every")},
+    "batch_size": (_INT + _NONE, (), "an integer, or null for every training row in one batch"),
     "pca_components": (_INT + _NONE, (), "an integer or null"),
     "task": (_STR + _NONE, (), "classification, regression, multilabel or null"),
     "batch_norm": ((bool,), (), "true or false"),
@@ -80,7 +81,7 @@ class RunConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     schedule: str = "constant"
-    batch_size: int = 32
+    batch_size: int | None = 32      # None: every training row in one batch (full batch)
     epochs: int = 30
     dropout: float = 0.0
     batch_norm: bool = False
@@ -117,7 +118,8 @@ class RunConfig:
              f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"),
             (math.isfinite(self.lr) and self.lr > 0,
              f"lr must be a finite number > 0, got {self.lr!r}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}"),
+            (self.batch_size is None or self.batch_size >= 1,
+             f"batch_size must be >= 1, got {self.batch_size!r}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}"),
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}"),
             (self.l1 >= 0 and self.l2 >= 0, f"l1 and l2 must be >= 0, got {self.l1}, {self.l2}"),
@@ -155,6 +157,10 @@ class RunConfig:
         except (ValueError, TypeError) as err:
             raise ConfigError(f"init: {err}") from None
         return self
+
+    def rows_per_batch(self, n_train):
+        """The batch size in rows: `batch_size`, or all `n_train` rows when it is None."""
+        return n_train if self.batch_size is None else self.batch_size
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -194,7 +200,33 @@ def load_data(config):
                           "only `gradkit train` (without --ensemble) does so far; give one file "
                           "to load it into memory")
     options = {"task": config.task} if config.task is not None else {}
-    return gdata.load(config.data, target=config.target, **options)
+    ds = gdata.load(config.data, target=config.target, **options)
+    if config.task is None:
+        _refuse_numbers_as_classes(ds, config)
+    return ds
+
+
+# A whole-number target is read as classes; with more than this many distinct values and
+# fewer than this many rows per value on average, it is a quantity (diabetes' disease
+# progression, rounded: 214 values in 442 rows), not a set of classes.
+_MANY_CLASSES, _FEW_ROWS_PER_CLASS = 20, 5
+
+
+def _refuse_numbers_as_classes(ds, config):
+    """Refuse, with a line naming --task, to train one class per distinct number."""
+    names = ds.class_names
+    if ds.task != "classification" or names is None or len(names) <= _MANY_CLASSES:
+        return
+    if not all(isinstance(n, str) and n.lstrip("-").isdigit() for n in names):
+        return      # named classes: the user's labels, however many
+    n_rows, n_classes = len(ds.y), len(names)
+    if n_rows >= _FEW_ROWS_PER_CLASS * n_classes:
+        return
+    raise ConfigError(
+        f"{config.data}: the target holds {n_classes} distinct whole numbers in {n_rows} rows "
+        f"({n_rows / n_classes:.1f} rows per value): that looks like a quantity, not classes. "
+        "Pass --task regression to predict the number, or --task classification to train "
+        f"{n_classes} classes")
 
 
 def build_model(config, train, rng):
@@ -248,11 +280,6 @@ def loss_and_metrics(task):
     return "mse", ["mae", "r2"]
 
 
-# A batch size at least as large as any training split: the whole split is one batch. The
-# command line gives it to the full-batch optimizers (lbfgs, newton) when --batch-size is absent.
-FULL_BATCH = 1_000_000_000
-
-
 def make_optimizer(config, steps_per_epoch):
     cls = OPTIMIZERS.lookup(config.optimizer)
     if not cls.takes_lr:
@@ -300,7 +327,8 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     rng = np.random.default_rng(config.seed)
     model = build_model(config, train, rng)
     loss, metric_names = loss_and_metrics(ds.task)
-    steps = -(-len(train) // config.batch_size)
+    batch_size = config.rows_per_batch(len(train))
+    steps = -(-len(train) // batch_size)
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     model.class_names = ds.class_names
     model.feature_names = ds.feature_names
@@ -316,14 +344,14 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     # the last good checkpoint; NumPy's overflow warnings on the way there (from forward passes
     # with huge weights) would only print noise before that line, or raise under -W error.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = model.fit(train.X, train.y, batch_size=config.batch_size,
+        history = model.fit(train.X, train.y, batch_size=batch_size,
                             epochs=config.epochs,
                             validation_data=(val.X, val.y) if len(val) else None,
                             callbacks=callbacks, seed=config.seed, verbose=0,
                             checkpoint_dir=ckpt_dir,
                             checkpoint_every=config.checkpoint_every or None,
                             resume_from=resume_from)
-        results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
+        results = {"test_" + k: v for k, v in model.evaluate_logs(test.X, test.y).items()}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}

@@ -22,6 +22,8 @@ import numpy as np
 from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import DataError, TrainingDiverged
+from gradkit.nn import losses
+from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train import metrics as metrics_mod
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
@@ -110,7 +112,7 @@ def check_stream_arguments(y, validation_split, sample_weight):
 
 def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                validation_split=0.0, validation_data=None, class_weight=None,
-               sample_weight=None, callbacks=None, seed=None, verbose=1, checkpoint_dir=None,
+               sample_weight=None, callbacks=None, seed=None, verbose="auto", checkpoint_dir=None,
                checkpoint_every=None, resume_from=None):
     """`fit` with a Stream for X; see `gradkit.train.loop.fit` for the arguments."""
     check_stream_arguments(y, validation_split, sample_weight)
@@ -130,8 +132,9 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
     StreamMetrics(model)          # refuses a metric without a streamed form before any step
     user_cbs = list(callbacks or [])
     guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)), TerminateOnNaN())
+    verbose = _boundary.verbosity(verbose)
     if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
-        user_cbs.insert(0, ProgressBar())
+        user_cbs.insert(0, ProgressBar(verbose=verbose))
     cbs = CallbackList(user_cbs, model)
     steps = math.ceil(n / batch_size)
     schedule = getattr(model.optimizer, "schedule", None)
@@ -182,7 +185,8 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                 step += 1
                 acc.add(value, yb, out)
                 history.batch_loss.append(value)
-                batch_logs["loss"] = value
+                # Keras's batch logs: the mean loss of the epoch so far.
+                batch_logs["loss"] = acc.scalars["loss_sum"] / acc.scalars["count"]
                 cbs.on_batch_end(b, batch_logs)
                 if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 \
                         and b + 1 < steps:
@@ -215,17 +219,20 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
 def _evaluate_any(model, validation_data):
     if is_stream(validation_data):
         return evaluate_stream(model, validation_data)
-    return model.evaluate(*validation_data)
+    return model.evaluate_logs(*validation_data)
 
 
 def evaluate_stream(model, data, *, batch_size=1024):
     """{"loss": ..., metric: ...} over every row of a Stream, read in file order."""
     _targets(model, data)
     acc = StreamMetrics(model)
+    # The loss as fit computes it: from the output layer's pre-activation where a Keras loss
+    # reads the probabilities of a softmax or sigmoid layer (see Sequential._loss_plan).
+    fused, loss_fn = model._loss_plan()
     for xb, yb in data.batches(max(batch_size, 1), shuffle=False):
-        out = model.predict(xb, batch_size=batch_size)
+        out = model._outputs(xb, batch_size, logits=fused)
         with no_grad():
-            value = float(model.loss(Tensor(out), yb, None).data)
+            value = float(losses.value(loss_fn, Tensor(out), yb).data)
         acc.add(value, yb, out)
     if acc.scalars["count"] == 0:
         raise DataError(f"{data.source}: the {data.part or 'whole'} stream has no rows")
