@@ -17,6 +17,8 @@ import numpy as np
 from gradkit.optim import updates
 from gradkit.optim.optimizer import Optimizer, _lr_like
 
+PYTORCH_SGD_LR = 1e-3
+
 
 def _number(name, value, *, low=0.0, high=math.inf, low_open=False, high_open=False):
     bad = isinstance(value, bool) or not isinstance(value, numbers.Real)
@@ -46,7 +48,8 @@ class SGD(Optimizer):
     (coupled L2, as the penalty ½λ‖θ‖² would).
 
     Args:
-        lr: learning rate or schedule (default 0.01).
+        lr: learning rate or schedule (default 0.01, Keras's; 1e-3, PyTorch's, when the
+            parameters are given first, PyTorch-style, as in `SGD(model.parameters())`).
         momentum: γ in [0, 1) (default 0: plain SGD).
         nesterov: use Nesterov momentum (needs momentum > 0).
         weight_decay: λ ≥ 0 (default 0).
@@ -65,6 +68,9 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
         self.weight_decay = _number("weight_decay", weight_decay)
+        if lr is None and params is not None and not _lr_like(params):
+            # PyTorch's SGD(params) defaults to 1e-3; Keras's SGD() (bound later) to 0.01.
+            lr = PYTORCH_SGD_LR
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
     def _apply(self, lr):
