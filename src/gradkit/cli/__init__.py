@@ -97,8 +97,15 @@ _TRAIN_FLAGS = {
     "epochs": "epochs", "dropout": "dropout", "batch_norm": "batch_norm", "l1": "l1", "l2": "l2",
     "early_stopping": "early_stopping", "normalize": "normalize",
     "pca_components": "pca_components", "val": "val", "test": "test", "seed": "seed",
-    "checkpoint_every": "checkpoint_every", "task": "task",
+    "checkpoint_every": "checkpoint_every", "task": "task", "test_data": "test_data",
 }
+
+
+def _test_file_replaces_split(config, flags):
+    """--test-data without --test: the test file replaces the test split, so all of the
+    training file trains (a --test fraction given as well is refused by validate)."""
+    if flags.get("test_data") is not None and flags.get("test") is None:
+        config.test = 0.0
 
 
 @cli.command()
@@ -122,7 +129,10 @@ _TRAIN_FLAGS = {
 @click.option("--normalize", help="Input preprocessing: standardize, pca, whiten, none.  [default: standardize]")
 @click.option("--pca-components", type=int, help="Components kept by --normalize pca/whiten.")
 @click.option("--val", type=float, help="Validation fraction.  [default: 0.1]")
-@click.option("--test", type=float, help="Test fraction.  [default: 0.2]")
+@click.option("--test", type=float, help="Test fraction (0: none).  [default: 0.2]")
+@click.option("--test-data", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A separate labelled test file, evaluated once at the end; the whole DATA "
+              "then trains (less --val).")
 @click.option("--seed", type=int, help="Seed for splits, initialization, shuffling, dropout.  [default: 0]")
 @click.option("--checkpoint-every", type=int, metavar="STEPS",
               help="Also checkpoint every STEPS steps (always at each epoch end).")
@@ -155,6 +165,7 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     for flag, field in _TRAIN_FLAGS.items():
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
+    _test_file_replaces_split(config, flags)
     if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()
@@ -172,6 +183,8 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     for key in ("test_accuracy", "test_binary_accuracy", "test_r2", "test_mae", "test_loss"):
         if key in m:
             click.echo(f"{key.replace('_', ' ')}: {m[key]:.4f}")
+    if not m.get("test_samples"):
+        click.echo("no test set (--test 0 and no --test-data): nothing evaluated")
     click.echo(f"run folder: {out}")
 
 
@@ -461,6 +474,7 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, sma
     for flag, field in _TRAIN_FLAGS.items():
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
+    _test_file_replaces_split(config, flags)
     if isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()
@@ -481,7 +495,7 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, sma
 # The model flags of `train`, shared so the two commands cannot drift apart.
 _DOCTOR_FLAGS = ("target", "hidden", "activation", "init", "optimizer", "lr", "batch_size",
                  "dropout", "batch_norm", "l1", "l2", "normalize", "pca_components", "val",
-                 "test", "seed", "config_file")
+                 "test", "test_data", "seed", "config_file")
 doctor_cmd.params[1:1] = [copy.copy(p) for p in train.params if p.name in _DOCTOR_FLAGS]
 
 

@@ -192,9 +192,9 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     Returns:
         an `EnsembleRun`: the ensemble, its test metrics and each member's.
     """
-    from gradkit import data as gdata
     from gradkit.errors import ConfigError
-    from gradkit.practice.run import RunConfig, build_model, load_data, loss_and_metrics
+    from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
+                                      split_data)
 
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
@@ -208,8 +208,9 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
-    train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
-                                                  seed=config.seed)
+    train, val, test = split_data(config, ds)
+    if not len(test):
+        raise ConfigError("an ensemble is evaluated on a test set: give test > 0 or test_data")
     cfg = config.to_dict()
     # The cap is process-wide: set it here for this process (members trained in turn or in
     # threads); members in other processes set their own.

@@ -49,6 +49,7 @@ _FIELD_TYPES = {
        for name in ("batch_size", "epochs", "early_stopping", "seed", "checkpoint_every")},
     "pca_components": (_INT + _NONE, (), "an integer or null"),
     "task": (_STR + _NONE, (), "classification, regression, multilabel or null"),
+    "test_data": (_STR + _NONE, (), "a file path or null"),
     "batch_norm": ((bool,), (), "true or false"),
 }
 
@@ -79,6 +80,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 0        # steps; 0 = at every epoch end only
     task: str | None = None          # None: inferred from the target (integers: classes)
+    test_data: str | None = None     # a separate test file; then `test` must be 0
 
     def validate(self):
         """Raise ConfigError naming the first setting of the wrong type or out of range."""
@@ -109,8 +111,12 @@ class RunConfig:
              f"normalize must be one of {NORMALIZE}, got {self.normalize!r}"),
             (self.schedule in SCHEDULES,
              f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
-            (0 <= self.val < 1 and 0 < self.test < 1 and self.val + self.test < 1,
-             f"val and test must be fractions with val + test < 1, got {self.val}, {self.test}"),
+            (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1,
+             "val and test must be fractions in [0, 1) with val + test < 1, got "
+             f"val={self.val}, test={self.test}"),
+            (self.test_data is None or self.test == 0,
+             f"test_data names a test file, so the test fraction must be 0 (the whole "
+             f"training file trains), got test={self.test}"),
             (self.pca_components is None or self.pca_components >= 1,
              f"pca_components must be >= 1, got {self.pca_components!r}"),
             (self.pca_components is None or self.normalize in ("pca", "whiten"),
@@ -171,6 +177,18 @@ def load_data(config):
 
     options = {"task": config.task} if config.task is not None else {}
     return gdata.load(config.data, target=config.target, **options)
+
+
+def split_data(config, ds):
+    """(train, validation, test) Datasets of a run: with `test_data`, the test set is that file
+    (encoded like the training data) and the training file gives train and validation only."""
+    from gradkit import data as gdata
+
+    train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
+                                                  seed=config.seed)
+    if config.test_data is not None:
+        test = gdata.encode_like(config.test_data, ds, require_target=True)
+    return train, val, test
 
 
 def build_model(config, train, rng):
@@ -249,7 +267,6 @@ class RunResult:
 
 def train_run(config, out, *, resume=False, verbose=1, console=None):
     """Run `config`, writing the run folder `out`; return the model, history and test metrics."""
-    from gradkit import data as gdata
     from gradkit import io as gio
     from gradkit.practice import plots
     from gradkit.train import callbacks as cb
@@ -259,8 +276,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
-    train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
-                                                  seed=config.seed)
+    train, val, test = split_data(config, ds)
     rng = np.random.default_rng(config.seed)
     model = build_model(config, train, rng)
     loss, metric_names = loss_and_metrics(ds.task)
@@ -288,7 +304,9 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
                             checkpoint_dir=ckpt_dir,
                             checkpoint_every=config.checkpoint_every or None,
                             resume_from=resume_from)
-        results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()}
+        # No test set (test 0, no test_data): no test metrics, rather than NaNs of an empty set.
+        results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()} \
+            if len(test) else {}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}
@@ -300,7 +318,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     _files.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
     plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
                           metric=metric_names[0], title=f"gradkit train {config.data}")
-    if ds.task == "classification":
+    if ds.task == "classification" and len(test):
         cm = gmetrics.confusion_matrix(test.y, model.predict(test.X), ds.n_classes)
         plots.confusion_matrix(cm, ds.class_names, os.path.join(out, "confusion_matrix.png"))
     return RunResult(model, history, results, out)
