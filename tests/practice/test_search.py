@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -221,3 +222,61 @@ def test_coarse_to_fine_narrows_around_the_best_trials():
     # As the best trials gather around the optimum, so do the ranges the next ones draw from.
     assert all(1e-3 < p["lr"] < 1e-1 and p["act"] == "tanh" for p in fine[-8:])
     assert sampler.phase(study, 5) == "coarse" and sampler.phase(study, 25) == "fine"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metric", "val_acc"], "error: metric must be one of val_loss, val_accuracy for "
+                              "classification data, got 'val_acc'"),
+    (["--scheduler", "notaurl"], "error: scheduler: expected a Dask scheduler address like "
+                                 "tcp://HOST:PORT, got 'notaurl'"),
+    (["--space", "{space}"], "error: space: dropout=1.5 cannot be trained (dropout must be in "
+                             "[0, 1), got 1.5)"),
+])
+def test_cli_refuses_a_search_that_cannot_run_before_any_trial(tmp_path, args, message):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"dropout": {"low": 0.0, "high": 1.5}}))
+    out = tmp_path / "s"
+    start = time.perf_counter()
+    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "3", "--epochs", "1",
+                                   "--out", str(out),
+                                   *[a.replace("{space}", str(space)) for a in args]])
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines()[-1] == message
+    assert time.perf_counter() - start < 5
+    assert not (out / "trials").exists() or _trial_folders(str(out)) == []
+
+
+def test_impossible_spaces_are_refused_naming_the_value(tmp_path):
+    for space, message in [({"width": {"low": 0, "high": 8}}, "space: width=0 cannot be trained"),
+                           ({"batch_size": {"low": 8.0, "high": 16.0}},
+                            "space: batch_size=8.0 cannot be trained"),
+                           ({"lr": {"low": 1e-2, "high": 1e-3}}, "space: lr:")]:
+        with pytest.raises(gk.ConfigError, match=re.escape(message)):
+            gk.practice.search("xor", trials=1, storage_dir=tmp_path, space=space)
+    assert not os.path.exists(tmp_path / "trials") or _trial_folders(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("damage, runs_again", [("set_state", 1), ("create", 2)])
+def test_a_corrupt_journal_line_is_skipped_with_a_warning(tmp_path, damage, runs_again):
+    out = str(tmp_path / "search")
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE)
+    gk.practice.search("xor", trials=3, **kw)
+    journal = os.path.join(out, "study.journal")
+    with open(journal, "rb") as f:
+        lines = f.read().split(b"\n")
+    # Damage the record that finished trial 1 (it runs again), or the one that created it
+    # (then the records after it point at the wrong trials, and the journal ends before it).
+    op = {"set_state": 6, "create": 4}[damage]
+    hits = [i for i, line in enumerate(lines)
+            if line and json.loads(line)["op_code"] == op
+            and json.loads(line).get("trial_id", 1) == 1]
+    index = hits[0] if damage == "set_state" else \
+        [i for i, line in enumerate(lines) if line and json.loads(line)["op_code"] == 4][1]
+    lines[index] = b'{"op_code": 6, "worker_id": \xff garbage'
+    with open(journal, "wb") as f:
+        f.write(b"\n".join(lines))
+    with pytest.warns(UserWarning, match=rf"study.journal: skipped 1 damaged line\(s\) "
+                                         rf"\(line {index + 1}\)"):
+        again = gk.practice.search("xor", trials=3, **kw)
+    assert again.n_run == runs_again
+    assert _states(again) == ["COMPLETE"] * 3

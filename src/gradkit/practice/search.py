@@ -100,6 +100,9 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         raise ConfigError("give an executor or a scheduler address, not both")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    from gradkit.practice._search_checks import check_scheduler
+
+    check_scheduler(scheduler)
 
     import optuna
 
@@ -138,6 +141,7 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 def _prepare(data, base, space, metric, seed):
     """Base config (validated), searched distributions, metric and direction."""
     from gradkit.practice import _search_space as S
+    from gradkit.practice._search_checks import check_metric, check_space
     from gradkit.practice.run import RunConfig, load_data
 
     if base is not None and not isinstance(base, dict):
@@ -166,9 +170,8 @@ def _prepare(data, base, space, metric, seed):
     if metric is None:
         metric = {"classification": "val_accuracy",
                   "multilabel": "val_binary_accuracy"}.get(ds.task, "val_loss")
-    if not isinstance(metric, str) or not metric.startswith("val_"):
-        raise ConfigError(f"metric must name a validation metric like 'val_accuracy' or "
-                          f"'val_loss', got {metric!r}")
+    check_metric(metric, ds.task)
+    check_space(config.to_dict(), distributions)
     direction = "minimize" if metric.endswith(_MINIMIZED) else "maximize"
     return config.to_dict(), distributions, metric, direction
 
@@ -180,8 +183,10 @@ def _open_study(out, config, distributions, metric, direction):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
+    from gradkit.practice._search_checks import repair_journal
+
     path = os.path.join(out, JOURNAL_FILE)
-    _repair_journal(path)
+    repair_journal(path)
     storage = JournalStorage(JournalFileBackend(path))
     settings = json.loads(json.dumps({
         "base": config, "metric": metric, "direction": direction,
@@ -196,32 +201,6 @@ def _open_study(out, config, distributions, metric, direction):
         raise ConfigError(f"{out}: holds a search with other settings ({', '.join(differ)} "
                           "differ); resume it with the same ones, or use another folder")
     return study
-
-
-def _repair_journal(path):
-    """Undo what a search killed while writing the journal leaves (the caller holds the folder
-    lock, so no other process is writing it): Optuna's lock file, which would make the next
-    search wait for it to go stale, and a half-written last line, which would corrupt the
-    line appended after it."""
-    for suffix in (".lock", ".rename"):           # JournalFileSymlinkLock's files
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path + suffix)
-    try:
-        f = open(path, "r+b")
-    except FileNotFoundError:
-        return
-    with f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return
-        f.seek(0)
-        data = f.read()
-        f.truncate(data.rfind(b"\n") + 1)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 class _Loop:
