@@ -440,11 +440,13 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
 @click.option("--trials", type=click.IntRange(min=1), default=6, show_default=True,
               help="Settings tried in step 4's coarse search.")
 @click.option("--trial-epochs", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Epochs of each coarse trial.")
+              help="Epochs of each coarse trial (the notes: 1-5).")
 @click.option("--fine-trials", type=click.IntRange(min=1), default=3, show_default=True,
               help="Settings tried in step 5's finer search (the best coarse one included).")
-@click.option("--fine-epochs", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Epochs of each fine trial.")
+@click.option("--fine-epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Epochs of each fine trial (the notes: 10-20).")
+@click.option("--passes", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Times step 7 may send the doctor back to step 5 with a remedy.")
 @click.option("--small-sample", type=click.IntRange(min=2), default=160, show_default=True,
               help="Samples step 2 tries to overfit.")
 @click.option("--overfit-steps", type=click.IntRange(min=1), default=500, show_default=True,
@@ -455,12 +457,14 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
               help="Report folder.  [default: runs/doctor-<data name>]")
 @click.option("--quiet", is_flag=True, help="No line per step, only where the report is.")
 @_handle_errors
-def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, small_sample,
-               overfit_steps, lr_steps, out, quiet, config_file=None, **flags):
+def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, passes,
+               small_sample, overfit_steps, lr_steps, out, quiet, config_file=None, **flags):
     """Run the lecture notes' 7-step recipe on DATA with the model the flags describe.
 
-    1 initial loss, 2 overfit a small sample, 3 learning-rate range test, 4 coarse and 5 fine
-    random search over learning rate and L2, 6 learning curves, 7 bias or variance. Takes the
+    0 your configuration as a baseline, 1 initial loss, 2 overfit a small sample,
+    3 learning-rate range test, 4 coarse and 5 fine random search over learning rate and L2,
+    6 learning curves, 7 bias or variance (and back to 5 with its remedy, --passes times at
+    most), 8 the advice against the baseline: recommended only if it beats it. Takes the
     model flags of `gradkit train`. Writes to --out: doctor.md (each step: what was checked,
     the numbers, the verdict, the plots), its PNGs, and recommended.json (train it with
     `gradkit train --config recommended.json`).
@@ -483,9 +487,10 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, sma
     report = doctor(config, out=out, small_sample=small_sample, overfit_steps=overfit_steps,
                     lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,
                     fine_trials=fine_trials, fine_epochs=fine_epochs, curve_epochs=epochs,
-                    seed=config.seed, echo=None if quiet else click.echo)
+                    max_passes=passes, seed=config.seed, echo=None if quiet else click.echo)
     problems = len(report.problems)
-    click.echo(f"{7 - problems} of 7 steps fine, {problems} with a problem "
+    click.echo(f"{len(report.steps) - problems} of {len(report.steps)} steps fine, {problems} "
+               "with a problem "
                f"({report.seconds:.1f} s); report: {os.path.join(out, 'doctor.md')}")
     if report.recommended is not None:
         path = os.path.join(out, "recommended.json")
