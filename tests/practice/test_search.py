@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -41,7 +42,8 @@ def test_cli_search_on_two_processes_and_best_json_trains(tmp_path):
     out = str(tmp_path / "search")
     runner = CliRunner()
     res = runner.invoke(cli, ["search", "xor", "--trials", "4", "--workers", "2", "--epochs", "2",
-                              "--sampler", "random", "--out", out, "--quiet"])
+                              "--sampler", "random", "--out", out, "--quiet",
+                              "--finalists", "0"])
     assert res.exit_code == 0, res.output
     assert "best: trial" in res.output and "val_accuracy" in res.output
     assert _trial_folders(out) == ["0000", "0001", "0002", "0003"]
@@ -93,7 +95,7 @@ def test_dask_cluster_losing_a_worker_loses_no_trial(tmp_path, dask_client):
     killer.start()
     try:
         result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random",
-                                    executor=client.get_executor(), base=TINY,
+                                    finalists=0, executor=client.get_executor(), base=TINY,
                                     space=TINY_SPACE)
     finally:
         stop.set()
@@ -109,7 +111,8 @@ def test_dask_cluster_losing_a_worker_loses_no_trial(tmp_path, dask_client):
 def test_cli_search_on_a_dask_scheduler(tmp_path, dask_client):
     out = str(tmp_path / "search")
     address = dask_client.scheduler_info()["address"]
-    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "2", "--scheduler", address,
+    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "2", "--finalists", "1",
+                                   "--folds", "2", "--scheduler", address,
                                    "--epochs", "1", "--out", out])
     assert res.exit_code == 0, res.output
     assert f"Dask scheduler {address}" in res.output
@@ -118,7 +121,7 @@ def test_cli_search_on_a_dask_scheduler(tmp_path, dask_client):
 
 def test_interrupted_search_runs_only_the_missing_trials(tmp_path):
     out = str(tmp_path / "search")
-    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE)
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE, finalists=0)
     first = gk.practice.search("xor", trials=3, **kw)
     assert first.n_run == 3 and _trial_folders(out) == ["0000", "0001", "0002"]
 
@@ -161,6 +164,7 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
     base = {"epochs": 2, "batch_size": 16, "optimizer": "sgd", "activation": "relu",
             "dropout": 0.0, "l2": 0.0}
     result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random", seed=0,
+                                finalists=0,
                                 base=base,
                                 space={"lr": {"choices": [0.05, 1e9]}, "width": 16, "depth": 1})
     failed = [r for r in result.rows if r["state"] == "FAIL"]
@@ -259,7 +263,7 @@ def test_impossible_spaces_are_refused_naming_the_value(tmp_path):
 @pytest.mark.parametrize("damage, runs_again", [("set_state", 1), ("create", 2)])
 def test_a_corrupt_journal_line_is_skipped_with_a_warning(tmp_path, damage, runs_again):
     out = str(tmp_path / "search")
-    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE)
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE, finalists=0)
     gk.practice.search("xor", trials=3, **kw)
     journal = os.path.join(out, "study.journal")
     with open(journal, "rb") as f:
@@ -280,3 +284,92 @@ def test_a_corrupt_journal_line_is_skipped_with_a_warning(tmp_path, damage, runs
         again = gk.practice.search("xor", trials=3, **kw)
     assert again.n_run == runs_again
     assert _states(again) == ["COMPLETE"] * 3
+
+
+def _table(path, X, y):
+    rows = ["a,b,label"] + [f"{u:.6f},{v:.6f},{c}" for (u, v), c in zip(X, y)]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_finalists_are_cross_validated_and_the_final_model_is_tested_once(tmp_path):
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(260, 2))
+    y = np.where(X[:, 0] * X[:, 1] > 0, "same", "other")
+    train = _table(tmp_path / "train.csv", X[:200], y[:200])
+    test = _table(tmp_path / "test.csv", X[200:], y[200:])
+    out = str(tmp_path / "search")
+    res = CliRunner().invoke(cli, ["search", train, "--target", "label", "--test-data", test,
+                                   "--trials", "3", "--finalists", "2", "--folds", "3",
+                                   "--epochs", "3", "--sampler", "random", "--out", out,
+                                   "--quiet", "--space", _space(tmp_path)])
+    assert res.exit_code == 0, res.output
+    # The trials train on the whole training file less validation, and never see the test file.
+    for name in _trial_folders(out):
+        with open(os.path.join(out, "trials", name, "metrics.json")) as f:
+            m = json.load(f)
+        assert (m["train_samples"], m["val_samples"], m["test_samples"]) == (180, 20, 0)
+        assert not any(k.startswith("test_") and k != "test_samples" for k in m)
+    report = open(os.path.join(out, "report.md")).read()
+    best = json.load(open(os.path.join(out, "best.json")))
+    chosen = best["search"]["trial"]
+    folds = [json.load(open(os.path.join(out, "cv", f"{chosen:04d}", str(i), "result.json")))
+             for i in range(3)]
+    values = np.array([f["value"] for f in folds])
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert best["search"]["cv_mean"] == pytest.approx(values.mean())
+    assert best["search"]["cv_95_half_width"] == pytest.approx(half)
+    assert f"| {chosen} |" in report and "95% interval" in report
+    # The folds cover the training split (180 samples) once each.
+    assert sum(f["n"] for f in folds) == 180
+    final = json.load(open(os.path.join(out, "final", "metrics.json")))
+    assert final["test_samples"] == 60
+    if best["search"]["final"] == "retrain":
+        # Training and validation data together: the whole training file.
+        assert (final["train_samples"], final["val_samples"]) == (200, 0)
+        assert best["run"]["val"] == 0.0 and best["run"]["test_data"] == test
+    else:
+        assert len(final["members"]) == 3
+    assert f"accuracy {final['test_accuracy']:.4f}" in res.output
+
+
+def _space(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"width": {"low": 4, "high": 32, "log": True}, "depth": 1,
+                                "activation": "relu", "dropout": 0.0, "batch_size": 16}))
+    return str(path)
+
+
+def test_fold_indices_are_disjoint_cover_and_keep_class_shares():
+    from gradkit.practice._search_final import fold_indices
+
+    ds = gk.data.load("iris")
+    folds = fold_indices(ds, 5, seed=3)
+    joined = np.concatenate(folds)
+    assert sorted(joined.tolist()) == list(range(150))
+    for f in folds:
+        assert np.bincount(ds.y[f], minlength=3).tolist() == [10, 10, 10]
+
+
+def test_a_range_whose_edge_the_best_trials_sit_on_is_widened():
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from gradkit.practice._search_space import edges, widen
+
+    space = {"width": IntDistribution(16, 512, log=True),
+             "lr": FloatDistribution(1e-4, 1e-1, log=True)}
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        t = study.ask(fixed_distributions=space)
+        # Wider is better; the learning rate matters a little, around 1e-2 (inside the range).
+        study.tell(t, math.log(t.params["width"]) - 0.2 * abs(math.log10(t.params["lr"]) + 2))
+    found = edges(study.trials, space, "maximize")
+    assert ("width", "high") in found
+    assert all(name != "lr" for name, _ in found)
+    wider = widen("width", space["width"], "high")
+    assert (wider.low, wider.high, wider.log) == (16, 2048, True)
+    assert widen("dropout", FloatDistribution(0.0, 0.9), "high") is None       # at its limit
+    assert widen("batch_size", IntDistribution(16, 256, log=True), "low").low == 4

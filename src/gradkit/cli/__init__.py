@@ -374,7 +374,17 @@ def fetch(name, cache_dir, base_url):
               help="Train every trial this many epochs (default: searched, 2 to 20).")
 @click.option("--optimizer", help="Optimizer of every trial.  [default: adam]")
 @click.option("--val", type=float, help="Validation fraction (scores the trials).  [default: 0.1]")
-@click.option("--test", type=float, help="Test fraction.  [default: 0.2]")
+@click.option("--test", type=float, help="Test fraction (0: none).  [default: 0.2]")
+@click.option("--test-data", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A separate labelled test file: trials train on all of DATA (less --val); "
+              "only the final model is evaluated on it, once.")
+@click.option("--finalists", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Best trials cross-validated at the end to choose the final model "
+              "(0: none).")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Folds of that cross-validation.")
+@click.option("--widen/--no-widen", default=True, show_default=True,
+              help="Widen a range when the best trials sit on its edge.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the split, of every trial's training, and of the sampler.")
 @click.option("--out", type=click.Path(file_okay=False),
@@ -384,12 +394,15 @@ def fetch(name, cache_dir, base_url):
 @click.option("--quiet", is_flag=True, help="No line per trial, only the table.")
 @_handle_errors
 def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, target, epochs,
-               optimizer, val, test, seed, out, top, quiet):
+               optimizer, val, test, test_data, finalists, folds, widen, seed, out, top, quiet):
     """Search hyper-parameters for DATA: TRIALS training runs, ranked on the validation split.
 
     Writes to --out: study.journal (the study; rerun the same command to resume it),
-    trials/NNNN (one run folder per trial), best.json (train it with
-    `gradkit train --config best.json`) and search.png (the score against each parameter).
+    trials/NNNN (one run folder per trial), search.png (the score against each parameter),
+    and at the end: the --finalists best trials cross-validated (cv/), the final model
+    (final/: the winner retrained on training + validation data, or the ensemble of its fold
+    models, whichever measures better on the validation split), evaluated once on the test
+    set, report.md, and best.json (the winner's config: `gradkit train --config best.json`).
     """
     from gradkit.practice.search import search as run_search
 
@@ -407,6 +420,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
         target = int(target)
     base = {k: v for k, v in {"target": target, "epochs": epochs, "optimizer": optimizer,
                               "val": val, "test": test}.items() if v is not None}
+    if test_data is not None and test is None:
+        base["test"] = 0.0            # the test file replaces the test split
     out = out or os.path.join("runs", "search-" + _run_name(data))
     where = f"Dask scheduler {scheduler}" if scheduler else \
         f"{workers} local processes" if workers and workers > 1 else "this process"
@@ -414,7 +429,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     try:
         result = run_search(data, trials=trials, storage_dir=out, space=space, sampler=sampler,
                             workers=workers, scheduler=scheduler, base=base, metric=metric,
-                            seed=seed, verbose=0 if quiet else 1)
+                            seed=seed, verbose=0 if quiet else 1, test_data=test_data,
+                            finalists=finalists, folds=folds, widen=widen)
     except KeyboardInterrupt:
         click.echo(f"interrupted; run the same command again to resume the search in {out}",
                    err=True)
@@ -428,9 +444,28 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     best = result.best
     click.echo(f"best: trial {best['number']}, {result.metric} {best['value']:.4f} "
                f"({result.n_run} trials run now, {len(result.rows)} in the study)")
-    click.echo(f"wrote {os.path.join(out, 'best.json')} and {os.path.join(out, 'search.png')}")
-    click.echo(f"train it longer: gradkit train --config {os.path.join(out, 'best.json')} "
-               "--epochs 30")
+    for w in result.widened:
+        click.echo(f"widened {w['name']} at its {w['side']} edge after {w['after_trials']} "
+                   f"trials: {w['old'][0]:g}-{w['old'][1]:g} -> {w['new'][0]:g}-{w['new'][1]:g}")
+    final = result.final
+    if final is not None and final["chosen"] is not None:
+        c = final["chosen"]
+        how = "the ensemble of its fold models" if final["final"] == "ensemble" else \
+            "retrained on training + validation data"
+        click.echo(f"cross-validated: trial {c['number']}, {result.metric} {c['cv_mean']:.4f} "
+                   f"± {c['cv_half_width']:.4f} (95%); final model: {how} (validation: "
+                   f"ensemble {final['ensemble_val']:.4f}, single {final['single_val']:.4f})")
+        tests = [f"{k} {v:.4f}" for k, v in final["test"].items()
+                 if k.startswith("test_") and k != "test_samples"]
+        click.echo(f"final model in {os.path.join(out, 'final')}: "
+                   + (", ".join(tests) if tests else "no test set"))
+        click.echo(f"wrote {os.path.join(out, 'report.md')}, "
+                   f"{os.path.join(out, 'best.json')} and {os.path.join(out, 'search.png')}")
+    else:
+        click.echo(f"wrote {os.path.join(out, 'best.json')} and "
+                   f"{os.path.join(out, 'search.png')}")
+        click.echo(f"train it longer: gradkit train --config {os.path.join(out, 'best.json')} "
+                   "--epochs 30")
 
 
 @cli.command("doctor")
