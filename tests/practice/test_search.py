@@ -7,6 +7,7 @@ import re
 import signal
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -373,3 +374,40 @@ def test_a_range_whose_edge_the_best_trials_sit_on_is_widened():
     assert (wider.low, wider.high, wider.log) == (16, 2048, True)
     assert widen("dropout", FloatDistribution(0.0, 0.9), "high") is None       # at its limit
     assert widen("batch_size", IntDistribution(16, 256, log=True), "low").low == 4
+
+
+def test_any_damage_to_the_journal_gives_a_study_or_one_gradkit_error(tmp_path_factory):
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    import importlib
+
+    S = importlib.import_module("gradkit.practice.search")     # the module, not the function
+    out = str(tmp_path_factory.mktemp("journal"))
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE, finalists=0)
+    gk.practice.search("xor", trials=2, **kw)
+    with open(os.path.join(out, "study.journal"), "rb") as f:
+        pristine = f.read().split(b"\n")[:-1]
+    config, distributions, metric, direction = S._prepare("xor", TINY, TINY_SPACE, None, 0, None)
+    records = st.dictionaries(st.sampled_from(["op_code", "worker_id", "study_id", "trial_id",
+                                               "params", "user_attr", "state", "values"]),
+                              st.one_of(st.integers(-2, 12), st.text(max_size=5), st.none()),
+                              max_size=6).map(lambda d: json.dumps(d).encode())
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, len(pristine) - 1), st.one_of(st.binary(max_size=40), records))
+    @example(1, b'{"op_code": 4, "worker_id": "w"}')      # a record Optuna cannot replay
+    def damaged(at, line):
+        lines = list(pristine)
+        lines[at] = line.replace(b"\n", b" ")
+        with open(os.path.join(out, "study.journal"), "wb") as f:
+            f.write(b"\n".join(lines) + b"\n")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                study = S._open_study(out, config, distributions, metric, direction)
+            study.get_trials(deepcopy=False)
+        except gk.ConfigError as err:
+            assert "\n" not in str(err)
+
+    damaged()

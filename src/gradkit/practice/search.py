@@ -221,12 +221,17 @@ def _open_study(out, config, distributions, metric, direction):
 
     path = os.path.join(out, JOURNAL_FILE)
     repair_journal(path)
-    storage = JournalStorage(JournalFileBackend(path))
     settings = json.loads(json.dumps({
         "base": config, "metric": metric, "direction": direction,
         "space": {k: distribution_to_json(d) for k, d in sorted(distributions.items())}}))
-    study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction,
-                                load_if_exists=True)
+    try:     # Optuna replays the journal here: records that parse but do not fit end here
+        storage = JournalStorage(JournalFileBackend(path))
+        study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction,
+                                    load_if_exists=True)
+        study.get_trials(deepcopy=False)
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, AssertionError) as err:
+        raise ConfigError(f"{path}: the study's journal does not replay ({type(err).__name__}: "
+                          f"{err}); move it away to start the search afresh") from None
     stored = study.user_attrs.get("gradkit")
     if stored is None:
         study.set_user_attr("gradkit", settings)
