@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test bench gallery clean
+.PHONY: demo test bench bench-recipe gallery clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(TEST_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/suite.py
+
+# Issue 21's protocol (hours on 2 cores): default train, doctor, search at 100 and 300 trials,
+# 3 seeds, MNIST-1D and a synthetic set; a part: $(BIN)/python bench/recipe.py --help
+bench-recipe: $(BENCH_STAMP)
+	$(BIN)/python bench/recipe.py
 
 gallery: $(STAMP)
 	$(BIN)/python examples/build_readme.py

@@ -301,3 +301,29 @@ def test_test_zero_trains_without_a_test_set(tmp_path):
             run.metrics["test_samples"]) == (135, 15, 0)
     assert not any(k.startswith("test_") and k != "test_samples" for k in run.metrics)
     assert not (tmp_path / "run" / "confusion_matrix.png").exists()
+
+
+def test_cli_test_data_and_test_zero(train_and_test_files, tmp_path):
+    from click.testing import CliRunner
+
+    from gradkit.cli import cli
+
+    train_file, test_file, _, _ = train_and_test_files
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", str(train_file), "--target", "label", "--test-data",
+                              str(test_file), "--hidden", "8", "--epochs", "2", "--quiet",
+                              "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert (metrics["train_samples"], metrics["test_samples"]) == (108, 30)
+    assert f"test accuracy: {metrics['test_accuracy']:.4f}" in res.output
+    res = runner.invoke(cli, ["train", "iris", "--test", "0", "--hidden", "8", "--epochs", "1",
+                              "--quiet", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "no test set (--test 0 and no --test-data): nothing evaluated" in res.output
+    res = runner.invoke(cli, ["train", str(train_file), "--target", "label", "--test", "0.2",
+                              "--test-data", str(test_file), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2
+    assert res.output.strip() == ("error: test_data names a test file, so the test fraction "
+                                  "must be 0 (the whole training file trains), got test=0.2")
+    assert not (tmp_path / "c").exists()
