@@ -10,7 +10,7 @@ import pytest
 
 import gradkit as gk
 from gradkit.nn import layers as L
-from gradkit.nn.module import _REGISTRY, layer_from_config
+from gradkit.nn.module import LAYERS, layer_from_config
 
 F64 = np.float64
 
@@ -71,7 +71,7 @@ ALL = [(name, i) for name, cases in CASES.items() for i in range(len(cases))]
 
 def gradkit_layers():
     """Registered layer classes defined in gradkit.nn (other packages may register their own)."""
-    return {name for name, cls in _REGISTRY.items() if cls.__module__.startswith("gradkit.nn")}
+    return {name for name, cls in LAYERS.items() if cls.__module__.startswith("gradkit.nn")}
 
 
 def make(name, i, dtype=F64, seed=0):

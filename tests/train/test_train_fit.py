@@ -289,7 +289,7 @@ def test_fit_accepts_finite_values_whose_squares_overflow(toy, make_mlp):
     X, y = toy
     big = X.copy()
     big[3, 0] = 1e30
-    from gradkit.train.loop import _all_finite
+    from gradkit.train.inputs import all_finite as _all_finite
     assert _all_finite(big.astype(np.float32))
     assert not _all_finite(np.array([[1e30, np.nan]], np.float32))
     make_mlp().fit(big, y, verbose=0, callbacks=[gk.callbacks.TerminateOnNaN(enabled=False)])

@@ -17,6 +17,8 @@ import functools
 
 import numpy as np
 
+from gradkit._registry import Registry
+
 import gradkit.autograd as ag
 from gradkit.autograd import Tensor
 
@@ -81,12 +83,12 @@ def silu(x):
     return x * ag.sigmoid(x)
 
 
-_BY_NAME = {
-    "identity": identity, "linear": identity, None: identity, "step": step,
+ACTIVATIONS = Registry("activation", {
+    "identity": identity, "linear": identity, "step": step,
     "sigmoid": sigmoid, "tanh": tanh, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
     "softplus": softplus, "softmax": softmax, "log_softmax": log_softmax, "gelu": gelu,
     "silu": silu, "swish": silu,
-}
+})
 # Activations whose output is bounded and can saturate (layer statistics watch these).
 SATURATING = {"sigmoid", "tanh"}
 
@@ -95,15 +97,12 @@ def get(activation, **kwargs):
     """The activation function for a name (with settings such as alpha) or a callable."""
     if callable(activation) and not isinstance(activation, str):
         return activation
-    key = activation.lower() if isinstance(activation, str) else activation
-    if key not in _BY_NAME:
-        raise ValueError(f"unknown activation {activation!r}; known: {names()}")
-    fn = _BY_NAME[key]
+    fn = identity if activation is None else ACTIVATIONS.lookup(activation)
     return functools.partial(fn, **kwargs) if kwargs else fn
 
 
 def names():
-    return sorted(k for k in _BY_NAME if k is not None)
+    return ACTIVATIONS.names()
 
 
 def apply(name, x, **kwargs):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit._registry import Registry
+
 
 def _fans(shape):
     if len(shape) == 0:
@@ -165,28 +167,23 @@ class Orthogonal(Initializer):
         return {"gain": self.gain}
 
 
-_BY_NAME = {cls.name: cls for cls in (
+INITIALIZERS = Registry("initializer", {cls.name: cls for cls in (
     Zeros, Ones, Constant, RandomNormal, RandomUniform, glorot_normal, glorot_uniform,
-    he_normal, he_uniform, lecun_normal, lecun_uniform, Orthogonal)}
-_BY_NAME.update({"xavier_normal": glorot_normal, "xavier_uniform": glorot_uniform,
-                 "normal": RandomNormal, "uniform": RandomUniform})
+    he_normal, he_uniform, lecun_normal, lecun_uniform, Orthogonal)})
+for _alias, _cls in {"xavier_normal": glorot_normal, "xavier_uniform": glorot_uniform,
+                     "normal": RandomNormal, "uniform": RandomUniform}.items():
+    INITIALIZERS.add(_cls, _alias)
 
 
 def get(init, **kwargs):
     """An initializer from a name ("he_normal"), a config dict, an Initializer, or a callable."""
     if isinstance(init, Initializer) or (callable(init) and not isinstance(init, (str, dict))):
         return init
-    if isinstance(init, dict):
-        init = dict(init)
-        kwargs = {**init, **kwargs}
-        init = kwargs.pop("name")
-    if not isinstance(init, str) or init.lower() not in _BY_NAME:
-        raise ValueError(f"unknown initializer {init!r}; known: {sorted(_BY_NAME)}")
-    return _BY_NAME[init.lower()](**kwargs)
+    return INITIALIZERS.create(init, **kwargs)
 
 
 def names():
-    return sorted(_BY_NAME)
+    return INITIALIZERS.names()
 
 
 def describe(init):

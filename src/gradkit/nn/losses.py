@@ -10,9 +10,40 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit._registry import Registry
 from gradkit.autograd import Tensor
+from gradkit.errors import DataError
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+def class_weights_per_sample(class_weight, y, class_names=None):
+    """Each row's class weight (float64), or None when `class_weight` is None.
+
+    Args:
+        class_weight: {class: weight} (classes missing from it weigh 1) or one weight per class.
+            Dict keys may be class names when `class_names` is given ({"cat": 2.0}).
+        y: class indices, or one row per sample (one-hot or probabilities: its argmax counts).
+        class_names: the names string labels were encoded against, or None.
+    """
+    if class_weight is None:
+        return None
+    labels = y if y.ndim == 1 else np.argmax(y, axis=-1)
+    if isinstance(class_weight, dict):
+        # y holds indices by now, so a weight keyed by a class name is translated here, not
+        # silently ignored; "2" (a JSON config's key for class 2) is class 2.
+        by_index = {}
+        for key, value in class_weight.items():
+            if isinstance(key, str) and class_names is not None and key in class_names:
+                key = class_names.index(key)
+            elif isinstance(key, str) and key.isdigit():
+                key = int(key)
+            elif isinstance(key, str):
+                raise DataError(f"class_weight names class {key!r}, which is not among "
+                                f"the labels; known classes: {class_names}")
+            by_index[int(key)] = float(value)
+        return np.array([by_index.get(int(c), 1.0) for c in labels])
+    return np.asarray(class_weight, dtype=np.float64)[labels.astype(np.intp)]
 
 
 class Loss:
@@ -54,12 +85,7 @@ class Loss:
     def _weights(self, y_true, sample_weight):
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         if self.class_weight is not None:
-            labels = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=-1)
-            cw = self.class_weight
-            if isinstance(cw, dict):
-                per_class = np.array([cw.get(int(c), 1.0) for c in labels])
-            else:
-                per_class = np.asarray(cw, dtype=np.float64)[labels.astype(np.intp)]
+            per_class = class_weights_per_sample(self.class_weight, y_true)
             w = per_class if w is None else w * per_class
         return w
 
@@ -254,27 +280,24 @@ def _check_smoothing(eps):
         raise ValueError(f"label_smoothing must be in [0, 1), got label_smoothing={eps!r}")
 
 
-_BY_NAME = {cls.name: cls for cls in (
+LOSSES = Registry("loss", {cls.name: cls for cls in (
     MeanSquaredError, MeanAbsoluteError, Huber, Hinge, BinaryCrossEntropy, CrossEntropy,
-    CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL)}
-_BY_NAME.update({"mean_squared_error": MeanSquaredError, "mean_absolute_error": MeanAbsoluteError,
-                 "bce": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
-                 "categorical_crossentropy": CategoricalCrossEntropy,
-                 "sparse_categorical_crossentropy": SparseCategoricalCrossEntropy,
-                 "crossentropy": CrossEntropy})
+    CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL)}, case_sensitive=True)
+for _alias, _cls in {"mean_squared_error": MeanSquaredError,
+                     "mean_absolute_error": MeanAbsoluteError,
+                     "bce": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
+                     "categorical_crossentropy": CategoricalCrossEntropy,
+                     "sparse_categorical_crossentropy": SparseCategoricalCrossEntropy,
+                     "crossentropy": CrossEntropy}.items():
+    LOSSES.add(_cls, _alias)
 
 
 def get(loss, **kwargs):
     """A loss from a name ("cross_entropy"), a config dict, a Loss object, or a callable."""
     if isinstance(loss, Loss) or (callable(loss) and not isinstance(loss, (str, dict))):
         return loss
-    if isinstance(loss, dict):
-        kwargs = {**loss, **kwargs}
-        loss = kwargs.pop("name")
-    if loss not in _BY_NAME:
-        raise ValueError(f"unknown loss {loss!r}; known: {sorted(_BY_NAME)}")
-    return _BY_NAME[loss](**kwargs)
+    return LOSSES.create(loss, **kwargs)
 
 
 def names():
-    return sorted(_BY_NAME)
+    return LOSSES.names()

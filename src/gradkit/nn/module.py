@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit._registry import Registry
 from gradkit.autograd import Tensor
 
-_REGISTRY: dict[str, type] = {}
+LAYERS = Registry("layer type", case_sensitive=True)
 
 
 def register(cls):
     """Class decorator: make a layer loadable by name from a model file's config."""
-    _REGISTRY[cls.__name__] = cls
-    return cls
+    return LAYERS.add(cls, cls.__name__)
 
 
 def get_layer_class(name):
     """The registered layer class called `name`; gradkit builds nothing else from a file."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown layer type {name!r}; known: {sorted(_REGISTRY)}") from None
+    return LAYERS.lookup(name)
 
 
 def layer_from_config(config):

@@ -7,6 +7,7 @@ these to the kernel by default.
 from __future__ import annotations
 
 import gradkit.autograd as ag
+from gradkit._registry import Registry
 
 
 class Regularizer:
@@ -67,19 +68,15 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
-_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2}
+REGULARIZERS = Registry("regularizer", {"l1": L1, "l2": L2, "l1_l2": L1L2},
+                        case_sensitive=True)
 
 
 def get(reg, **kwargs):
     """A regularizer from None, a name, a config dict, or an object."""
     if reg is None or isinstance(reg, Regularizer) or callable(reg):
         return reg
-    if isinstance(reg, dict):
-        kwargs = {**reg, **kwargs}
-        reg = kwargs.pop("name")
-    if reg not in _BY_NAME:
-        raise ValueError(f"unknown regularizer {reg!r}; known: {sorted(_BY_NAME)}")
-    return _BY_NAME[reg](**kwargs)
+    return REGULARIZERS.create(reg, **kwargs)
 
 
 def l1(factor=0.01):

@@ -18,9 +18,10 @@ import numbers
 
 import numpy as np
 
+from gradkit._registry import Registry
 from gradkit.optim import schedules, updates
 
-_REGISTRY = {}
+OPTIMIZERS = Registry("optimizer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +75,7 @@ class Optimizer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__ and cls.name:
-            for key in (cls.name, *cls.__dict__.get("aliases", ())):
-                _REGISTRY[key] = cls
+            OPTIMIZERS.add(cls, cls.name, *cls.__dict__.get("aliases", ()))
 
     def __init__(self, params=None, *, lr=None, clipnorm=None, clipvalue=None):
         if _lr_like(params):  # Adam(1e-3): the learning rate came first
@@ -365,19 +365,8 @@ def get(identifier, **kwargs):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Optimizer):
         return identifier(**kwargs)
-    if isinstance(identifier, str):
-        return _lookup(identifier)(**kwargs)
-    if isinstance(identifier, dict):
-        config = {**identifier, **kwargs}
-        if "name" not in config:
-            raise ValueError(f"an optimizer config needs a 'name', got keys {sorted(config)}")
-        return _lookup(config["name"]).from_config(config)
+    if isinstance(identifier, (str, dict)):
+        return OPTIMIZERS.create(identifier, **kwargs)
     raise TypeError("optimizer must be a name, a config dict or an Optimizer, got "
                     f"{type(identifier).__name__}: {identifier!r}")
 
-
-def _lookup(name):
-    cls = _REGISTRY.get(str(name).strip().lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(_REGISTRY)}")
-    return cls

@@ -15,7 +15,9 @@ import bisect
 import math
 import numbers
 
-_REGISTRY = {}
+from gradkit._registry import Registry
+
+SCHEDULES = Registry("schedule")
 
 
 def _number(name, value, *, positive=False):
@@ -41,9 +43,7 @@ class Schedule:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
-            _REGISTRY[cls.name] = cls
-            for alias in cls.__dict__.get("aliases", ()):
-                _REGISTRY[alias] = cls
+            SCHEDULES.add(cls, cls.name, *cls.__dict__.get("aliases", ()))
 
     def __init__(self, *, per="step", steps_per_epoch=None):
         if per not in ("step", "epoch"):
@@ -309,19 +309,8 @@ def get(identifier, **kwargs):
         if kwargs:
             raise TypeError(f"settings {sorted(kwargs)} cannot be applied to a constant")
         return Constant(identifier)
-    if isinstance(identifier, str):
-        return _lookup(identifier)(**kwargs)
-    if isinstance(identifier, dict):
-        config = {**identifier, **kwargs}
-        if "name" not in config:
-            raise ValueError(f"a schedule config needs a 'name', got keys {sorted(config)}")
-        return _lookup(config["name"]).from_config(config)
+    if isinstance(identifier, (str, dict)):
+        return SCHEDULES.create(identifier, **kwargs)
     raise TypeError("a learning rate must be a number, a Schedule, a schedule name or a config "
                     f"dict, got {type(identifier).__name__}: {identifier!r}")
 
-
-def _lookup(name):
-    cls = _REGISTRY.get(str(name).strip().lower())
-    if cls is None:
-        raise ValueError(f"unknown schedule {name!r}; expected one of {sorted(_REGISTRY)}")
-    return cls

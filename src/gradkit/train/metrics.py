@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit._registry import Registry
+
 
 def _labels(y_true):
     y = np.asarray(y_true)
@@ -102,9 +104,10 @@ def r2(y_true, y_pred):
     return float(1 - np.sum(d * d) / ss_tot) if ss_tot > 0 else 0.0
 
 
-_BY_NAME = {"accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accuracy,
-            "top_k_accuracy": top_k_accuracy, "precision": precision, "recall": recall,
-            "f1": f1, "mse": mse, "mae": mae, "r2": r2}
+METRICS = Registry("metric", {
+    "accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accuracy,
+    "top_k_accuracy": top_k_accuracy, "precision": precision, "recall": recall,
+    "f1": f1, "mse": mse, "mae": mae, "r2": r2}, case_sensitive=True)
 # Metrics where larger is better (early stopping and checkpoints pick the direction from this).
 HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "top_k_accuracy", "precision",
                     "recall", "f1", "r2"}
@@ -114,9 +117,7 @@ def get(metric):
     """(name, function) for a metric name or a callable."""
     if callable(metric):
         return getattr(metric, "__name__", "metric"), metric
-    if metric not in _BY_NAME:
-        raise ValueError(f"unknown metric {metric!r}; known: {sorted(_BY_NAME)}")
-    return metric, _BY_NAME[metric]
+    return metric, METRICS.lookup(metric)
 
 
 def log_value(value):

@@ -242,7 +242,7 @@ class Sequential(Module):
 
     def evaluate(self, X, y, batch_size=1024, sample_weight=None):
         """{"loss": ..., metric: ...} on (X, y)."""
-        from gradkit.train.loop import encode_targets
+        from gradkit.train.inputs import encode_targets
         yt = encode_targets(self, y)
         out = self.predict(X, batch_size=batch_size)
         with no_grad():
