@@ -28,6 +28,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -92,6 +93,8 @@ def test_accuracy(run_folder):
 def run_one(method, name, train, test, seed, work, *, workers, trials=None):
     out = os.path.join(work, f"{name}-{method}{trials or ''}-s{seed}")
     log = out + ".log"
+    for folder in (out, out + "-doctor"):     # a rerun starts afresh (the bench owns these)
+        shutil.rmtree(folder, ignore_errors=True)
     common = ["--target", "label", "--test-data", test, "--seed", seed]
     if method == "a":
         secs = gradkit("train", train, *common, "--out", out, "--quiet", log=log)
