@@ -14,7 +14,7 @@ from gradkit.practice.run import RunConfig, train_run
 PNG = b"\x89PNG\r\n\x1a\n"
 # Small budgets for the runs whose later steps the tests do not read.
 QUICK = dict(coarse_trials=1, coarse_epochs=1, fine_trials=1, fine_epochs=1, curve_epochs=1,
-             lr_steps=30)
+             lr_steps=30, max_passes=0, check_folds=0)
 
 
 def assert_png(path):
@@ -157,13 +157,15 @@ def test_never_worse_than_the_baseline(tmp_path):
     # A one-epoch doctor cannot beat the configuration trained for its 30 epochs: it says so
     # and recommends that configuration as it is.
     given = RunConfig(data="iris", hidden=[16], lr=0.01, epochs=30)
-    report = gk.practice.doctor(given, out=str(tmp_path), **QUICK)
+    report = gk.practice.doctor(given, out=str(tmp_path), **{**QUICK, "check_folds": 3})
     base, verdict = report.step(0), report.step(8)
     assert base.numbers["epochs run"] == 30
     assert "your configuration is recommended as it is" in verdict.verdict
     assert report.recommended == given
-    margin, noise = verdict.numbers["margin"], verdict.numbers["noise (1 s.e.)"]
+    margin = verdict.numbers["3-fold margin (105 samples)"]
+    noise = verdict.numbers["3-fold noise (1 s.e.)"]
     assert margin.startswith("-") and float(noise.rstrip("%")) > 0
+    assert "in the 3-fold cross-validation" in verdict.verdict
     assert RunConfig.from_file(tmp_path / "recommended.json") == given
 
 
@@ -185,7 +187,7 @@ def test_high_variance_goes_back_to_step_5_and_the_advice_follows_the_diagnosis(
                       test=0.0, test_data=str(test))
     report = gk.practice.doctor(given, coarse_trials=2, coarse_epochs=1, fine_trials=1,
                                 fine_epochs=10, curve_epochs=20, lr_steps=30, max_passes=1,
-                                out=str(tmp_path / "doc"))
+                                check_folds=0, out=str(tmp_path / "doc"))
     assert "high variance" in report.step(7).verdict
     back = [s for s in report.steps if s.title.startswith("Back to step 5, pass 2")]
     assert len(back) == 1 and "remedies for high variance" in back[0].title
@@ -242,3 +244,37 @@ def test_lr_range_test_leaves_the_model_as_it_was(tmp_path):
     assert result.descended and 1e-4 < result.suggestion < result.lr_at_min
     result.plot(tmp_path / "lr.png")
     assert_png(tmp_path / "lr.png")
+
+
+def test_the_cross_check_catches_a_margin_that_the_validation_split_flatters():
+    from types import SimpleNamespace
+
+    from gradkit.practice._doctor_recipe import decide
+
+    # On the validation split the doctor's model wins by 2 of 20; the cross-validated
+    # differences (paired, per sample) say it loses: the cross-check decides.
+    setup = SimpleNamespace(task="classification", score_name="accuracy",
+                            error_is_fraction=True, val_X=np.zeros((20, 1)),
+                            val_y=np.zeros(20, dtype=int),
+                            format_score=lambda v: f"{v:.2%}")
+
+    class Fixed:
+        def __init__(self, right):
+            self.right = right
+
+        def predict(self, X):
+            out = np.zeros((len(X), 2))
+            out[:self.right, 0] = 1.0
+            out[self.right:, 1] = 1.0
+            return out
+
+    tuned = {"diverged": False, "score": 0.9, "val_loss": 0.3, "model": Fixed(18)}
+    base = {"diverged": False, "score": 0.8, "val_loss": 0.4, "model": Fixed(16)}
+    step, wins = decide(setup, tuned, base)
+    assert wins and step.numbers["validation margin"] == "+10.00%"
+    check = np.array([-1.0] * 30 + [1.0] * 10 + [0.0] * 60)
+    step, wins = decide(setup, tuned, base, check, 3)
+    assert not wins and "your configuration is recommended as it is" in step.verdict
+    assert step.numbers["3-fold margin (100 samples)"] == "-20.00%"
+    noise = np.std(check, ddof=1) / 10
+    assert step.numbers["3-fold noise (1 s.e.)"] == f"{noise:.2%}"

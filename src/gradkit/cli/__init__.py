@@ -482,6 +482,9 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
               help="Epochs of each fine trial (the notes: 10-20).")
 @click.option("--passes", type=click.IntRange(min=0), default=2, show_default=True,
               help="Times step 7 may send the doctor back to step 5 with a remedy.")
+@click.option("--check-folds", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Folds of step 8's cross-validation of the advice against your "
+              "configuration (0: the validation split alone decides).")
 @click.option("--small-sample", type=click.IntRange(min=2), default=160, show_default=True,
               help="Samples step 2 tries to overfit.")
 @click.option("--overfit-steps", type=click.IntRange(min=1), default=500, show_default=True,
@@ -493,7 +496,7 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
 @click.option("--quiet", is_flag=True, help="No line per step, only where the report is.")
 @_handle_errors
 def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, passes,
-               small_sample, overfit_steps, lr_steps, out, quiet, config_file=None, **flags):
+               check_folds, small_sample, overfit_steps, lr_steps, out, quiet, config_file=None, **flags):
     """Run the lecture notes' 7-step recipe on DATA with the model the flags describe.
 
     0 your configuration as a baseline, 1 initial loss, 2 overfit a small sample,
@@ -522,7 +525,7 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
     report = doctor(config, out=out, small_sample=small_sample, overfit_steps=overfit_steps,
                     lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,
                     fine_trials=fine_trials, fine_epochs=fine_epochs, curve_epochs=epochs,
-                    max_passes=passes, seed=config.seed, echo=None if quiet else click.echo)
+                    max_passes=passes, check_folds=check_folds, seed=config.seed, echo=None if quiet else click.echo)
     problems = len(report.problems)
     click.echo(f"{len(report.steps) - problems} of {len(report.steps)} steps fine, {problems} "
                "with a problem "

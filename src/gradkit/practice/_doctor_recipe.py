@@ -170,12 +170,72 @@ def per_sample(setup, model, X, y):
     return -err.sum(axis=1) * len(y) / max(total, 1e-12)
 
 
-def decide(setup, tuned, base):
-    """Step 8: the tuned setting against the baseline; (step, True if the tuned one wins)."""
+def epochs_used(res, patience, epochs):
+    """The epochs a run trained to its kept weights: with early stopping, its best epoch."""
+    history = res.get("history")
+    if patience and history is not None and "val_loss" in history.history:
+        return int(np.argmin(history.history["val_loss"])) + 1
+    return epochs
+
+
+def check_against(setup, seed, init, chosen, base, base_run, folds):
+    """`cross_check` of the chosen setting against the baseline (`base_run`: its epochs and
+    patience), or None (no folds, or one of them diverged)."""
+    if not folds or base["diverged"] or chosen["result"]["diverged"]:
+        return None
+    return cross_check(
+        setup, seed,
+        lambda: setup.make(lr=chosen["lr"], l2=chosen["l2"], seed=seed, init=init,
+                           changes=chosen["changes"]),
+        lambda: setup.make_as_given(seed),
+        (epochs_used(chosen["result"], chosen["patience"], chosen["epochs"]),
+         epochs_used(base, base_run[1], base_run[0])), folds)
+
+
+def cross_check(setup, seed, make_tuned, make_base, epochs, folds):
+    """The per-sample score differences (tuned - baseline) of a `folds`-fold cross-validation
+    on the training split: both trained on the same folds, scored on the same held-out
+    samples, which no step of the search scored anything on."""
+    from gradkit.errors import TrainingDiverged
+
+    rng = np.random.default_rng([seed, folds, 8])
+    order = rng.permutation(len(setup.train_X))
+    if setup.task == "classification":
+        order = order[np.argsort(setup.train_y[order], kind="stable")]
+    diffs = []
+    for k in range(folds):
+        held = np.sort(order[k::folds])
+        rest = np.setdiff1d(np.arange(len(order)), held)
+        scores = []
+        for make, n in ((make_tuned, epochs[0]), (make_base, epochs[1])):
+            model = make()
+            try:
+                model.fit(setup.train_X[rest], setup.train_y[rest], batch_size=setup.batch_size,
+                          epochs=n, verbose=0, seed=seed)
+                scores.append(per_sample(setup, model, setup.train_X[held],
+                                         setup.train_y[held]))
+            except TrainingDiverged:
+                scores.append(np.full(len(held), -np.inf if make is make_tuned else np.inf))
+        diffs.append(np.nan_to_num(scores[0] - scores[1], posinf=1.0, neginf=-1.0))
+    return np.concatenate(diffs)
+
+
+def decide(setup, tuned, base, check=None, folds=0):
+    """Step 8: the tuned setting against the baseline; (step, True if the tuned one wins).
+
+    With `check` (the per-sample differences of `cross_check`) the decision is the
+    cross-validated one: the validation split chose the doctor's setting among many, so its
+    margin there flatters it."""
     step = StepResult(8, "The advice against the default recipe",
                       "The doctor's best setting and your configuration, scored on the same "
-                      "validation samples: the margin, and its noise (the standard error of "
-                      "the per-sample difference).")
+                      "validation samples, and (the validation samples chose the doctor's "
+                      f"setting among many, so they flatter it) in a {folds}-fold "
+                      "cross-validation on the training data, both on the same folds: each "
+                      "margin with its noise (the standard error of the per-sample "
+                      "difference). The cross-validated margin decides." if check is not None
+                      else "The doctor's best setting and your configuration, scored on the "
+                      "same validation samples: the margin, and its noise (the standard error "
+                      "of the per-sample difference).")
     if base["diverged"]:
         step.verdict = "your configuration diverged, so the doctor's setting is recommended"
         return step, not tuned["diverged"]
@@ -184,25 +244,37 @@ def decide(setup, tuned, base):
         return step, False
     diff = per_sample(setup, tuned["model"], setup.val_X, setup.val_y) - \
         per_sample(setup, base["model"], setup.val_X, setup.val_y)
-    margin = tuned["score"] - base["score"]
-    noise = float(np.std(diff, ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.inf
-    fmt = _fraction(setup, abs(margin)), _fraction(setup, noise)
+    margin, noise = tuned["score"] - base["score"], _standard_error(diff)
     step.numbers = {f"baseline validation {setup.score_name}": _score(setup, base),
                     f"doctor's validation {setup.score_name}": _score(setup, tuned),
-                    "margin": f"{'+' if margin >= 0 else '-'}{fmt[0]}", "noise (1 s.e.)": fmt[1]}
+                    "validation margin": _signed(setup, margin),
+                    "validation noise (1 s.e.)": _fraction(setup, noise)}
     wins = margin > 0 or (margin == 0 and tuned["val_loss"] < base["val_loss"])
-    within = abs(margin) < 2 * noise
+    where = "on the validation data"
+    if check is not None:
+        margin, noise = float(np.mean(check)), _standard_error(check)
+        step.numbers.update({f"{folds}-fold margin ({len(check)} samples)":
+                             _signed(setup, margin),
+                             f"{folds}-fold noise (1 s.e.)": _fraction(setup, noise)})
+        wins, where = margin > 0, f"in the {folds}-fold cross-validation"
+    size = _fraction(setup, abs(margin))
+    within = ": within the noise" if abs(margin) < 2 * noise else ""
     if wins:
-        step.verdict = (f"the doctor's setting beats your configuration by {fmt[0]} "
-                        f"(noise {fmt[1]}{': within the noise' if within else ''}); it is "
-                        "recommended")
+        step.verdict = (f"the doctor's setting beats your configuration {where} by {size} "
+                        f"(noise {_fraction(setup, noise)}{within}); it is recommended")
     else:
-        step.verdict = (f"the doctor's setting does not beat your configuration ("
-                        f"{'-' if margin < 0 else ''}{fmt[0]}, noise {fmt[1]}): your "
+        step.verdict = (f"the doctor's setting does not beat your configuration {where} "
+                        f"({_signed(setup, margin)}, noise {_fraction(setup, noise)}): your "
                         "configuration is recommended as it is")
-    step.details.append("Both were chosen or tuned on these validation samples, the doctor's "
-                        "among many settings, so the margin flatters it a little.")
     return step, wins
+
+
+def _standard_error(diff):
+    return float(np.std(diff, ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else math.inf
+
+
+def _signed(setup, value):
+    return ("+" if value >= 0 else "-") + _fraction(setup, abs(value))
 
 
 def test_once(setup, res, step):

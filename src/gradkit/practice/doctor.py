@@ -45,7 +45,7 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
            small_sample=160, overfit_steps=500, lr_steps=100, coarse_trials=6, coarse_epochs=2,
            fine_trials=3, fine_epochs=10, curve_epochs=15, l2_grid=(1e-4, 1e-5, 0.0),
            lr_span=10.0, loss_tolerance=0.15, bias_tolerance=0.05, variance_tolerance=0.05,
-           max_passes=2, seed=0, echo=None, blas_threads=1):
+           max_passes=2, check_folds=3, seed=0, echo=None, blas_threads=1):
     """Run the notes' 7-step recipe and return a `DoctorReport` (written to `out` if given).
 
     Args:
@@ -71,6 +71,8 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
         variance_tolerance: and a validation error this much above the training error high
             variance; default 0.05.
         max_passes: how many times step 7 may send the doctor back to step 5; default 2.
+        check_folds: folds of step 8's cross-validation of the advice against the baseline
+            on the training data (0: decide on the validation split alone); default 3.
         seed: seeds the sample, the searches and every initialization.
         echo: called with one line per finished step (e.g. `print`); default silent.
         blas_threads: cap on BLAS threads while it runs (small networks run fastest on one);
@@ -105,8 +107,8 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
         if out is not None:
             os.makedirs(out, exist_ok=True)
         base_epochs = setup.config.epochs if setup.config is not None else curve_epochs
-        base = _fit(setup, setup.make_as_given(seed), base_epochs,
-                    setup.config.early_stopping if setup.config is not None else 0, seed)
+        base_patience = setup.config.early_stopping if setup.config is not None else 0
+        base = _fit(setup, setup.make_as_given(seed), base_epochs, base_patience, seed)
         done(recipe.baseline_step(setup, base, base_epochs))
         s1 = step1(setup, seed, loss_tolerance, out)
         done(s1)
@@ -142,7 +144,9 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
                                      bias_tolerance, variance_tolerance, max_passes)
         for step in more:
             done(step)
-        s8, wins = recipe.decide(setup, chosen["result"], base)
+        check = recipe.check_against(setup, seed, init, chosen, base,
+                                     (base_epochs, base_patience), check_folds)
+        s8, wins = recipe.decide(setup, chosen["result"], base, check, check_folds)
         recipe.test_once(setup, (chosen if wins else {"result": base})["result"], s8)
         done(s8)
     if wins:
