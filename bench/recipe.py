@@ -138,10 +138,12 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--work", default=os.path.join("runs", "bench-recipe"))
     p.add_argument("--summary", action="store_true", help="only print the table of results")
+    p.add_argument("--results", default=RESULTS, help="the JSON file of records (appended)")
     args = p.parse_args(argv)
+    results = args.results
     records = []
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as f:
+    if os.path.exists(results):
+        with open(results) as f:
             records = json.load(f)
     if args.summary:
         print(summary(records))
@@ -158,9 +160,9 @@ def main(argv=None):
                                  workers=args.workers, trials=trials)
                 print(json.dumps(record), flush=True)
                 records.append(record)
-                with open(RESULTS + ".tmp", "w") as f:
+                with open(results + ".tmp", "w") as f:
                     json.dump(records, f, indent=1)
-                os.replace(RESULTS + ".tmp", RESULTS)
+                os.replace(results + ".tmp", results)
     print(summary(records))
 
 
