@@ -10,12 +10,12 @@ Subpackages with heavy dependencies are imported on first use, so `import gradki
 
 import importlib
 
+from gradkit._version import __version__
 from gradkit.autograd import *  # noqa: F401,F403
 from gradkit.autograd import __all__ as _autograd_all
 from gradkit.errors import (ConfigError, DataError, GradkitError, ModelFileError,
                             TrainingDiverged)
 
-__version__ = "0.1.0"
 
 # name -> (module, attribute or None for the module itself)
 _LAZY = {

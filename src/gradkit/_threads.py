@@ -30,7 +30,7 @@ def blas_limit(threads):
 @functools.lru_cache(maxsize=None)
 def _controller():
     """One threadpoolctl controller per process: finding the loaded BLAS libraries takes ~2 ms,
-    which a small scikit-learn fit paid on every call (the libraries do not change)."""
+    as long as a small scikit-learn fit, and the libraries do not change."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:

@@ -286,13 +286,13 @@ def test_model_without_a_data_schema(kit, new_data):
 
 
 def test_model_with_a_malformed_data_schema(kit, animals_model, new_data):
-    from gradkit import _files
+    from gradkit import _safetensors
 
-    tensors, metadata = _files.load_tensors(animals_model)
+    tensors, metadata = _safetensors.load_tensors(animals_model)
     config = json.loads(metadata["gradkit"])
     config["extra"]["data_schema"]["columns"] = 5
     config["extra"]["data_schema"]["task"] = "astrology"
-    _files.save_tensors("edited.safetensors", tensors, {"gradkit": json.dumps(config)})
+    _safetensors.save_tensors("edited.safetensors", tensors, {"gradkit": json.dumps(config)})
     line = refused(kit, "predict", "edited.safetensors", "new.csv", "--out", "p.csv")
     assert line == ("error: edited.safetensors: the data schema in the file is malformed: "
                     "bad or missing task, columns")

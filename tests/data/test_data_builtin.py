@@ -48,10 +48,20 @@ def test_synthetic_geometry_without_noise():
     radius = np.hypot(circles.X[:, 0], circles.X[:, 1])
     np.testing.assert_allclose(radius, np.where(circles.y == 0, 1.0, 0.5), rtol=1e-6)
     moons = make_moons(n_samples=101, noise=0.0)
-    assert np.bincount(moons.y).tolist() == [51, 50]
+    assert np.bincount(moons.y).tolist() == [50, 51]
     spirals = make_spirals(n_samples=300, noise=0.0, n_classes=3)
     assert np.bincount(spirals.y).tolist() == [100, 100, 100] and spirals.class_names == \
         ["0", "1", "2"]
+
+
+@pytest.mark.parametrize("name, extra", [("make_moons", {}), ("make_circles", {"factor": 0.3})])
+def test_moons_and_circles_are_scikit_learns(name, extra):
+    datasets = pytest.importorskip("sklearn.datasets", reason="the reference generators")
+    ours = {"make_moons": make_moons, "make_circles": make_circles}[name](
+        n_samples=77, noise=0.2, seed=5, **extra)
+    X, y = getattr(datasets, name)(n_samples=77, noise=0.2, random_state=5, **extra)
+    np.testing.assert_array_equal(ours.X, X.astype(np.float32))
+    np.testing.assert_array_equal(ours.y, y)
 
 
 def test_load_passes_synthetic_options():

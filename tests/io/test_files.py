@@ -1,4 +1,5 @@
-"""Tests of gradkit._files: atomic writes, and a safetensors reader that refuses malicious files."""
+"""Tests of gradkit._atomic (atomic writes) and gradkit._safetensors (a reader that refuses
+malicious files)."""
 
 import json
 import os
@@ -11,14 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from gradkit._files import (
-    atomic_open,
-    atomic_write,
-    atomic_write_bytes,
-    atomic_write_text,
-    load_tensors,
-    save_tensors,
-)
+from gradkit._atomic import atomic_open, atomic_write, atomic_write_bytes, atomic_write_text
+from gradkit._safetensors import load_tensors, save_tensors
 from gradkit.errors import GradkitError, ModelFileError
 
 

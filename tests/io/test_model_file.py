@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import gradkit as gk
-from gradkit import _files
+from gradkit import _safetensors
 
 L = gk.layers
 
@@ -164,12 +164,12 @@ def refuse(path, *pieces):
 def edited(saved_path, out, edit=None, tensors=None):
     """A copy of a real model file with its JSON config edited by `edit(config)`, re-written
     with gradkit's own safetensors writer (so only the edit is wrong)."""
-    real_tensors, metadata = _files.load_tensors(saved_path)
+    real_tensors, metadata = _safetensors.load_tensors(saved_path)
     config = json.loads(metadata["gradkit"])
     if edit is not None:
         edit(config)
-    _files.save_tensors(out, real_tensors if tensors is None else tensors,
-                        {"gradkit": json.dumps(config)})
+    _safetensors.save_tensors(out, real_tensors if tensors is None else tensors,
+                              {"gradkit": json.dumps(config)})
     return out
 
 
@@ -219,7 +219,7 @@ def test_header_claiming_10_gb(folder):
     ten_gb = 10 * 1024 ** 3
     (folder / "big.safetensors").write_bytes(struct.pack("<Q", ten_gb) + b'{"a": 1}')
     refuse("big.safetensors", f"header length {ten_gb} bytes exceeds the limit of "
-                              f"{_files.MAX_HEADER_BYTES} bytes")
+                              f"{_safetensors.MAX_HEADER_BYTES} bytes")
 
 
 def test_tensor_claiming_10_gb(folder):
@@ -296,13 +296,13 @@ def test_layer_config_with_a_bad_argument(folder, saved, edit, pieces):
 
 
 def test_config_that_is_not_json(folder, saved):
-    tensors, _ = _files.load_tensors(saved[2])
-    _files.save_tensors("evil.safetensors", tensors, {"gradkit": "{'model': None}"})
+    tensors, _ = _safetensors.load_tensors(saved[2])
+    _safetensors.save_tensors("evil.safetensors", tensors, {"gradkit": "{'model': None}"})
     refuse("evil.safetensors", "the model config is not valid JSON")
 
 
 def test_weights_whose_shapes_disagree_with_the_config(folder, saved):
-    tensors, _ = _files.load_tensors(saved[2])
+    tensors, _ = _safetensors.load_tensors(saved[2])
     tensors["layers.1.W"] = np.zeros((6, 17), np.float32)
     edited(saved[2], "evil.safetensors", tensors=tensors)
     refuse("evil.safetensors", "weight 'layers.1.W' has shape (6, 17), the config needs (6, 16)")
@@ -314,7 +314,7 @@ def test_config_whose_sizes_disagree_with_the_weights(folder, saved):
 
 
 def test_weights_missing_or_extra(folder, saved):
-    tensors, _ = _files.load_tensors(saved[2])
+    tensors, _ = _safetensors.load_tensors(saved[2])
     del tensors["layers.5.b"]
     tensors["layers.9.evil"] = np.zeros(3, np.float32)
     edited(saved[2], "evil.safetensors", tensors=tensors)
@@ -324,7 +324,7 @@ def test_weights_missing_or_extra(folder, saved):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e300])
 def test_non_finite_weights(folder, saved, bad):
-    tensors, _ = _files.load_tensors(saved[2])
+    tensors, _ = _safetensors.load_tensors(saved[2])
     dtype = np.float64 if bad == 1e300 else np.float32     # 1e300 overflows float32
     tensors["layers.1.W"] = np.full((6, 16), bad, dtype)
     edited(saved[2], "evil.safetensors", tensors=tensors)
@@ -369,16 +369,16 @@ def test_corpus_edits_do_not_touch_the_real_file(saved):
 def test_a_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
     import json
 
-    from gradkit import _files
+    from gradkit import _safetensors
 
     model = gk.Sequential([gk.layers.Dense(4, activation="relu"), gk.layers.Dense(2)])
     model.build((3,), seed=0)
     path = tmp_path / "model.safetensors"
     gk.save(model, path)
-    tensors, meta = _files.load_tensors(path)
+    tensors, meta = _safetensors.load_tensors(path)
     config = json.loads(meta["gradkit"])
     config["model"]["layers"][0]["config"]["units"] = 10 ** 12     # ~4 TB of float32
-    _files.save_tensors(path, tensors, {"gradkit": json.dumps(config)})
+    _safetensors.save_tensors(path, tensors, {"gradkit": json.dumps(config)})
     with pytest.raises(gk.ModelFileError, match=r"need 4,000,000,000,000 weights, but the "
                                                 r"file holds only 26"):
         gk.load(path)

@@ -15,7 +15,7 @@ def _grads(bind, tie=False):
     if bind:
         opt = gk.optim.SGD(params, lr=0.1)
         opt.zero_grad()
-        assert all(p.grad is None and p._gradbuf is not None for p in params)
+        assert all(p.grad is None and p.grad_buffer is not None for p in params)
     h = gk.tanh(gk.linear(x, W, b))
     loss = (gk.linear(h, W2, b) ** 2).sum()        # b (and W when tied) used twice: fan-out
     loss.backward()

@@ -78,10 +78,7 @@ def test_early_stopping_names_a_missing_monitor(toy, make_mlp):
 
 @pytest.fixture
 def gk_io():
-    try:
-        import gradkit.io
-    except ImportError as err:
-        pytest.skip(f"ModelCheckpoint writes with gradkit.io.save, not importable yet: {err}")
+    import gradkit.io
     return gradkit.io
 
 

@@ -77,8 +77,8 @@ def backward(root, grad=None, *, retain_graph=False):
         for i, x in node.parents:
             leaf = x._node is None
             if leaf and into is not None and into[i] is not None and x.grad is None:
-                buf = getattr(x, "_gradbuf", None)
-                if buf is not None:            # first gradient of a bound parameter
+                buf = x.grad_buffer
+                if buf is not None:            # first gradient, computed into its buffer
                     into[i](buf, g, out, saved, *args, **kwargs)
                     x.grad = buf
                     continue
@@ -114,12 +114,12 @@ def _accumulate_leaf(t, g):
     if g.shape != t.data.shape:
         g = np.broadcast_to(g, t.data.shape)
     if t.grad is None:
-        buf = getattr(t, "_gradbuf", None)      # a Parameter bound to an optimizer
+        buf = t.grad_buffer                     # see Tensor.grad_buffer
         if buf is not None and buf.shape == g.shape:
             np.copyto(buf, g)
             t.grad = buf
         else:
             t.grad = np.array(g, dtype=t.data.dtype)
     else:
-        # In place: the grad may be a view into an optimizer's flat gradient buffer.
+        # In place: the grad may be the tensor's grad_buffer (an optimizer's flat buffer).
         t.grad += g

@@ -84,6 +84,7 @@ def apply(prim, inputs, kwargs):
     t.data = out if type(out) is np.ndarray else np.asarray(out)
     t.grad = None
     t.name = None
+    t.grad_buffer = None
     if parents is not None and _state.enabled:
         t.requires_grad = True
         t._node = Node(prim, inputs, args, kwargs, saved, parents)

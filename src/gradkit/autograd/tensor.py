@@ -83,9 +83,13 @@ class Tensor:
         grad: the gradient of the last `backward()` with respect to this tensor (leaves only),
             an array of the same shape, or None.
         requires_grad: whether operations on this tensor are recorded for differentiation.
+        grad_buffer: None, or an array of this tensor's shape and dtype that `backward` fills
+            with the tensor's gradient when `grad` is None, then makes the `grad`. An owner of
+            preallocated gradient memory (an optimizer's flat gradient buffer) sets it: the
+            gradient lands there with no copy, and resetting `grad = None` is a free zeroing.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "name", "grad_buffer", "__weakref__")
     # NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of broadcasting over objects.
     __array_ufunc__ = None
 
@@ -95,6 +99,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._node = None
         self.name = name
+        self.grad_buffer = None
 
     # -- properties ---------------------------------------------------------------------------
     @property

@@ -6,7 +6,9 @@ Exit codes: 0 done, 2 bad input or usage, 3 training diverged, 1 a bug (with its
 from __future__ import annotations
 
 import copy
+import csv
 import functools
+import io as _io
 import json
 import os
 import sys
@@ -14,7 +16,17 @@ import sys
 import click
 import numpy as np
 
+from gradkit import _atomic
+from gradkit.data import encode_like, list_datasets
+from gradkit.data import fetch as fetch_dataset
+from gradkit.data.dataset import TASKS
 from gradkit.errors import ConfigError, DataError, ModelFileError, TrainingDiverged
+from gradkit.io import export_onnx, load
+from gradkit.practice import train_ensemble
+from gradkit.practice.doctor import doctor
+from gradkit.practice.run import RunConfig, loss_and_metrics, train_run
+from gradkit.practice.search import search as run_search
+from gradkit.train import metrics as gmetrics
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
 
@@ -157,8 +169,6 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     the run), history.csv, metrics.json, learning_curves.png and, for classifiers,
     confusion_matrix.png.
     """
-    from gradkit.practice.run import RunConfig, train_run
-
     config = RunConfig.from_file(config_file) if config_file else RunConfig()
     if data is not None:
         config.data = data
@@ -172,8 +182,6 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     out = out or os.path.join("runs", _run_name(config.data))
     click.echo(f"gradkit train {config.data} -> {out}")
     if ensemble:
-        from gradkit.practice import train_ensemble
-
         run = train_ensemble(config, ensemble, out=out)
         click.echo(run.summary())
         click.echo(f"members and ensemble.json: {out}")
@@ -200,9 +208,6 @@ def _run_name(data):
 def evaluate(model, data):
     """Evaluate MODEL (a .safetensors file) on labelled DATA; print the metrics as JSON."""
     net, schema = _load_with_schema(model)
-    from gradkit.data import encode_like
-    from gradkit.practice.run import loss_and_metrics
-    from gradkit.train import metrics as gmetrics
 
     ds = encode_like(data, schema, require_target=True)
     # A loaded model has no compiled metrics (they are a training choice, not saved), so the
@@ -220,12 +225,6 @@ def evaluate(model, data):
 @_handle_errors
 def predict(model, data, out, proba):
     """Predict DATA with MODEL; one row per sample, class names for classifiers."""
-    import csv
-    import io as _io
-
-    from gradkit import _files
-    from gradkit.data import encode_like
-
     net, schema = _load_with_schema(model)
     ds = encode_like(data, schema)
     buf = _io.StringIO()
@@ -251,15 +250,13 @@ def predict(model, data, out, proba):
                 row += [f"{p:.6f}" for p in probs[i]]
             writer.writerow(row)
     if out:
-        _files.atomic_write_text(out, buf.getvalue())
+        _atomic.atomic_write_text(out, buf.getvalue())
         click.echo(f"wrote {len(ds)} predictions to {out}", err=True)
     else:
         click.echo(buf.getvalue(), nl=False)
 
 
 def _load_with_schema(path):
-    from gradkit.io import load
-
     net = load(path)
     extra = net.saved_config.get("extra")
     schema = extra.get("data_schema") if isinstance(extra, dict) else None
@@ -282,8 +279,6 @@ def _schema_problem(schema):
     `gk.load` checks the model; the schema is read only here, and a hand-edited one must be
     refused with a message rather than fail with a TypeError deep inside the encoder.
     """
-    from gradkit.data.dataset import TASKS
-
     checks = {
         "task": schema.get("task") in TASKS,
         "feature_names": _strings(schema.get("feature_names")),
@@ -308,8 +303,6 @@ def _schema_problem(schema):
 @_handle_errors
 def export(model, onnx_path):
     """Export MODEL to ONNX (Dense, activations, Dropout, BatchNorm, Normalization)."""
-    from gradkit.io import export_onnx, load
-
     net = load(model)
     try:
         export_onnx(net, onnx_path)
@@ -330,8 +323,6 @@ def datasets(ctx):
 @_handle_errors
 def list_cmd():
     """Built-in data sets and whether each is available offline."""
-    from gradkit.data import list_datasets
-
     for info in list_datasets():
         mark = "yes" if info.available else "no (gradkit datasets fetch " + info.name + ")"
         click.echo(f"{info.name:<15} {info.description}  [available: {mark}]")
@@ -344,8 +335,6 @@ def list_cmd():
 @_handle_errors
 def fetch(name, cache_dir, base_url):
     """Download NAME once into the cache and verify its SHA-256 checksums."""
-    from gradkit.data import fetch as fetch_dataset
-
     path = fetch_dataset(name, cache_dir=cache_dir, base_url=base_url)
     click.echo(f"{name}: ready in {path}")
 
@@ -404,8 +393,6 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     models, whichever measures better on the validation split), evaluated once on the test
     set, report.md, and best.json (the winner's config: `gradkit train --config best.json`).
     """
-    from gradkit.practice.search import search as run_search
-
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers (local processes) or --scheduler (Dask), not both")
     space = None
@@ -496,7 +483,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
 @click.option("--quiet", is_flag=True, help="No line per step, only where the report is.")
 @_handle_errors
 def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, passes,
-               check_folds, small_sample, overfit_steps, lr_steps, out, quiet, config_file=None, **flags):
+               check_folds, small_sample, overfit_steps, lr_steps, out, quiet, config_file=None,
+               **flags):
     """Run the lecture notes' 7-step recipe on DATA with the model the flags describe.
 
     0 your configuration as a baseline, 1 initial loss, 2 overfit a small sample,
@@ -507,9 +495,6 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
     the numbers, the verdict, the plots), its PNGs, and recommended.json (train it with
     `gradkit train --config recommended.json`).
     """
-    from gradkit.practice.doctor import doctor
-    from gradkit.practice.run import RunConfig
-
     config = RunConfig.from_file(config_file) if config_file else RunConfig()
     if data is not None:
         config.data = data
@@ -525,7 +510,8 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
     report = doctor(config, out=out, small_sample=small_sample, overfit_steps=overfit_steps,
                     lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,
                     fine_trials=fine_trials, fine_epochs=fine_epochs, curve_epochs=epochs,
-                    max_passes=passes, check_folds=check_folds, seed=config.seed, echo=None if quiet else click.echo)
+                    max_passes=passes, check_folds=check_folds, seed=config.seed,
+                    echo=None if quiet else click.echo)
     problems = len(report.problems)
     click.echo(f"{len(report.steps) - problems} of {len(report.steps)} steps fine, {problems} "
                "with a problem "

@@ -14,9 +14,11 @@ import numpy as np
 from gradkit.data._common import short
 from gradkit.data.arrays import load_npy, load_npz
 from gradkit.data.builtin import builtin_names, canonical_name, load_builtin
+from gradkit.data.csvfile import read_csv_table
 from gradkit.data.dataset import TASKS, Dataset
 from gradkit.data.idx import SPLITS, find_idx_file, load_idx
-from gradkit.data.tabular import encode_table, lookup
+from gradkit.data.parquetfile import read_parquet_table
+from gradkit.data.tabular import build_dataset, encode_table, lookup
 from gradkit.errors import DataError
 
 _SUFFIX_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet",
@@ -49,28 +51,19 @@ def file_kind(path: Path) -> str:
 def read_table(path: Path, kind: str):
     """A CsvTable or ParquetTable for `path`."""
     if kind == "csv":
-        from gradkit.data.csvfile import read_csv_table
-
         return read_csv_table(path)
-    from gradkit.data.parquetfile import read_parquet_table
 
     return read_parquet_table(path)
 
 
 def load_csv(path, *, target=None, task=None, max_categories: int = 1000) -> Dataset:
     """Load a CSV file with a header line; see `gradkit.data.tabular.build_dataset`."""
-    from gradkit.data.csvfile import read_csv_table
-    from gradkit.data.tabular import build_dataset
-
     return build_dataset(read_csv_table(path), target=target, task=task,
                          max_categories=max_categories)
 
 
 def load_parquet(path, *, target=None, task=None, max_categories: int = 1000) -> Dataset:
     """Load a Parquet file; same column handling as `load_csv`."""
-    from gradkit.data.parquetfile import read_parquet_table
-    from gradkit.data.tabular import build_dataset
-
     return build_dataset(read_parquet_table(path), target=target, task=task,
                          max_categories=max_categories)
 

@@ -1,8 +1,9 @@
 """Seeded two-dimensional toy problems: xor, spirals, moons, circles.
 
 Each generator draws clean points per class, adds Gaussian noise of standard deviation `noise`
-to the coordinates, and shuffles the rows; the same seed gives the same array on every machine
-(NumPy's PCG64 `default_rng`).
+to the coordinates, and shuffles the rows; the same seed gives the same array on every machine.
+xor and spirals use NumPy's PCG64 `default_rng`; moons and circles are scikit-learn's own
+(`sklearn.datasets`, imported when they are called), with `seed` as their random_state.
 """
 
 from __future__ import annotations
@@ -74,28 +75,36 @@ def make_spirals(*, n_samples: int = 200, noise: float = 0.1, seed: int = 0,
                    {"n_samples": n_samples, "noise": noise, "seed": seed, "n_classes": n_classes})
 
 
+def _from_sklearn(name: str, X, y, settings: dict) -> Dataset:
+    shown = ", ".join(f"{key}={value!r}" for key, value in settings.items())
+    return Dataset(X=np.asarray(X, dtype=np.float32), y=np.asarray(y, dtype=np.int64),
+                   feature_names=["x0", "x1"], class_names=["0", "1"], task="classification",
+                   source=f"{name}({shown})")
+
+
 def make_moons(*, n_samples: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
-    """Two interleaved half circles: (cos t, sin t) and (1 - cos t, 0.5 - sin t), t in [0, pi]."""
+    """Two interleaved half circles: scikit-learn's `make_moons` (seed is its random_state).
+
+    Class 0, (cos t, sin t), gets n_samples // 2 points; class 1, (1 - cos t, 0.5 - sin t),
+    the rest; t in [0, pi].
+    """
     _check(n_samples, noise, seed)
-    rng = np.random.default_rng(seed)
-    outer, inner = _class_sizes(n_samples, 2)
-    t_out, t_in = np.linspace(0, np.pi, outer), np.linspace(0, np.pi, inner)
-    parts = [np.column_stack([np.cos(t_out), np.sin(t_out)]),
-             np.column_stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)])]
-    return _finish("moons", parts, rng, noise,
-                   {"n_samples": n_samples, "noise": noise, "seed": seed})
+    from sklearn.datasets import make_moons as sk_make_moons
+
+    X, y = sk_make_moons(n_samples=int(n_samples), noise=float(noise), random_state=int(seed))
+    return _from_sklearn("moons", X, y, {"n_samples": n_samples, "noise": noise, "seed": seed})
 
 
 def make_circles(*, n_samples: int = 200, noise: float = 0.1, seed: int = 0,
                  factor: float = 0.5) -> Dataset:
-    """A circle of radius 1 (class 0) around one of radius `factor` (class 1)."""
+    """A circle of radius 1 (class 0, n_samples // 2 points) around one of radius `factor`
+    (class 1): scikit-learn's `make_circles` (seed is its random_state)."""
     if not isinstance(factor, (int, float)) or not 0 < factor < 1:
         raise DataError(f"factor must be between 0 and 1 (exclusive), got factor={factor!r}")
     _check(n_samples, noise, seed)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for radius, size in zip((1.0, factor), _class_sizes(n_samples, 2)):
-        t = np.linspace(0, 2 * np.pi, size, endpoint=False)
-        parts.append(radius * np.column_stack([np.cos(t), np.sin(t)]))
-    return _finish("circles", parts, rng, noise,
-                   {"n_samples": n_samples, "noise": noise, "seed": seed, "factor": factor})
+    from sklearn.datasets import make_circles as sk_make_circles
+
+    X, y = sk_make_circles(n_samples=int(n_samples), noise=float(noise), random_state=int(seed),
+                           factor=float(factor))
+    return _from_sklearn("circles", X, y, {"n_samples": n_samples, "noise": noise, "seed": seed,
+                                           "factor": factor})

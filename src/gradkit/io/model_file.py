@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _safetensors
+from gradkit._model_format import CONFIG_KEY as _KEY
+from gradkit._model_format import FORMAT_VERSION, write_model
+from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import ModelFileError
+from gradkit.nn.layers import NotAdaptedError
+from gradkit.nn.module import Layer, layer_from_config
+from gradkit.train import Sequential
 
-FORMAT_VERSION = 1
-_KEY = "gradkit"
+__all__ = ["save", "load", "read_config", "FORMAT_VERSION"]
 
 
 def save(model, path, *, extra=None):
@@ -26,25 +30,13 @@ def save(model, path, *, extra=None):
     Args:
         extra: more JSON-able information to keep in the config (e.g. training settings).
     """
-    if not getattr(model, "built", False):
-        raise ValueError("save() needs a built model: train it or call build(input_shape)")
-    import gradkit
-
-    config = {
-        "format_version": FORMAT_VERSION,
-        "library": "gradkit", "library_version": gradkit.__version__,
-        "numpy_version": np.__version__, "python_version": platform.python_version(),
-        "model": model.get_config(),
-        "extra": extra or {},
-    }
-    tensors = {k: np.array(v, order="C") for k, v in model.state_dict().items()}
-    _files.save_tensors(os.fspath(path), tensors, {_KEY: json.dumps(config)})
+    write_model(model, path, extra=extra)
 
 
 def read_config(path):
     """The JSON config of a model file (and its tensors), validated at the top level."""
     path = os.fspath(path)
-    tensors, metadata = _files.load_tensors(path)
+    tensors, metadata = _safetensors.load_tensors(path)
     if _KEY not in metadata:
         raise ModelFileError(f"{path}: not a gradkit model file (no '{_KEY}' entry in its "
                              "metadata)")
@@ -64,8 +56,6 @@ def read_config(path):
 def _check_size(path, model_config, tensors):
     """Refuse a config whose layers would allocate more numbers than the file holds, before
     any weight is allocated (a hostile `units` of 10**12 would otherwise exhaust memory)."""
-    from gradkit.nn.module import Layer, layer_from_config
-
     shape = model_config.get("input_shape")
     if shape is None:
         raise ModelFileError(f"{path}: the config has no input_shape")
@@ -91,8 +81,6 @@ def _check_size(path, model_config, tensors):
 
 def load(path):
     """Rebuild the model saved at `path`; refuse anything gradkit did not write."""
-    from gradkit.train import Sequential
-
     path = os.fspath(path)
     config, tensors = read_config(path)
     model_config = config["model"]
@@ -151,9 +139,6 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _check_runs(model, path):
     """Refuse a model whose layers were built but cannot compute (e.g. activation settings the
     function does not take): better at load time, with the file's name, than mid-prediction."""
-    from gradkit.autograd import Tensor, no_grad
-    from gradkit.nn.layers import NotAdaptedError
-
     x = np.zeros((1, *model.input_shape), dtype=np.float32)
     try:
         with no_grad(), np.errstate(all="ignore"):    # the weights were checked above

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _atomic
 
 OPSET = 17
 _SIMPLE = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus"}
@@ -139,4 +139,4 @@ def to_onnx(model):
 
 def export_onnx(model, path):
     """Write the model as an ONNX file, atomically."""
-    _files.atomic_write_bytes(path, to_onnx(model).SerializeToString())
+    _atomic.atomic_write_bytes(path, to_onnx(model).SerializeToString())

@@ -35,16 +35,14 @@ def layer_from_config(config):
 class Parameter(Tensor):
     """A tensor that a module trains: it always requires a gradient.
 
-    `_gradbuf` is where `backward` writes this parameter's next gradient when `.grad` is None:
-    an optimizer points it into its flat gradient buffer, so zeroing the gradients costs nothing
-    and the first gradient is copied there instead of added to zeros.
+    An optimizer bound to it sets its `grad_buffer` (see `Tensor`) to a view of its flat
+    gradient buffer.
     """
 
-    __slots__ = ("_gradbuf",)
+    __slots__ = ()
 
     def __init__(self, data, *, name=None):
         super().__init__(np.asarray(data), requires_grad=True, name=name)
-        self._gradbuf = None
 
     def __repr__(self):
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"

@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from gradkit._registry import Registry
+from gradkit.autograd import Tensor
 from gradkit.optim import schedules, updates
 
 OPTIMIZERS = Registry("optimizer")
@@ -166,7 +167,7 @@ class Optimizer:
             slots.append((p, dview, gview))
             offset = end
         self._slots, self._flat, self._flat_grad = slots, flat, flat_grad
-        self._lazy_zero = all(hasattr(p, "_gradbuf") for p in unique)
+        self._lazy_zero = all(isinstance(p, Tensor) for p in unique)
         self._state = {k: np.asarray(v, dtype=dtype).copy() for k, v in self._state.items()}
         self._scratch = []
         return self
@@ -219,15 +220,16 @@ class Optimizer:
     def zero_grad(self):
         """Start the next gradient from zero (every `p.grad` ends up a view of the flat buffer).
 
-        Parameters that accept a `_gradbuf` (gradkit's) get `grad = None` and the view as the
-        place `backward` writes their next gradient: nothing is filled, and `step` zeroes the
-        view of any parameter that received no gradient. Others get the zero-filled view.
+        gradkit Tensors get `grad = None` and the view as their `grad_buffer`, the place
+        `backward` writes their next gradient (autograd's protocol, see `Tensor`): nothing is
+        filled, and `step` zeroes the view of any parameter that received no gradient. Other
+        parameter objects get the zero-filled view.
         """
         _, flat_grad = self._bound()
         if self._lazy_zero:
             for p, _, gview in self._slots:
                 p.grad = None
-                p._gradbuf = gview
+                p.grad_buffer = gview
             return
         flat_grad.fill(0)
         for p, _, gview in self._slots:
@@ -242,7 +244,8 @@ class Optimizer:
         self._sync()
         g = self._flat_grad
         # An overflow here means "refuse". np.vdot, unlike dot and matmul, leaves NumPy's
-        # floating-point error checks alone, so it needs no errstate (11k instructions a step).
+        # floating-point error checks alone, so it needs no errstate (which costs more than the
+        # product on a small network).
         gsq = float(np.vdot(g, g))
         if not math.isfinite(gsq):
             gsq = self._rescue_norm(g)
@@ -357,8 +360,6 @@ def get(identifier, **kwargs):
     >>> get("adam", lr=0.01).lr
     0.01
     """
-    from gradkit.optim import first_order, lbfgs, newton  # noqa: F401  (they register)
-
     if isinstance(identifier, Optimizer):
         if kwargs:
             raise TypeError(f"settings {sorted(kwargs)} cannot be applied to an optimizer object")

@@ -7,10 +7,9 @@ step is a handful of vectorized passes and never a Python loop over tensors.
 `scratch` is work space of `p`'s shape and dtype whose contents are overwritten (allocated when
 omitted); passing a preallocated one keeps the step free of full-size temporaries.
 
-`y += a * x` is two NumPy passes into a work array (`axpy`). An earlier version called SciPy's
-BLAS axpy for one pass, but SciPy ships its own OpenBLAS with its own thread pool: alternating it
-with NumPy's matrix products made the two pools fight over the cores (a 5 µs axpy took 5 ms
-after a matmul on a 2-core machine), so the update rules use NumPy alone.
+`y += a * x` is two NumPy passes into a work array (`axpy`), not SciPy's one-pass BLAS axpy:
+SciPy ships its own OpenBLAS with its own thread pool, which fights NumPy's for the cores right
+after a matrix product (bench/NOTES.md has the numbers), so the update rules use NumPy alone.
 """
 
 import math
@@ -31,10 +30,9 @@ def _work(scratch, p):
     return np.empty_like(p) if scratch is None else scratch
 
 
-# How often the optimizers ask the rules to flush (their `flush=True` steps): every step, the
-# three extra NumPy passes per state made a small network's Adam update twice as slow
-# (7,510 parameters: 27 -> 58 us); every 8th, a decaying value spends at most 7 steps in the
-# subnormal range instead of ~150.
+# How often the optimizers ask the rules to flush (their `flush=True` steps): on every step the
+# three extra NumPy passes per state would double a small network's Adam update; every 8th, a
+# decaying value spends at most 7 steps in the subnormal range instead of ~150.
 FLUSH_EVERY = 8
 
 

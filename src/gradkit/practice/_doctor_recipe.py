@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from gradkit.errors import TrainingDiverged
 from gradkit.practice._doctor_report import StepResult
 
 
@@ -196,8 +197,6 @@ def cross_check(setup, seed, make_tuned, make_base, epochs, folds):
     """The per-sample score differences (tuned - baseline) of a `folds`-fold cross-validation
     on the training split: both trained on the same folds, scored on the same held-out
     samples, which no step of the search scored anything on."""
-    from gradkit.errors import TrainingDiverged
-
     rng = np.random.default_rng([seed, folds, 8])
     order = rng.permutation(len(setup.train_X))
     if setup.task == "classification":

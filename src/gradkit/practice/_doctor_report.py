@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradkit import _atomic
+from gradkit.practice.plots import _pyplot, _save, moving_average
+
 
 @dataclass
 class StepResult:
@@ -134,19 +137,15 @@ class DoctorReport:
 
     def write(self, out):
         """doctor.md and recommended.json into `out` (the PNGs are there already)."""
-        from gradkit import _files
-
         os.makedirs(out, exist_ok=True)
-        _files.atomic_write_text(os.path.join(out, "doctor.md"), self.markdown())
+        _atomic.atomic_write_text(os.path.join(out, "doctor.md"), self.markdown())
         rec = self.recommended_json()
         if rec is not None:
-            _files.atomic_write_text(os.path.join(out, "recommended.json"), rec)
+            _atomic.atomic_write_text(os.path.join(out, "recommended.json"), rec)
 
 
 def plot_overfit(runs, path, n):
     """Step 2: the mini-batch loss against the step, one line per attempt (log y axis)."""
-    from gradkit.practice.plots import _pyplot, _save, moving_average
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     positive = True
@@ -177,8 +176,6 @@ def plot_overfit(runs, path, n):
 
 def plot_search(coarse, fine, best, score_name, path, epochs=None):
     """Steps 4-5: every trial in the (learning rate, L2) plane, coloured by its score."""
-    from gradkit.practice.plots import _pyplot, _save
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 5.2))
     trials = [t for t in coarse + fine if not t["diverged"]]

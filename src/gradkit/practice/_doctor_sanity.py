@@ -14,7 +14,10 @@ import os
 import numpy as np
 
 from gradkit.errors import TrainingDiverged
+from gradkit.nn.layers import Dense
 from gradkit.practice._doctor_report import StepResult, plot_overfit
+from gradkit.practice.layer_stats import layer_stats
+from gradkit.train.callbacks import Callback
 
 GOOD_INIT = {"relu": "he_normal", "leaky_relu": "he_normal", "elu": "he_normal",
              "gelu": "he_normal", "silu": "he_normal"}
@@ -39,8 +42,6 @@ def _expected_loss(setup, y):
 
 
 def step1(setup, seed, tol, out):
-    from gradkit.practice.layer_stats import layer_stats
-
     model = setup.make(lr=setup.lr, l2=0.0, seed=seed)
     Xs, ys = setup.train_X[:2000], setup.train_y[:2000]
     loss = float(model.evaluate(Xs, ys)["loss"])
@@ -101,8 +102,6 @@ def step1(setup, seed, tol, out):
 
 
 def _constant_layers(model):
-    from gradkit.nn.layers import Dense
-
     dense = [(i, layer) for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
     # The output layer alone may start constant (zeros): the hidden layers break the symmetry.
     return [(i, float(layer.W.data.flat[0])) for i, layer in dense[:-1]
@@ -129,8 +128,6 @@ def _why_too_high(setup, model, X, stats):
 
 def _overfit(setup, model, X, y, steps):
     """Train on (X, y) until 100% training accuracy or `steps` steps; what happened."""
-    from gradkit.train.callbacks import Callback
-
     reached = {}
 
     class Stop(Callback):
@@ -155,8 +152,6 @@ def _overfit(setup, model, X, y, steps):
 
 
 def step2(setup, seed, rng, n, steps, out):
-    from gradkit.practice.layer_stats import layer_stats
-
     n = min(n, len(setup.train_X))
     idx = rng.choice(len(setup.train_X), size=n, replace=False)
     X, y = setup.train_X[idx], setup.train_y[idx]

@@ -12,7 +12,16 @@ import dataclasses
 
 import numpy as np
 
+from gradkit import data as gdata
+from gradkit import optim
+from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import ConfigError
+from gradkit.nn import initializers, regularizers
+from gradkit.nn.layers import Activation, BatchNorm, Dense, Dropout, Flatten, Normalization
+from gradkit.nn.module import layer_from_config
+from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
+                                  make_optimizer, split_data)
+from gradkit.train import Sequential
 
 
 @dataclasses.dataclass
@@ -43,9 +52,6 @@ class Setup:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def create(cls, model_or_config, X, y, *, validation_data=None, data=None):
-        from gradkit.practice.run import RunConfig, loss_and_metrics
-        from gradkit.train import Sequential
-
         if isinstance(model_or_config, Sequential):
             return cls._from_model(model_or_config, X, y, validation_data, data)
         if model_or_config is None:
@@ -72,9 +78,6 @@ class Setup:
 
     @classmethod
     def _from_model(cls, model, X, y, validation_data, data):
-        from gradkit.nn.layers import Dense
-        from gradkit.practice.run import RunConfig, loss_and_metrics
-
         if X is None or y is None:
             raise ValueError("doctor(model, X, y): a model needs the data X and y to examine")
         train, val, _ = _splits(RunConfig(), X, y, validation_data)
@@ -98,8 +101,6 @@ class Setup:
         `changes` (hidden, dropout) apply to a configuration's model only."""
         rng = np.random.default_rng(seed)
         if self.config is not None:
-            from gradkit.practice.run import build_model, make_optimizer
-
             cfg = dataclasses.replace(self.config, lr=lr, l2=l2, schedule="constant",
                                       init=init or self.config.init, **(changes or {}))
             if overfit:
@@ -109,7 +110,6 @@ class Setup:
             optimizer = make_optimizer(cfg, steps)
         else:
             model = self._copy_base(rng, l2=l2, init=init, overfit=overfit)
-            from gradkit import optim
 
             optimizer = optim.get(self.optimizer, lr=lr)
         model.compile(optimizer=optimizer, loss=self.loss_name, metrics=self.metric_names)
@@ -120,25 +120,16 @@ class Setup:
         `gradkit train` builds it: the baseline."""
         rng = np.random.default_rng(seed)
         if self.config is not None:
-            from gradkit.practice.run import build_model, make_optimizer
-
             model = build_model(self.config, self.train_ds, rng)
             steps = -(-len(self.train_X) // self.config.batch_size)
             optimizer = make_optimizer(self.config, steps)
         else:
-            from gradkit import optim
-
             model = self._copy_base(rng, l2=None, init=None, overfit=False)
             optimizer = optim.get(self.optimizer, lr=self.lr)
         model.compile(optimizer=optimizer, loss=self.loss_name, metrics=self.metric_names)
         return model
 
     def _copy_base(self, rng, *, l2, init, overfit):
-        from gradkit.nn import initializers, regularizers
-        from gradkit.nn.layers import Dense, Dropout, Normalization
-        from gradkit.nn.module import layer_from_config
-        from gradkit.train import Sequential
-
         layers = [layer_from_config(layer.describe()) for layer in self.base.layers]
         dense = [layer for layer in layers if isinstance(layer, Dense)]
         for layer in dense if l2 is not None else ():     # None: keep the model's own
@@ -201,9 +192,6 @@ class Setup:
 
     def input_scale(self, model, X):
         """(largest |mean|, largest std) of the features entering the first Dense layer."""
-        from gradkit.autograd import Tensor, no_grad
-        from gradkit.nn.layers import Dense
-
         x = Tensor(np.asarray(X, dtype=np.float32))
         with no_grad():
             for layer in model.layers:
@@ -222,8 +210,6 @@ class Setup:
 
     def recommend(self, *, lr, l2, epochs, init, early_stopping, changes=None):
         """The RunConfig `gradkit train --config` runs: yours with the doctor's settings."""
-        from gradkit.practice.run import RunConfig
-
         if self.config is not None:
             base = self.config
         else:
@@ -256,8 +242,6 @@ class Setup:
 def _init_name(init, activation):
     """The initializer's name for a RunConfig, which holds names only: one with settings
     (random_normal with its std) is replaced by the standard one for the activation."""
-    from gradkit.nn import initializers
-
     if isinstance(init, initializers.Initializer) and not init.get_config():
         return init.describe()["name"]
     return "glorot_uniform" if activation in ("tanh", "sigmoid") else "he_normal"
@@ -271,12 +255,8 @@ def _n_outputs(train):
 
 def _splits(config, X, y, validation_data):
     """(train, validation, test or None) Datasets."""
-    from gradkit import data as gdata
-
     val_fraction = config.val or 0.1
     if X is None:
-        from gradkit.practice.run import load_data, split_data
-
         ds = load_data(config)
         if ds.y is None:
             raise ConfigError(f"{config.data}: has no target to examine")
@@ -300,9 +280,6 @@ def _splits(config, X, y, validation_data):
 
 def _config_from_model(model, data, optimizer):
     """A RunConfig describing a plain MLP (Normalization, Dense, Dropout, BatchNorm), or None."""
-    from gradkit.nn.layers import Activation, BatchNorm, Dense, Dropout, Flatten, Normalization
-    from gradkit.practice.run import RunConfig
-
     known = (Dense, Dropout, BatchNorm, Activation, Flatten, Normalization)
     if any(type(layer) not in known for layer in model.layers):
         return None

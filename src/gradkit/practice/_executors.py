@@ -11,6 +11,7 @@ import multiprocessing
 import os
 
 from gradkit.errors import ConfigError
+from gradkit.practice._trial import watch_parent
 
 
 @contextlib.contextmanager
@@ -32,7 +33,6 @@ def open_executor(executor, scheduler, workers):
     if not workers or workers == 1:
         yield (lambda: _Inline()), 1, None
         return
-    from gradkit.practice._trial import watch_parent
 
     pools = []
 

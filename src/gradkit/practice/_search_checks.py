@@ -14,7 +14,12 @@ import os
 import re
 import warnings
 
+from optuna.distributions import CategoricalDistribution
+
+from gradkit import _atomic
 from gradkit.errors import ConfigError
+from gradkit.practice._search_space import trial_config
+from gradkit.practice.run import RunConfig, loss_and_metrics
 
 # Dask's address forms: [protocol://]host:port; a bare host or a path is no address.
 _ADDRESS = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
@@ -33,8 +38,6 @@ def check_scheduler(address):
 
 def check_metric(metric, task):
     """The validation metrics a run of `task` logs; refuse any other name."""
-    from gradkit.practice.run import loss_and_metrics
-
     known = ["val_loss"] + ["val_" + m for m in loss_and_metrics(task)[1]]
     if metric not in known:
         raise ConfigError(f"metric must be one of {', '.join(known)} for {task} data, "
@@ -44,11 +47,6 @@ def check_metric(metric, task):
 def check_space(config, distributions):
     """Build the run config at both ends of every range (and for every choice): a value no run
     accepts (dropout 1.5, a width of 0, a float batch size) is refused before any trial."""
-    from optuna.distributions import CategoricalDistribution
-
-    from gradkit.practice._search_space import trial_config
-    from gradkit.practice.run import RunConfig
-
     for name, dist in distributions.items():
         values = dist.choices if isinstance(dist, CategoricalDistribution) else \
             (dist.low, dist.high)
@@ -99,9 +97,7 @@ def repair_journal(path):
         warnings.warn(f"{name}: skipped {len(bad)} damaged line(s) ({_numbers(bad)}){more}; "
                       "the trials they recorded run again", UserWarning, stacklevel=3)
         records = kept
-    from gradkit import _files
-
-    _files.atomic_write_bytes(path, b"".join(line + b"\n" for line, _ in records))
+    _atomic.atomic_write_bytes(path, b"".join(line + b"\n" for line, _ in records))
 
 
 def _record(line):

@@ -20,14 +20,20 @@ again reads them back instead of training again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _atomic
+from gradkit import io as gio
+from gradkit._threads import blas_limit
 from gradkit.errors import GradkitError
+from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
+                                  make_optimizer, split_data, train_run)
 
 CV_DIR, FINAL_DIR = "cv", "final"
 
@@ -35,9 +41,6 @@ CV_DIR, FINAL_DIR = "cv", "final"
 def fold_task(config, *, fold, folds, metric, folder, blas_threads=None):
     """Train `config` on the training split less fold `fold` (or, with fold "all", on all of it
     and a seed one higher); score it on that fold; its outputs on the validation split."""
-    from gradkit._threads import blas_limit
-    from gradkit.practice.run import RunConfig, load_data
-
     done = _read(folder)
     if done is not None and done.get("config") == config:
         return done
@@ -64,18 +67,14 @@ def fold_task(config, *, fold, folds, metric, folder, blas_threads=None):
     result["config"] = json.loads(json.dumps(config))
     os.makedirs(folder, exist_ok=True)
     if result["state"] == "COMPLETE":
-        from gradkit import io as gio
-
         gio.save(model, os.path.join(folder, "model.safetensors"),
                  extra={"run": result["config"], "data_schema": ds.schema(), "task": ds.task})
-    _files.atomic_write_text(os.path.join(folder, "result.json"), json.dumps(result) + "\n")
+    _atomic.atomic_write_text(os.path.join(folder, "result.json"), json.dumps(result) + "\n")
     return result
 
 
 def splits(cfg, ds):
     """(train, validation) as every trial of the search split them."""
-    from gradkit.practice.run import split_data
-
     train, val, _ = split_data(cfg, ds)
     return train, val
 
@@ -92,8 +91,6 @@ def fold_indices(train, folds, seed):
 
 
 def _fit(cfg, data, ds):
-    from gradkit.practice.run import build_model, loss_and_metrics, make_optimizer
-
     model = build_model(cfg, data, np.random.default_rng(cfg.seed))
     loss, metrics = loss_and_metrics(ds.task)
     model.compile(optimizer=make_optimizer(cfg, -(-len(data) // cfg.batch_size)), loss=loss,
@@ -196,10 +193,6 @@ def finalize(rows, *, out, metric, direction, run_on, threads, finalists, folds,
 def _build_final(chosen, results, *, out, metric, sign, folds, test_data):
     """Single retrain or ensemble of the fold models, measured on the validation split; the
     chosen one trained (or gathered) in `out/final` and evaluated on the test set once."""
-    import dataclasses
-
-    from gradkit.practice.run import RunConfig, load_data, train_run
-
     cfg = RunConfig.from_dict(chosen["config"])
     ds = load_data(cfg)
     _, val = splits(cfg, ds)
@@ -225,11 +218,6 @@ def _build_final(chosen, results, *, out, metric, sign, folds, test_data):
 
 def _ensemble_final(final_cfg, ds, number, folds, out, final_dir):
     """The fold models as the final model: copied to `final_dir`, evaluated on the test set."""
-    import shutil
-
-    from gradkit import io as gio
-    from gradkit.practice.run import split_data
-
     os.makedirs(final_dir, exist_ok=True)
     _, _, test = split_data(final_cfg, ds)
     members, out_sum = [], None
@@ -244,14 +232,12 @@ def _ensemble_final(final_cfg, ds, number, folds, out, final_dir):
             out_sum = o if out_sum is None else out_sum + o
     metrics = {"test_samples": len(test), "members": members}
     if len(test):
-        from gradkit.practice.run import loss_and_metrics
-
         mean = out_sum / folds
         for name in ["loss", *loss_and_metrics(ds.task)[1]]:
             metrics["test_" + name] = score("val_" + name, ds.task, mean, test.y)
-    _files.atomic_write_text(os.path.join(final_dir, "metrics.json"),
+    _atomic.atomic_write_text(os.path.join(final_dir, "metrics.json"),
                              json.dumps(metrics, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(final_dir, "ensemble.json"),
+    _atomic.atomic_write_text(os.path.join(final_dir, "ensemble.json"),
                              json.dumps({"members": members, "run": final_cfg.to_dict()},
                                         indent=2) + "\n")
     return metrics
@@ -283,8 +269,9 @@ def write_report(result):
                   "|---|---|---|---|---|"]
         for t in final["finalists"]:
             cv = "failed" if t["cv_mean"] is None else f"{t['cv_mean']:.4f}"
-            ci = "-" if t["cv_mean"] is None else \
-                f"{t['cv_mean'] - t['cv_half_width']:.4f} to {t['cv_mean'] + t['cv_half_width']:.4f}"
+            lo, hi = (t["cv_mean"] - t["cv_half_width"], t["cv_mean"] + t["cv_half_width"]) \
+                if t["cv_mean"] is not None else (None, None)
+            ci = "-" if lo is None else f"{lo:.4f} to {hi:.4f}"
             folds = ", ".join(f"{v:.3f}" for v in t["folds"])
             lines.append(f"| {t['number']} | {t['value']:.4f} | {cv} | {ci} | {folds} |")
         chosen = final["chosen"]
@@ -312,9 +299,9 @@ def write_report(result):
                                "cv_95_half_width": chosen["cv_half_width"],
                                "final": final["final"],
                                "folder": os.path.join("trials", f"{chosen['number']:04d}")}}
-            _files.atomic_write_text(os.path.join(result.out, "best.json"),
+            _atomic.atomic_write_text(os.path.join(result.out, "best.json"),
                                      json.dumps(best, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(result.out, "report.md"),
+    _atomic.atomic_write_text(os.path.join(result.out, "report.md"),
                              "\n".join(lines).rstrip() + "\n")
 
 

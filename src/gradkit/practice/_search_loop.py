@@ -11,6 +11,9 @@ import concurrent.futures as cf
 import os
 import warnings
 
+from gradkit.practice import _search_space as S
+from gradkit.practice._trial import run_trial, trial_folder
+
 MAX_ATTEMPTS = 3          # runs of one trial whose worker died before it is recorded as FAIL
 
 
@@ -19,8 +22,6 @@ class Loop:
 
     def __init__(self, study, config, distributions, metric, trials_dir, verbose, *,
                  widen=True):
-        from gradkit.practice._search_space import widened_distribution
-
         self.study, self.config, self.distributions = study, config, dict(distributions)
         self.metric, self.trials_dir, self.verbose = metric, trials_dir, verbose
         self.handles = {}        # number -> optuna.trial.Trial, to tell and set attributes
@@ -33,13 +34,11 @@ class Loop:
         self.widened = list(study.user_attrs.get("widened") or [])
         for w in self.widened:
             if w["name"] in self.distributions:
-                self.distributions[w["name"]] = widened_distribution(
+                self.distributions[w["name"]] = S.widened_distribution(
                     self.distributions[w["name"]], *w["new"])
 
     def run(self, run_on, in_flight, threads, leftovers, n_new, *, total):
         import optuna
-
-        from gradkit.practice._search_space import trial_config
 
         queue = []
         for frozen in leftovers:      # RUNNING when a previous search stopped: run them again
@@ -47,7 +46,7 @@ class Loop:
             trial = optuna.trial.Trial(self.study, frozen._trial_id)
             params = _draw_missing(trial, self.distributions)
             self.handles[frozen.number] = trial
-            self.configs[frozen.number] = trial_config(self.config, params)
+            self.configs[frozen.number] = S.trial_config(self.config, params)
             trial.set_user_attr("config", self.configs[frozen.number])
             queue.append(frozen.number)
         pending = {}                  # future -> (number, attempt)
@@ -87,8 +86,6 @@ class Loop:
         """Widen the ranges whose edge the best trials sit on, for the trials still to ask."""
         import optuna
 
-        from gradkit.practice import _search_space as S
-
         done = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if len(done) < 10:
             return
@@ -108,10 +105,8 @@ class Loop:
         self.study.set_user_attr("widened", self.widened)
 
     def _ask(self):
-        from gradkit.practice._search_space import trial_config
-
         trial = self.study.ask(fixed_distributions=self.distributions)
-        config = trial_config(self.config, trial.params)
+        config = S.trial_config(self.config, trial.params)
         trial.set_user_attr("config", config)
         phase = getattr(self.study.sampler, "phase", None)
         if phase is not None:
@@ -120,8 +115,6 @@ class Loop:
         return trial.number
 
     def _submit(self, run_on, number, threads, attempt):
-        from gradkit.practice._trial import run_trial
-
         return run_on().submit(run_trial, self.configs[number], number=number,
                                trials_dir=self.trials_dir, metric=self.metric,
                                blas_threads=threads, attempt=attempt)
@@ -142,8 +135,6 @@ class Loop:
         else:
             trial.set_user_attr("reason", result.get("reason") or "unknown")
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-        from gradkit.practice._trial import trial_folder
-
         ran = "config" in result         # not a worker failure: the trial wrote its folder
         if ran and not self.warned_unshared and \
                 not os.path.isdir(trial_folder(self.trials_dir, number)):

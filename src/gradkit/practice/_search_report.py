@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from gradkit.practice.plots import _pyplot, _save
+
 
 def ranked_rows(study, direction):
     """One dict per trial of `study`: COMPLETE ones best first, then the others by number."""
@@ -97,8 +99,6 @@ def plot_search(rows, distributions, metric, path, *, title="gradkit search"):
     """Score against each searched parameter: one panel each, log x where the range is log,
     points coloured by trial number, the best starred, failed trials as red crosses below."""
     from optuna.distributions import CategoricalDistribution
-
-    from gradkit.practice.plots import _pyplot, _save
 
     plt = _pyplot()
     names = list(distributions)

@@ -17,11 +17,15 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 
-from gradkit import _files
+import numpy as np
+
+from gradkit import _atomic
 from gradkit.errors import GradkitError
+from gradkit.practice.run import RunConfig, train_run
 
 RESULT_FILE = "trial.json"
 
@@ -67,8 +71,8 @@ def run_trial(config, *, number, trials_dir, metric, blas_threads=None, attempt=
               for k, v in result.items()}
     result.update(number=number, seconds=round(time.perf_counter() - start, 3),
                   config=_json_roundtrip(config))
-    _files.atomic_write_text(os.path.join(work, RESULT_FILE),
-                             json.dumps(result, indent=2, allow_nan=False) + "\n")
+    _atomic.atomic_write_text(os.path.join(work, RESULT_FILE),
+                              json.dumps(result, indent=2, allow_nan=False) + "\n")
     return _publish(work, folder, result)
 
 
@@ -78,8 +82,6 @@ def watch_parent(parent_pid, interval=1.0):
     A process-pool worker whose parent was killed (SIGKILL, OOM) would otherwise wait on its
     task queue forever: it holds that queue's write end itself, so it never sees end of file.
     """
-    import threading
-
     def watch():
         while True:
             time.sleep(interval)
@@ -99,10 +101,6 @@ def read_result(folder):
 
 
 def _train(config, out, metric):
-    import numpy as np
-
-    from gradkit.practice.run import RunConfig, train_run
-
     run = train_run(RunConfig.from_dict(dict(config), source="trial config"), out, verbose=0)
     h = run.history.history
     if metric not in h:
@@ -146,7 +144,7 @@ def _publish(work, folder, result):
 
 def _files_sync(directory):
     with contextlib.suppress(OSError):
-        _files._fsync_directory(directory)
+        _atomic.fsync_directory(directory)
 
 
 def _json_roundtrip(obj):

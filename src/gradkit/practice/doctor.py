@@ -34,12 +34,15 @@ import time
 
 import numpy as np
 
+from gradkit._threads import blas_limit
 from gradkit.errors import ConfigError, TrainingDiverged
 from gradkit.practice import _doctor_recipe as recipe
+from gradkit.practice import plots
 from gradkit.practice._doctor_report import DoctorReport, StepResult, plot_search
 from gradkit.practice._doctor_sanity import GOOD_INIT, step1, step2
 from gradkit.practice._doctor_setup import Setup
-from gradkit._threads import blas_limit
+from gradkit.practice.lr_finder import lr_range_test
+from gradkit.train.callbacks import EarlyStopping
 
 def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=None, data=None,
            small_sample=160, overfit_steps=500, lr_steps=100, coarse_trials=6, coarse_epochs=2,
@@ -172,8 +175,6 @@ def _check_budgets(**budgets):
 # -- steps 3 to 5 ------------------------------------------------------------------------------
 
 def _step3(setup, seed, init, lr_steps, out):
-    from gradkit.practice.lr_finder import lr_range_test
-
     step = StepResult(3, "Find a learning rate that makes the loss go down",
                       f"A learning-rate range test on all the training data: {lr_steps} "
                       "mini-batches with the rate growing from 1e-6 to 1, small weight decay "
@@ -221,8 +222,6 @@ def _trial(setup, seed, init, settings):
 
 
 def _fit(setup, model, epochs, patience, seed):
-    from gradkit.train.callbacks import EarlyStopping
-
     callbacks = [EarlyStopping("val_loss", patience=patience, restore_best=True)] \
         if patience else []
     try:
@@ -318,8 +317,6 @@ def _step5(setup, seed, init, rng, coarse, span, l2_grid, n, epochs):
 # -- steps 6 and 7 -----------------------------------------------------------------------------
 
 def _step6(setup, seed, init, best, epochs, out):
-    from gradkit.practice import plots
-
     step = StepResult(6, "Look at the learning curves",
                       f"The best setting trained for {epochs} epochs: the loss of every "
                       "mini-batch (points and moving average) and, per epoch, training and "

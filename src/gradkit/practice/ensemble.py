@@ -27,8 +27,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradkit.autograd import Tensor
+from gradkit import _atomic
+from gradkit import io as gio
 from gradkit._threads import blas_limit
+from gradkit.autograd import Tensor
+from gradkit.errors import ConfigError
+from gradkit.io import load
+from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
+                                  make_optimizer, split_data)
+from gradkit.train import metrics as gmetrics
+from gradkit.train.callbacks import EarlyStopping
+from gradkit.train.history import History
+from gradkit.train.inputs import encode_targets
 
 
 class Ensemble:
@@ -95,9 +105,6 @@ class Ensemble:
     def evaluate(self, X, y):
         """{"loss", metric...}: classifiers get the cross-entropy of the mean probabilities and
         the accuracy; regression gets the members' loss on the mean output."""
-        from gradkit.train import metrics as gmetrics
-        from gradkit.train.loop import encode_targets
-
         first = self.models[0]
         yt = encode_targets(first, y)
         if self._kind == "softmax":
@@ -126,8 +133,6 @@ class Ensemble:
     @classmethod
     def load(cls, paths):
         """An Ensemble of saved model files (`gk.save` / `gradkit train` output)."""
-        from gradkit.io import load
-
         return cls([load(p) for p in paths])
 
 
@@ -154,8 +159,6 @@ class EnsembleRun:
 def _train_member(config_dict, seed, train, val, blas_threads=None):
     """Train one member; returns (weights, history dict). Module level, so a process pool can
     run it; it returns arrays, not a model object."""
-    from gradkit.practice.run import RunConfig, build_model, loss_and_metrics, make_optimizer
-
     config = RunConfig.from_dict(config_dict)
     model = build_model(config, train, np.random.default_rng(seed))
     loss, metric_names = loss_and_metrics(train.task)
@@ -163,8 +166,6 @@ def _train_member(config_dict, seed, train, val, blas_threads=None):
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     callbacks = []
     if config.early_stopping and len(val):
-        from gradkit.train.callbacks import EarlyStopping
-
         callbacks.append(EarlyStopping("val_loss", patience=config.early_stopping,
                                        restore_best=True))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
@@ -192,10 +193,6 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     Returns:
         an `EnsembleRun`: the ensemble, its test metrics and each member's.
     """
-    from gradkit.errors import ConfigError
-    from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
-                                      split_data)
-
     if isinstance(config, dict):
         config = RunConfig.from_dict(config)
     config = dataclasses.replace(config)
@@ -232,7 +229,6 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
         model.feature_names = ds.feature_names
         models.append(model)
     ensemble = Ensemble(models)
-    from gradkit.train.history import History
 
     histories = [History.from_dict(h) for _, h in results]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -245,9 +241,6 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
 
 
 def _write(run, config, ds, out):
-    from gradkit import _files
-    from gradkit import io as gio
-
     os.makedirs(out, exist_ok=True)
     files = []
     for i, (model, seed) in enumerate(zip(run.ensemble.models, run.seeds)):
@@ -257,8 +250,8 @@ def _write(run, config, ds, out):
         files.append(os.path.basename(path))
     report = {"members": files, "seeds": run.seeds, "test": run.test_metrics,
               "members_test": run.member_test_metrics, "run": config.to_dict()}
-    _files.atomic_write_text(os.path.join(out, "ensemble.json"),
-                             json.dumps(report, indent=2) + "\n")
+    _atomic.atomic_write_text(os.path.join(out, "ensemble.json"),
+                              json.dumps(report, indent=2) + "\n")
 
 
 __all__ = ["Ensemble", "EnsembleRun", "train_ensemble"]

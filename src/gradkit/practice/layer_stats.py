@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradkit.autograd import Tensor, no_grad
+from gradkit.nn.layers import Activation, BatchNorm, Dense, PReLU
+from gradkit.practice.plots import _pyplot, _save
+from gradkit.train.inputs import encode_targets
 
 # Thresholds of the warnings (fractions, ratios); see `layer_stats`.
 DEAD_WARN = 0.25
@@ -98,8 +101,6 @@ class LayerStats:
 
 
 def _describe(layer):
-    from gradkit.nn.layers import Activation, Dense, PReLU
-
     if isinstance(layer, Dense):
         act = layer.activation_name if layer.activation_name not in ("identity", "linear") \
             else None
@@ -140,8 +141,6 @@ def _forward_recording(model, X):
 
 def _gradients(model, X, y, lr):
     """{id(W): (‖∇W‖, ‖W‖, update ratio)} for every Dense kernel, from one step undone after."""
-    from gradkit.train.loop import encode_targets
-
     yt = encode_targets(model, y)
     dense = [layer for layer in model.layers if _describe(layer)[0] is not None
              and getattr(layer, "W", None) is not None]
@@ -199,8 +198,6 @@ def layer_stats(model, X, y=None, *, bins=50, lr=None, max_samples=1024):
     Dropout is off (evaluation mode); BatchNorm uses the batch's statistics, as in training, and
     its running statistics are left as they were. Returns a `LayerStats`.
     """
-    from gradkit.nn.layers import BatchNorm
-
     X = np.ascontiguousarray(np.asarray(X, dtype=np.float32)[:max_samples])
     if not model.built:
         model.build(X.shape[1:])
@@ -322,8 +319,6 @@ def _warnings(stats):
 
 def plot_layer_stats(stats, path, *, title=None, max_layers=8):
     """The notes' figure: mean and std per layer, and a histogram of each layer's outputs."""
-    from gradkit.practice.plots import _pyplot, _save
-
     plt = _pyplot()
     layers = list(stats)
     if not layers:

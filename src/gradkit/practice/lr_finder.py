@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gradkit.practice.plots import _pyplot, _save
+from gradkit.train.inputs import as_features, encode_targets
+
 RULES = ("steepest", "min/10")
 
 
@@ -144,9 +147,8 @@ def lr_range_test(model, X, y, *, start=1e-6, stop=1.0, steps=100, batch_size=32
     if not model.optimizer.takes_lr or model.optimizer.requires_closure:
         raise ValueError(f"lr_range_test needs an optimizer with a learning rate (sgd, adam, "
                          f"...), got {type(model.optimizer).__name__}")
-    from gradkit.train.loop import _as_features, encode_targets
 
-    X = _as_features(X)
+    X = as_features(X)
     yt = encode_targets(model, y)
     if not model.built:
         model.build(X.shape[1:], np.random.default_rng(seed))
@@ -203,8 +205,6 @@ def lr_range_test(model, X, y, *, start=1e-6, stop=1.0, steps=100, batch_size=32
 
 def plot_lr_finder(result, path, *, title="Learning-rate range test"):
     """Loss against learning rate (log x axis): raw points, smoothed curve, the suggestion."""
-    from gradkit.practice.plots import _pyplot, _save
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     ax.plot(result.lrs, result.losses, ".", ms=3, alpha=0.35, color="tab:blue",

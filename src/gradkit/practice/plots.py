@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-
 import numpy as np
+
+from gradkit._atomic import atomic_write
 
 
 def _pyplot():
@@ -17,8 +18,6 @@ def _pyplot():
 
 def _save(fig, path):
     """Write the figure atomically: a temporary file in the same folder, then os.replace."""
-    from gradkit._files import atomic_write
-
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
 
 

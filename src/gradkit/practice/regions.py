@@ -24,7 +24,10 @@ import math
 
 import numpy as np
 
+import gradkit.autograd as ag
 from gradkit.autograd import Tensor, no_grad
+from gradkit.nn.layers import Activation, Dense, PReLU
+from gradkit.practice.plots import _pyplot, _save
 
 # Activations that are piecewise linear with a kink at 0: their on/off pattern marks a region.
 _PIECEWISE = {"relu", "leaky_relu", "prelu"}
@@ -84,9 +87,6 @@ def activation_patterns(model, X):
     Only Dense layers with relu / leaky_relu, and Activation / PReLU layers after them, count;
     other layers are applied as they are.
     """
-    import gradkit.autograd as ag
-    from gradkit.nn.layers import Activation, Dense, PReLU
-
     bits = []
     model.eval()
     x = Tensor(np.asarray(X, dtype=np.float32))
@@ -148,8 +148,6 @@ def plot_decision_boundary(model, X, y, path, *, resolution=300, regions=False, 
         regions: also draw the borders of the linear regions (ReLU networks).
         margin: space around the data, in input units.
     """
-    from gradkit.practice.plots import _pyplot, _save
-
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2:

@@ -16,8 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _atomic, optim
+from gradkit import data as gdata
+from gradkit import io as gio
 from gradkit.errors import ConfigError
+from gradkit.nn import initializers, regularizers
+from gradkit.nn import layers as L
+from gradkit.optim import schedules
+from gradkit.practice import plots
+from gradkit.train import Sequential
+from gradkit.train import callbacks as cb
+from gradkit.train import metrics as gmetrics
+from gradkit.train.checkpoint import list_checkpoints
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu", "softplus")
 NORMALIZE = ("standardize", "pca", "whiten", "none")
@@ -128,8 +138,6 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        from gradkit import optim
-        from gradkit.nn import initializers
         try:
             optim.get(self.optimizer)
         except (ValueError, KeyError) as err:
@@ -173,8 +181,6 @@ class RunConfig:
 def load_data(config):
     """The run's data set; `task` overrides what the loader infers (e.g. integer-valued
     regression targets such as counts or ages would otherwise be read as classes)."""
-    from gradkit import data as gdata
-
     options = {"task": config.task} if config.task is not None else {}
     return gdata.load(config.data, target=config.target, **options)
 
@@ -182,8 +188,6 @@ def load_data(config):
 def split_data(config, ds):
     """(train, validation, test) Datasets of a run: with `test_data`, the test set is that file
     (encoded like the training data) and the training file gives train and validation only."""
-    from gradkit import data as gdata
-
     train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
                                                   seed=config.seed)
     if config.test_data is not None:
@@ -193,10 +197,6 @@ def split_data(config, ds):
 
 def build_model(config, train, rng):
     """The Sequential the config describes, its Normalization adapted on the training split."""
-    from gradkit.nn import layers as L
-    from gradkit.nn import regularizers
-    from gradkit.train import Sequential
-
     model_layers = []
     if train.X.ndim > 2:
         model_layers.append(L.Flatten())
@@ -240,9 +240,6 @@ def loss_and_metrics(task):
 
 
 def make_optimizer(config, steps_per_epoch):
-    from gradkit import optim
-    from gradkit.optim import schedules
-
     total = steps_per_epoch * config.epochs
     lr = {
         "constant": config.lr,
@@ -267,11 +264,6 @@ class RunResult:
 
 def train_run(config, out, *, resume=False, verbose=1, console=None):
     """Run `config`, writing the run folder `out`; return the model, history and test metrics."""
-    from gradkit import io as gio
-    from gradkit.practice import plots
-    from gradkit.train import callbacks as cb
-    from gradkit.train import metrics as gmetrics
-
     config.validate()
     ds = load_data(config)
     if ds.y is None:
@@ -287,7 +279,6 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
 
     os.makedirs(out, exist_ok=True)
     ckpt_dir = os.path.join(out, "checkpoints")
-    from gradkit.train.checkpoint import list_checkpoints
     resume_from = ckpt_dir if resume and list_checkpoints(ckpt_dir) else None
     callbacks = [cb.ProgressBar(file=console)] if verbose else []
     if config.early_stopping and len(val):
@@ -311,11 +302,11 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}
     gio.save(model, os.path.join(out, "model.safetensors"), extra=extra)
-    _files.atomic_write_text(os.path.join(out, "config.json"),
-                             json.dumps({"run": config.to_dict()}, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(out, "metrics.json"),
-                             json.dumps(results, indent=2) + "\n")
-    _files.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
+    _atomic.atomic_write_text(os.path.join(out, "config.json"),
+                              json.dumps({"run": config.to_dict()}, indent=2) + "\n")
+    _atomic.atomic_write_text(os.path.join(out, "metrics.json"),
+                              json.dumps(results, indent=2) + "\n")
+    _atomic.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
     plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
                           metric=metric_names[0], title=f"gradkit train {config.data}")
     if ds.task == "classification" and len(test):

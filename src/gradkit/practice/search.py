@@ -23,8 +23,13 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from gradkit import _files
+from gradkit import _atomic
 from gradkit.errors import ConfigError
+from gradkit.practice import _executors as executors
+from gradkit.practice import _search_final as F
+from gradkit.practice import _search_report as R
+from gradkit.practice._search_report import print_table
+from gradkit.practice.run import RunConfig, load_data, split_data
 
 SAMPLERS = ("random", "tpe", "coarse-to-fine")
 STUDY_NAME = "gradkit-search"
@@ -49,14 +54,10 @@ class SearchResult:
     @property
     def best_config(self):
         """The best trial's RunConfig (None if no trial completed)."""
-        from gradkit.practice.run import RunConfig, load_data
-
         return None if self.best is None else RunConfig.from_dict(self.best["config"])
 
     def print_table(self, *, top=20, file=None):
         """Print the ranked trials (best first, failed ones last) as a table."""
-        from gradkit.practice._search_report import print_table
-
         print_table(self, top=top, file=file)
 
 
@@ -114,7 +115,6 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 
     import optuna
 
-    from gradkit.practice import _executors as executors
     from gradkit.practice import _search_space as S
     from gradkit.practice._search_loop import Loop
 
@@ -152,8 +152,6 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
                                  loop.n_run, data)
                 result.widened = loop.widened
                 if finalists and result.best is not None:
-                    from gradkit.practice import _search_final as F
-
                     result.final = F.finalize(
                         result.rows, out=out, metric=metric, direction=direction,
                         run_on=opened[0], threads=opened[2], finalists=finalists, folds=folds,
@@ -168,7 +166,6 @@ def _prepare(data, base, space, metric, seed, test_data):
     """Base config (validated), searched distributions, metric and direction."""
     from gradkit.practice import _search_space as S
     from gradkit.practice._search_checks import check_metric, check_space
-    from gradkit.practice.run import RunConfig, load_data, split_data
 
     if base is not None and not isinstance(base, dict):
         raise ConfigError(f"base must be a dict of RunConfig settings, got {type(base).__name__}")
@@ -270,8 +267,6 @@ def _remove_leftover_temporaries(trials_dir):
 
 def _finish(study, out, metric, direction, distributions, n_run, data):
     """Rank the trials, write best.json and search.png, build the result."""
-    from gradkit.practice import _search_report as R
-
     rows = R.ranked_rows(study, direction)
     best = rows[0] if rows and rows[0]["state"] == "COMPLETE" else None
     result = SearchResult(out=out, metric=metric, direction=direction, rows=rows, best=best,
@@ -280,7 +275,7 @@ def _finish(study, out, metric, direction, distributions, n_run, data):
         doc = {"run": best["config"],
                "search": {"trial": best["number"], "metric": metric, "value": best["value"],
                           "folder": os.path.join("trials", f"{best['number']:04d}")}}
-        _files.atomic_write_text(os.path.join(out, "best.json"), json.dumps(doc, indent=2) + "\n")
+        _atomic.atomic_write_text(os.path.join(out, "best.json"), json.dumps(doc, indent=2) + "\n")
     if any(r["state"] == "COMPLETE" for r in rows) and distributions:
         R.plot_search(rows, distributions, metric, os.path.join(out, "search.png"),
                       title=f"gradkit search {os.path.basename(os.fspath(data))}")

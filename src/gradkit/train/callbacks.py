@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _atomic
+from gradkit._model_format import write_model
 from gradkit.optim.schedules import Schedule
 from gradkit.train.metrics import mode_for
 
@@ -147,8 +148,7 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         path = self.path.format(epoch=epoch + 1)
-        from gradkit.io import save  # io sits above train; imported only when a file is written
-        save(self.model, path)
+        write_model(self.model, path)         # gradkit.io.save's writer, a floor below train
         self.saved.append(path)
 
 
@@ -236,7 +236,7 @@ class CSVLogger(Callback):
         writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        _files.atomic_write_text(self.path, buf.getvalue())
+        _atomic.atomic_write_text(self.path, buf.getvalue())
 
     def _add(self, epoch, logs):
         self.rows.append({"epoch": epoch + 1, **{k: v for k, v in logs.items()

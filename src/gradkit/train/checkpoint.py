@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from gradkit import _files
+from gradkit import _safetensors
 from gradkit.errors import ModelFileError
 
 _NAME = re.compile(r"^ckpt-(\d{9})\.safetensors$")
@@ -43,7 +43,7 @@ def save(directory, *, model, rng, epoch, batch, step, perm, history, accum, kee
         "history": history.to_dict(), "accum": accum.scalars,
     }
     path = os.path.join(directory, f"ckpt-{step:09d}.safetensors")
-    _files.save_tensors(path, tensors, {"gradkit_checkpoint": json.dumps(meta)})
+    _safetensors.save_tensors(path, tensors, {"gradkit_checkpoint": json.dumps(meta)})
     for old in list_checkpoints(directory)[:-keep]:
         try:
             os.remove(old)
@@ -71,7 +71,7 @@ def load_latest(path):
     errors = []
     for file in reversed(candidates):
         try:
-            tensors, metadata = _files.load_tensors(file)
+            tensors, metadata = _safetensors.load_tensors(file)
             meta = json.loads(metadata["gradkit_checkpoint"])
             if meta.get("format") != FORMAT:
                 raise ModelFileError(f"{file}: checkpoint format {meta.get('format')!r}")

@@ -7,11 +7,14 @@ import math
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit import optim
 from gradkit._memory import reuse_freed_memory
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.module import Layer, Module, layer_from_config
+from gradkit.train import loop
 from gradkit.train import metrics as metrics_mod
+from gradkit.train.inputs import encode_targets
 
 
 _SUMMARY_KEYS = ("units", "activation", "rate", "std", "mode", "n_components", "momentum")
@@ -142,16 +145,14 @@ class Sequential(Module):
     # -- training -------------------------------------------------------------------------------
     def compile(self, optimizer="adam", loss="cross_entropy", metrics=None):
         """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
-        from gradkit import optim
         self.optimizer = optim.get(optimizer)
         self.loss = losses_mod.get(loss)
         self.metrics = [metrics_mod.get(m) for m in (metrics or [])]
         return self
 
-    def fit(self, X, y, **kwargs):
-        """Train; see `gradkit.train.loop.fit` for the arguments. Returns a `History`."""
-        from gradkit.train.loop import fit
-        return fit(self, X, y, **kwargs)
+    # `model.fit(X, y, ...)` is `gradkit.train.loop.fit(model, X, y, ...)`, its arguments and
+    # docstring included; returns a `History`.
+    fit = loop.fit
 
     def train_step(self, xb, yb, wb=None):
         """One step on a batch: forward, loss (+ penalties), backward, update.
@@ -242,7 +243,6 @@ class Sequential(Module):
 
     def evaluate(self, X, y, batch_size=1024, sample_weight=None):
         """{"loss": ..., metric: ...} on (X, y)."""
-        from gradkit.train.inputs import encode_targets
         yt = encode_targets(self, y)
         out = self.predict(X, batch_size=batch_size)
         with no_grad():

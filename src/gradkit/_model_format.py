@@ -1,0 +1,40 @@
+"""The model file's format: one safetensors file, the JSON config in its metadata; the writer.
+
+Below every package, so that `io.save` and the callbacks that save a model during training
+(`ModelCheckpoint`, in `train`, a floor below `io`) write the same file. The model is used only
+through `built`, `get_config()` and `state_dict()`; reading a model back needs the layers and
+`Sequential`, so the reader stays in `gradkit.io`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+import numpy as np
+
+from gradkit._safetensors import save_tensors
+from gradkit._version import __version__
+
+FORMAT_VERSION = 1
+CONFIG_KEY = "gradkit"          # the metadata entry that holds the JSON config
+
+
+def write_model(model, path, *, extra=None):
+    """Write `model` (weights, architecture, class and feature names) to `path` atomically.
+
+    Args:
+        extra: more JSON-able information to keep in the config (e.g. training settings).
+    """
+    if not getattr(model, "built", False):
+        raise ValueError("save() needs a built model: train it or call build(input_shape)")
+    config = {
+        "format_version": FORMAT_VERSION,
+        "library": "gradkit", "library_version": __version__,
+        "numpy_version": np.__version__, "python_version": platform.python_version(),
+        "model": model.get_config(),
+        "extra": extra or {},
+    }
+    tensors = {k: np.array(v, order="C") for k, v in model.state_dict().items()}
+    save_tensors(os.fspath(path), tensors, {CONFIG_KEY: json.dumps(config)})
