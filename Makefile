@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
+GALLERY_STAMP := $(VENV)/.installed-gallery
 
 .PHONY: demo test bench bench-recipe gallery clean
 
@@ -24,6 +25,10 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@ $(STAMP)
 
+$(GALLERY_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[gallery]'
+	touch $@ $(STAMP)
+
 demo: $(STAMP)
 	$(BIN)/gradkit train
 
@@ -38,7 +43,7 @@ bench: $(BENCH_STAMP)
 bench-recipe: $(BENCH_STAMP)
 	$(BIN)/python bench/recipe.py
 
-gallery: $(STAMP)
+gallery: $(GALLERY_STAMP)
 	$(BIN)/python examples/build_readme.py
 
 clean:

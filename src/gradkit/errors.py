@@ -19,3 +19,8 @@ class ConfigError(GradkitError, ValueError):
 
 class TrainingDiverged(GradkitError, RuntimeError):
     """Training produced a non-finite loss or gradient; the weights were left as before that step."""
+
+
+class InvalidParameterError(GradkitError, ValueError, TypeError):
+    """An estimator parameter outside what it accepts; the message names it, what it accepts and
+    what it got. A ValueError and a TypeError, as scikit-learn's error of the same name is."""

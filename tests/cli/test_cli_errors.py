@@ -111,7 +111,8 @@ def test_bad_hidden(kit, tmp_path, monkeypatch, value, expected):
     (["--val", "0.9"], "val and test must be fractions in [0, 1) with val + test < 1, got "
                        "val=0.9, test=0.2"),
     (["--seed", "-1"], "seed must be >= 0, got -1"),
-    (["--pca-components", "2"], "pca_components needs normalize 'pca' or 'whiten'"),
+    (["--pca-components", "2"],
+     "pca_components needs normalize 'pca', 'whiten' or 'random_projection'"),
     (["--normalize", "pca", "--pca-components", "10"],
      "normalize 'pca' on iris: n_components=10 is more than the 4 input features"),
 ])

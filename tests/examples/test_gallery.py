@@ -208,6 +208,117 @@ def test_the_notes_network_on_digits(tmp_path):
     assert f["digits_parameters"] == 64 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10
     assert f["digits_test_accuracy"] > 0.85
     assert f["fashion_mnist"] == "not fetched" and f["fashion_mnist_test_accuracy"] is None
+    # Without Fashion-MNIST the same network runs on MNIST-1D (40 inputs), beside the paper's 68%.
+    assert f["mnist1d"].startswith("trained")
+    assert f["mnist1d_parameters"] == 40 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10
+    assert 0.2 < f["mnist1d_test_accuracy"] <= 1.0          # chance is 0.1
+    assert f["mnist1d_test_accuracy_in_the_paper"] == 0.68
+
+
+def test_relu_cuts_gates_compositions_and_arrangements(tmp_path):
+    f = run("relu_logic", tmp_path)
+    assert f["and_outputs"] == [0, 0, 0, 1] and f["or_outputs"] == [0, 1, 1, 1]
+    assert f["not_outputs"] == [1, 0]
+    assert f["cut_positions"] == [0.0, 0.5, 0.5] and f["cut_zero_below_and_linear_above"]
+    assert f["sawtooth_pieces_per_depth"] == [2 ** k for k in range(1, 4)]
+    assert f["regions"] == {"s=1": 2, "s=2 parallel": 3, "s=2 general": 4, "s=3 parallel": 4,
+                            "s=3 concurrent": 6, "s=3 general": 7}
+    assert f["upper_bounds_s_1_2_3"] == [2, 4, 7]
+
+
+def test_cross_entropy_keeps_the_gradient_where_squared_error_saturates(tmp_path):
+    f = run("saturation", tmp_path)
+    assert f["max_abs_error_backward_vs_notes_formulas"] < 1e-12
+    ce, mse = f["dL_dz_at_z=4_cross_entropy_mse"]
+    assert ce == pytest.approx(1 / (1 + math.exp(-4)), rel=1e-3)           # ŷ − y
+    assert mse == pytest.approx(ce * f["sigmoid_derivative_at_4"], rel=2e-2)
+    assert ce > 50 * mse                                                    # saturated
+    assert f["sigmoid_derivative_at_1"] == pytest.approx(0.1966, abs=1e-4)  # not "close to 0"
+    assert f["output_after_30_epochs_cross_entropy"] < 0.5
+    assert f["output_after_30_epochs_mse"] > 0.95                           # the plateau
+    assert f["final_output_cross_entropy"] < f["final_output_mse"]
+
+
+def test_preprocessing_standardizes_decorrelates_and_whitens(tmp_path):
+    f = run("preprocessing", tmp_path)
+    np.testing.assert_allclose(f["standardized_mean"], [0, 0], atol=1e-9)
+    np.testing.assert_allclose(f["standardized_std"], [1, 1], rtol=1e-9)
+    assert f["raw_correlation"] > 0.7
+    cov = np.array(f["pca_covariance"])
+    assert abs(cov[0, 1]) < 1e-9 and cov[0, 0] > cov[1, 1]
+    np.testing.assert_allclose(np.diag(cov), f["pca_eigenvalues"], rtol=1e-6)
+    np.testing.assert_allclose(f["whitened_covariance"], np.eye(2), atol=1e-3)
+    loss = f["final_loss"]
+    for mode in ("standardize", "pca", "whiten"):
+        assert loss[mode] < 0.7 * loss["raw"], mode                        # "easier to optimize"
+
+
+def test_saddle_and_poor_local_minimum_paths(tmp_path):
+    f = run("saddle_minima", tmp_path)
+    steps = f["saddle_steps_to_leave"]
+    assert all(v is not None for v in steps.values())
+    assert steps["Momentum"] < steps["SGD"] and steps["Nesterov"] < steps["SGD"]
+    assert steps["Adam"] < steps["Momentum"] and steps["RMSProp"] < steps["Momentum"]
+    x = f["double_well_final_x"]
+    assert x["SGD"] > 0.8 and x["Adam"] > 0.8                       # the poor, nearer minimum
+    assert x["Momentum"] < -1.0 and x["Nesterov"] < -1.0            # carried over the barrier
+    loss = f["double_well_final_loss"]
+    assert loss["Momentum"] < loss["SGD"] - 0.9
+
+
+def test_symmetric_starts_stay_symmetric_and_stacked_linear_layers_collapse(tmp_path):
+    f = run("symmetry", tmp_path)
+    spread = f["hidden_unit_spread"]
+    assert spread["zeros"] == 0.0 and spread["constant 0.3"] == 0.0
+    assert spread["random (Glorot)"] > 0.5
+    assert f["zeros_weights_moved"] == 0.0                          # tanh(0) = 0: no gradient
+    acc = f["accuracy"]
+    assert acc["zeros"] == 0.5 and acc["random (Glorot)"] > acc["constant 0.3"] + 0.05
+    assert f["stacked_linear_fold_max_error"] < 1e-4
+    assert abs(f["stacked_linear_accuracy"] - f["single_linear_accuracy"]) <= 0.02
+
+
+def test_first_layer_weights_become_smooth_feature_detectors(tmp_path):
+    f = run("feature_learning", tmp_path)
+    assert abs(f["neighbour_correlation_start"]) < 0.1
+    assert f["neighbour_correlation_trained"] > 0.2
+    assert f["test_accuracy_trained"] > 0.9 > 0.2 > f["test_accuracy_start"]
+
+
+def test_l2_sweep_is_u_shaped_on_validation(tmp_path):
+    f = run("l2_sweep", tmp_path)
+    train, val = f["train_loss"], f["val_loss"]
+    assert all(a < b for a, b in zip(train, train[1:]))             # the penalty costs fit
+    best = int(np.argmin(val))
+    assert 0 < best < len(val) - 1                                  # neither end: a U
+    assert val[best] < 0.95 * val[0] and val[-1] > 2 * val[best]
+    assert val[-1] == pytest.approx(math.log(10), abs=0.3)          # squeezed to a guess
+
+
+def test_snapshot_ensemble_beats_its_snapshots_and_one_model_at_a_high_peak(tmp_path):
+    f = run("snapshot_ensemble", tmp_path)
+    for peak in ("high", "low"):
+        assert f[f"{peak}_ensemble_val_loss"] <= f[f"{peak}_members_mean_val_loss"]   # Jensen
+    assert f["high_ensemble_val_loss"] < f["high_best_member_val_loss"]
+    assert f["high_ensemble_val_loss"] < f["high_single_val_loss"]
+    assert f["low_ensemble_val_loss"] > f["low_single_val_loss"]    # one basin: no gain
+
+
+def test_test_time_dropout_averaging(tmp_path):
+    f = run("mc_dropout", tmp_path)
+    losses = f["mc_log_loss"]
+    assert losses[-1] < 0.9 * losses[0]                             # averaging masks helps
+    assert f["mc_accuracy"][-1] > f["mc_accuracy"][0]
+    assert abs(f["mc_accuracy"][-1] - f["scaled_accuracy"]) < 0.03
+    assert f["spread_wrong"] > f["spread_right"]
+
+
+def test_larger_batches_take_larger_best_learning_rates(tmp_path):
+    f = run("batch_size_lr", tmp_path)
+    best = f["best_lr"]
+    assert all(a <= b for a, b in zip(best, best[1:]))
+    assert best[-1] > 2 * best[0]
+    assert all(v < math.log(10) for v in f["best_val_loss"])
 
 
 def write_idx(path, array):
@@ -234,6 +345,7 @@ def test_the_notes_network_runs_on_fashion_mnist_once_fetched(tmp_path, monkeypa
     f = run("fashion_mnist", tmp_path / "out")
     assert f["fashion_mnist"].startswith("trained")
     assert 0.5 < f["fashion_mnist_test_accuracy"] <= 1.0
+    assert f["mnist1d"].startswith("not needed") and f["mnist1d_test_accuracy"] is None
 
 
 def test_the_low_level_xor_demo_still_learns():

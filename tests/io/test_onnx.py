@@ -53,6 +53,7 @@ def every_layer_model(normalize, X, y):
         L.Activation("leaky_relu"),
         L.Dense(12),
         L.Activation("elu", alpha=0.5),
+        L.Dense(12, activation="rbf", activation_kwargs={"gamma": 0.5}),
         L.Dense(3),
     ])
     model.compile(optimizer=gk.optim.Adam(1e-2), loss="cross_entropy")
@@ -60,7 +61,7 @@ def every_layer_model(normalize, X, y):
     return model
 
 
-@pytest.mark.parametrize("normalize", ["standardize", "whiten", "pca"])
+@pytest.mark.parametrize("normalize", ["standardize", "whiten", "pca", "random_projection"])
 def test_onnxruntime_matches_predict(tmp_path, normalize):
     X, y = data()
     model = every_layer_model(normalize, X, y)

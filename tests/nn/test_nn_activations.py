@@ -18,7 +18,8 @@ def apart(*shape):
 # name -> keyword settings to check it with (every registered name needs an entry)
 CASES = {"identity": {}, "linear": {}, "step": {}, "sigmoid": {}, "tanh": {}, "relu": {},
          "leaky_relu": {"alpha": 0.3}, "elu": {"alpha": 0.7}, "softplus": {}, "softmax": {},
-         "log_softmax": {}, "gelu": {}, "silu": {}, "swish": {}}
+         "log_softmax": {}, "gelu": {}, "silu": {}, "swish": {},
+         "rbf": {"gamma": 0.7}}
 
 
 def test_every_activation_has_a_case():
@@ -41,7 +42,7 @@ def test_activation_keeps_the_dtype(name, dtype):
 def test_activation_values_at_known_points():
     x = gk.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], dtype=np.float64)
     values = {
-        "step": [0, 0, 0, 1, 1],                               # θ(x) = 1 for x > 0
+        "step": [0, 0, 1, 1, 1],                               # θ(x) = 1 for x >= 0 (DESY)
         "relu": [0, 0, 0, 0.5, 2],
         "leaky_relu": [-0.2, -0.05, 0, 0.5, 2],                # the notes' max(0.1x, x)
         "elu": np.where(x.numpy() > 0, x.numpy(), np.expm1(x.numpy())),
@@ -49,6 +50,7 @@ def test_activation_values_at_known_points():
         "tanh": np.tanh(x.numpy()),
         "softplus": np.log1p(np.exp(x.numpy())),
         "silu": x.numpy() / (1 + np.exp(-x.numpy())),
+        "rbf": np.exp(-x.numpy() ** 2),                        # Gaussian e^{-x²}, 1 at 0
     }
     for name, expected in values.items():
         np.testing.assert_allclose(A.apply(name, x).numpy(), expected, rtol=1e-12, err_msg=name)
@@ -70,3 +72,24 @@ def test_step_has_zero_gradient_everywhere():
 def test_unknown_activation_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown activation 'rellu'; known: .*relu"):
         A.get("rellu")
+
+
+def test_step_fires_at_zero_like_the_perceptron():
+    # One convention: the DESY notes' θ(0) = 1, which Perceptron.predict also uses.
+    X = np.array([[0.0, 0.0], [1.0, -1.0], [-1.0, 0.0], [0.5, 0.0]])
+    p = gk.nn.Perceptron(2)
+    p.w[...] = [1.0, 1.0]
+    layer = gk.layers.Dense(1, activation="step")
+    layer.build((2,))
+    layer.W.data[...] = [[1.0], [1.0]]
+    layer.b.data[...] = 0.0
+    out = layer(gk.tensor(X, dtype=np.float32)).numpy().reshape(-1)
+    assert out.tolist() == [1.0, 1.0, 0.0, 1.0]
+    assert p.predict(X).tolist() == out.astype(int).tolist()
+
+
+def test_rbf_width_follows_gamma_and_rejects_bad_gamma():
+    x = gk.tensor([0.0, 1.0, 2.0], dtype=np.float64)
+    np.testing.assert_allclose(A.apply("rbf", x, gamma=0.5).numpy(), np.exp(-0.5 * x.numpy() ** 2))
+    with pytest.raises(ValueError, match="gamma must be > 0, got gamma=0"):
+        A.apply("rbf", x, gamma=0)

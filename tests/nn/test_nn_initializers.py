@@ -17,6 +17,7 @@ VARIANCE = {
     "random_normal": 0.05 ** 2, "normal": 0.05 ** 2,
     "random_uniform": 0.1 ** 2 / 12, "uniform": 0.1 ** 2 / 12,
     "orthogonal": 1 / N,                     # unit columns of length 512
+    "fan_in_uniform": 1 / (3 * N),           # U(±1/√m): (1/√m)² / 3
 }
 CONSTANT = {"zeros": 0.0, "ones": 1.0, "constant": 0.0}
 
@@ -44,6 +45,19 @@ def test_uniform_initializers_stay_within_their_limit():
     rng = np.random.default_rng(1)
     assert np.abs(I.get("glorot_uniform")((N, 256), rng)).max() <= np.sqrt(6 / (N + 256))
     assert np.abs(I.get("he_uniform")((N, 256), rng)).max() <= np.sqrt(6 / N)
+
+
+def test_fan_in_uniform_is_the_notes_bound_and_torch_linear_default():
+    import torch
+
+    W = I.get("fan_in_uniform")((200, 30), np.random.default_rng(2), np.float64)
+    bound = 1 / np.sqrt(200)                                      # MIPT: U(±1/√m), m = fan_in
+    assert np.abs(W).max() <= bound and np.abs(W).max() > 0.99 * bound
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(200, 30)                                # torch's weight is (out, in)
+    tw = lin.weight.detach().numpy()
+    assert np.abs(tw).max() <= bound and np.abs(tw).max() > 0.99 * bound
+    assert tw.var() == pytest.approx(W.var(), rel=0.1)
 
 
 @pytest.mark.parametrize("shape", [(N, N), (300, 100), (100, 300)])

@@ -130,10 +130,11 @@ def test_sample_weights_keep_a_float32_loss_float32():
 
 
 @pytest.mark.parametrize("name", ["mse", "mae", "huber", "hinge", "binary_cross_entropy",
-                                  "cross_entropy", "gaussian_nll"])
+                                  "cross_entropy", "gaussian_nll", "multiclass_hinge"])
 def test_reductions_none_sum_mean(name):
     y = R.normal(size=(5, 2))
     targets = {"cross_entropy": np.array([0, 1, 1, 0, 1]), "gaussian_nll": R.normal(size=5),
+               "multiclass_hinge": np.array([0, 1, 1, 0, 1]),
                "hinge": np.sign(R.normal(size=(5, 2))),
                "binary_cross_entropy": (R.random((5, 2)) < 0.5).astype(F64)}
     t = targets.get(name, R.normal(size=(5, 2)))
@@ -172,6 +173,13 @@ CASES = {
     "sparse_categorical_cross_entropy": [
         (losses.SparseCategoricalCrossEntropy(reduction="sum"), apart((4, 3)), LABELS)],
     "gaussian_nll": [(losses.GaussianNLL(), apart((4, 4)), R.normal(size=(4, 2)))],
+    # Scores 0.1 apart at least around a margin of 0.35: no hinge kink within the check's step.
+    "multiclass_hinge": [
+        (losses.MulticlassHinge(margin=0.35), t64(np.array(
+            [[0.1, 0.9, -0.4], [1.0, 0.2, 0.3], [-0.5, 0.6, 0.0], [0.8, -0.2, 1.6]])), LABELS),
+        (losses.MulticlassHinge(form="crammer_singer", reduction="sum", margin=0.35), t64(
+            np.array([[0.1, 0.9, -0.4], [1.0, 0.2, 0.3], [-0.5, 0.6, 0.0], [0.8, -0.2, 1.6]])),
+         LABELS)],
 }
 
 
@@ -197,3 +205,64 @@ def test_losses_by_name_config_and_errors():
         losses.get("l2")
     with pytest.raises(ValueError, match="use sparse_categorical_cross_entropy"):
         losses.CategoricalCrossEntropy()(t64([[1.0, 2.0]]), np.array([1]))
+
+
+# -- the lectures' multi-label and multi-class SVM forms -------------------------------------------
+def test_multiclass_hinge_matches_hand_values_and_torch_multimargin():
+    import torch
+
+    # scores of 2 samples over 3 classes, labels 0 and 2.
+    s = [[3.2, 5.1, -1.7], [2.2, 2.5, -3.1]]
+    y = np.array([0, 2])
+    # Weston-Watkins (CS231n's numbers): max(0, 5.1-3.2+1) + max(0, -1.7-3.2+1) = 2.9;
+    # max(0, 2.2+3.1+1) + max(0, 2.5+3.1+1) = 6.3 + 6.6 = 12.9.
+    np.testing.assert_allclose(value(losses.MulticlassHinge(reduction="none"), s, y), [2.9, 12.9])
+    # Crammer-Singer: only the worst wrong class: 2.9 and 6.6.
+    np.testing.assert_allclose(
+        value(losses.MulticlassHinge(form="crammer_singer", reduction="none"), s, y), [2.9, 6.6])
+    scores = R.normal(size=(16, 5))
+    labels = R.integers(0, 5, 16)
+    ref = torch.nn.MultiMarginLoss(margin=0.5)(torch.tensor(scores), torch.tensor(labels))
+    got = value(losses.get("multiclass_hinge", margin=0.5), scores, labels)
+    assert got == pytest.approx(5 * float(ref), rel=1e-12)     # torch divides by the K classes
+    with pytest.raises(ValueError, match="form must be one of .*got form='ww'"):
+        losses.MulticlassHinge(form="ww")
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got labels from 0 to 3"):
+        value(losses.MulticlassHinge(), s, np.array([0, 3]))
+
+
+def test_multiclass_hinge_trains_a_classifier_and_predicts_by_argmax():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]] * 5, dtype=np.float32) + \
+        R.normal(scale=0.05, size=(20, 2)).astype(np.float32)
+    y = np.array([0, 1, 2, 1] * 5)
+    model = gk.Sequential([gk.layers.Dense(16, activation="tanh"), gk.layers.Dense(3)])
+    model.compile(optimizer=gk.optim.Adam(0.05), loss="multiclass_hinge", metrics=["accuracy"])
+    history = model.fit(X, y, epochs=60, batch_size=20, seed=0, verbose=0)
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    assert model.predict_classes(X).tolist() == y.tolist()
+    with pytest.raises(ValueError, match="predict_proba needs a classifier"):
+        model.predict_proba(X)
+
+
+def test_binary_cross_entropy_summed_over_labels_is_the_mipt_form_and_torch_sum():
+    import torch
+
+    z = R.normal(size=(6, 4))
+    t = (R.random((6, 4)) < 0.5).astype(F64)
+    mean = value(losses.BinaryCrossEntropy(), z, t)
+    summed = value(losses.BinaryCrossEntropy(label_reduction="sum"), z, t)
+    # MIPT: -(1/N) Σₙ Σₖ [y ln ŷ + (1 - y) ln(1 - ŷ)]
+    p = 1 / (1 + np.exp(-z))
+    mipt = -np.sum(t * np.log(p) + (1 - t) * np.log(1 - p)) / 6
+    assert summed == pytest.approx(mipt, rel=1e-12) and summed == pytest.approx(4 * mean)
+    ref = torch.nn.BCEWithLogitsLoss(reduction="sum")(torch.tensor(z), torch.tensor(t)) / 6
+    assert summed == pytest.approx(float(ref), rel=1e-12)
+    probs = value(losses.BinaryCrossEntropy(from_logits=False, label_reduction="sum",
+                                            reduction="none"), p, t)
+    np.testing.assert_allclose(probs, -np.sum(t * np.log(p) + (1 - t) * np.log(1 - p), axis=1),
+                               rtol=1e-6)
+    loss = losses.BinaryCrossEntropy(label_reduction="sum")
+    assert gk.gradcheck(lambda y: loss(y, t), t64(z))
+    assert losses.get(loss.describe()).label_reduction == "sum"
+    with pytest.raises(ValueError, match="label_reduction must be 'mean' or 'sum'"):
+        losses.BinaryCrossEntropy(label_reduction="total")

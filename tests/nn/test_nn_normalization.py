@@ -192,3 +192,44 @@ def test_load_state_dict_names_the_key_and_both_shapes_on_a_mismatch():
     del state["layers.2.running_var"]
     with pytest.raises(ValueError, match=r"missing \['layers.2.running_var'\]"):
         net.load_state_dict(state)
+
+
+def test_random_projection_keeps_distances_as_johnson_lindenstrauss_says(tmp_path):
+    # 60 points on a 3-dimensional subspace of R^500, projected onto k = 400 random axes:
+    # with R ~ N(0, 1/k) every squared distance is kept within a few percent (JL, 004).
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(60, 3)) @ rng.normal(size=(3, 500))).astype(np.float64)
+    X += rng.normal(scale=1e-3, size=X.shape)
+    k = 400
+    norm = L.Normalization("random_projection", n_components=k, seed=1, dtype=np.float64)
+    norm.adapt(X)
+    Z = norm(gk.tensor(X, dtype=np.float64)).numpy()
+    assert Z.shape == (60, k) and norm.compute_output_shape((500,)) == (k,)
+    R = norm.components
+    assert R.shape == (500, k)
+    assert np.var(R) * k == pytest.approx(1.0, rel=0.02)          # entries N(0, 1/k)
+    S = (X - norm.mean) / norm.std                                   # standardized first
+    np.testing.assert_allclose(Z, S @ R, rtol=1e-10, atol=1e-10)
+    iu = np.triu_indices(60, 1)
+    d_in = ((S[:, None] - S[None]) ** 2).sum(-1)[iu]
+    d_out = ((Z[:, None] - Z[None]) ** 2).sum(-1)[iu]
+    ratio = d_out / d_in
+    assert 0.8 < ratio.min() and ratio.max() < 1.2
+    # The same seed draws the same axes; a saved model carries them (they are buffers).
+    again = L.Normalization("random_projection", n_components=k, seed=1, dtype=np.float64)
+    np.testing.assert_array_equal(again.adapt(X).components, R)
+    model = gk.Sequential([norm, L.Dense(2)])
+    model.build((500,), seed=0)
+    gk.save(model, tmp_path / "m.safetensors")
+    loaded = gk.load(tmp_path / "m.safetensors")
+    assert loaded.layers[0].get_config()["mode"] == "random_projection"
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-5, atol=1e-6)
+
+
+def test_random_projection_needs_its_dimension_and_seed_only_belongs_to_it():
+    with pytest.raises(ValueError, match="random_projection' needs n_components"):
+        L.Normalization("random_projection")
+    with pytest.raises(ValueError, match="seed is for mode='random_projection'"):
+        L.Normalization("pca", seed=3)
+    wide = L.Normalization("random_projection", n_components=8, seed=0).adapt(np.eye(4))
+    assert wide.components.shape == (4, 8)          # k may exceed D (a random feature map)

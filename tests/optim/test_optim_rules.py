@@ -119,6 +119,40 @@ def test_rmsprop():
     assert_steps(run(optim.RMSProp(lr=0.01), 3), expected)
 
 
+def test_rmsprop_with_eps_inside_the_root_is_the_kit_form():
+    # KIT: θ ← θ − η g / √(v + ε); with ε = 0.5 the two forms differ visibly.
+    theta, v, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        v = 0.9 * v + (1 - 0.9) * g**2
+        theta = theta - 0.01 * g / np.sqrt(v + 0.5)
+        expected.append(theta)
+    assert_steps(run(optim.RMSProp(lr=0.01, eps=0.5, eps_inside_sqrt=True), 3), expected)
+    outside = run(optim.RMSProp(lr=0.01, eps=0.5), 1)[0]
+    assert not np.allclose(outside, expected[0])
+    opt = optim.get({"name": "rmsprop", "eps_inside_sqrt": True})
+    assert opt.eps_inside_sqrt is True and opt.get_config()["eps_inside_sqrt"] is True
+    with pytest.raises(ValueError, match="eps_inside_sqrt must be True or False, got "
+                                         "eps_inside_sqrt='yes'"):
+        optim.RMSProp(eps_inside_sqrt="yes")
+
+
+def test_momentum_with_the_arithmetic_coefficient_averages_every_gradient():
+    # KIT: γ_k = (k − 1)/k turns m into the arithmetic mean (1/k) Σ gᵢ of the gradients so far.
+    theta, grads, expected = THETA0.copy(), [], []
+    for _ in range(4):
+        grads.append(grad(theta))
+        theta = theta - 0.05 * np.mean(grads, axis=0)
+        expected.append(theta)
+    opt = optim.Momentum(lr=0.05, gamma="arithmetic")
+    assert_steps(run(opt, 4), expected)
+    np.testing.assert_allclose(opt._buffer("m"), np.mean(grads, axis=0), rtol=1e-12)
+    assert optim.get(opt.get_config()).gamma == "arithmetic"
+    with pytest.raises(ValueError, match="gamma='arithmetic' is the coefficient of the running "
+                                         "average"):
+        optim.Momentum(gamma="arithmetic", form="velocity")
+
+
 def test_adadelta():
     # Zeiler 2012, Algorithm 1, with ρ = 0.95, ε = 1e-6 and η = 1.
     theta, eg2, edx2, expected = THETA0.copy(), np.zeros(3), np.zeros(3), []

@@ -22,9 +22,11 @@ from gradkit.data import fetch as fetch_dataset
 from gradkit.data.dataset import TASKS
 from gradkit.errors import ConfigError, DataError, ModelFileError, TrainingDiverged
 from gradkit.io import export_onnx, load
+from gradkit.optim.optimizer import OPTIMIZERS
+from gradkit.optim.optimizer import get as optim_get
 from gradkit.practice import train_ensemble
 from gradkit.practice.doctor import doctor
-from gradkit.practice.run import RunConfig, loss_and_metrics, train_run
+from gradkit.practice.run import FULL_BATCH, RunConfig, loss_and_metrics, train_run
 from gradkit.practice.search import search as run_search
 from gradkit.train import metrics as gmetrics
 
@@ -127,7 +129,7 @@ def _test_file_replaces_split(config, flags):
 @click.option("--hidden", callback=_hidden, help="Hidden layer sizes, e.g. 512,512.  [default: 256,256]")
 @click.option("--activation", help="relu, tanh, sigmoid, leaky_relu, elu, gelu, silu, softplus.  [default: relu]")
 @click.option("--init", help="Weight initializer: he_normal, glorot_uniform, lecun_normal, orthogonal, ...  [default: he_normal]")
-@click.option("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw.  [default: adam]")
+@click.option("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw; lbfgs, newton (full batch unless --batch-size is given).  [default: adam]")
 @click.option("--lr", type=float, help="Learning rate.  [default: 1e-3]")
 @click.option("--schedule", help="constant, cosine, step, exponential, inverse_time, linear, inverse_sqrt.  [default: constant]")
 @click.option("--batch-size", type=int, help="Mini-batch size.  [default: 32]")
@@ -138,8 +140,8 @@ def _test_file_replaces_split(config, flags):
 @click.option("--l2", type=float, help="L2 penalty on the weights.  [default: 0]")
 @click.option("--early-stopping", type=int, metavar="PATIENCE",
               help="Stop when validation loss has not improved for PATIENCE epochs (0: off).")
-@click.option("--normalize", help="Input preprocessing: standardize, pca, whiten, none.  [default: standardize]")
-@click.option("--pca-components", type=int, help="Components kept by --normalize pca/whiten.")
+@click.option("--normalize", help="Input preprocessing: standardize, pca, whiten, random_projection, none.  [default: standardize]")
+@click.option("--pca-components", type=int, help="Components kept by --normalize pca/whiten, or the dimension of random_projection.")
 @click.option("--val", type=float, help="Validation fraction.  [default: 0.1]")
 @click.option("--test", type=float, help="Test fraction (0: none).  [default: 0.2]")
 @click.option("--test-data", type=click.Path(dir_okay=False), metavar="FILE",
@@ -176,6 +178,8 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
     _test_file_replaces_split(config, flags)
+    if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
+        config.batch_size = FULL_BATCH        # the notes: L-BFGS "works very well in full batch"
     if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()
@@ -194,6 +198,15 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
     if not m.get("test_samples"):
         click.echo("no test set (--test 0 and no --test-data): nothing evaluated")
     click.echo(f"run folder: {out}")
+
+
+def _full_batch(optimizer):
+    """Whether `optimizer` names a full-batch method (lbfgs, newton); False for unknown names."""
+    try:
+        optim_get(optimizer)
+    except (ValueError, TypeError):
+        return False          # validate() reports the unknown name
+    return bool(OPTIMIZERS.lookup(optimizer).requires_closure)
 
 
 def _run_name(data):

@@ -58,7 +58,11 @@ def _activation(g, x, name, kwargs):
         half = g.op("Mul", [x, g.const(np.array(0.5), "half")])
         return g.op("Mul", [half, g.op("Add", [t, g.const(np.array(1.0), "one")])])
     if name == "step":
-        return g.op("Cast", [g.op("Greater", [x, g.const(np.array(0.0), "zero")])], to=1)
+        return g.op("Cast", [g.op("GreaterOrEqual", [x, g.const(np.array(0.0), "zero")])],
+                    to=1)
+    if name == "rbf":
+        gamma = -float(kwargs.get("gamma", 1.0))
+        return g.op("Exp", [g.op("Mul", [g.op("Mul", [x, x]), g.const(np.array(gamma), "c")])])
     raise ValueError(f"activation {name!r} has no ONNX export")
 
 

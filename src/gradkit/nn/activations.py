@@ -1,8 +1,10 @@
 """Activation functions by name, each written from the primitives (no backward code here).
 
     identity(x) = x
-    step(x)     = 1 if x > 0 else 0    McCulloch-Pitts threshold unit: its gradient is zero
-                                       everywhere, which is why gradient descent cannot train it
+    step(x)     = 1 if x >= 0 else 0   McCulloch-Pitts threshold unit, θ(0) = 1 as in the DESY
+                                       notes and `Perceptron`: its gradient is zero everywhere,
+                                       which is why gradient descent cannot train it
+    rbf(x)      = exp(-γ x²)           Gaussian radial basis of the pre-activation (DESY's "RBF")
     sigmoid(x)  = 1 / (1 + e^-x)       tanh(x) = (e^x - e^-x) / (e^x + e^-x)
     relu(x)     = max(0, x)            leaky_relu(x) = x if x > 0 else αx (α = 0.1 in the notes)
     elu(x)      = x if x > 0 else α(e^x - 1)
@@ -28,9 +30,24 @@ def identity(x):
 
 
 def step(x):
-    """Heaviside step: 1 where x > 0, else 0, with zero gradient (the McCulloch-Pitts unit)."""
-    mask = (x.data > 0).astype(x.dtype)
+    """Heaviside step θ: 1 where x >= 0, else 0, with zero gradient (the McCulloch-Pitts unit).
+
+    θ(0) = 1 is the DESY notes' definition (004) and `Perceptron`'s rule, so a hand-set unit
+    whose pre-activation lands exactly on 0 fires in both.
+    """
+    mask = (x.data >= 0).astype(x.dtype)
     return x * 0.0 + mask
+
+
+def rbf(x, gamma=1.0):
+    """Gaussian radial basis exp(-γ x²) of the pre-activation x = wᵀa + b (DESY: "RBF (see SVM)").
+
+    1 at x = 0, falling to 0 on both sides: the unit responds to a band around its hyperplane
+    instead of to one side of it. γ > 0 sets the band's width (1/√γ).
+    """
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got gamma={gamma!r}")
+    return ag.exp(x * x * -float(gamma))
 
 
 def sigmoid(x):
@@ -84,7 +101,7 @@ def silu(x):
 
 
 ACTIVATIONS = Registry("activation", {
-    "identity": identity, "linear": identity, "step": step,
+    "identity": identity, "linear": identity, "step": step, "rbf": rbf,
     "sigmoid": sigmoid, "tanh": tanh, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
     "softplus": softplus, "softmax": softmax, "log_softmax": log_softmax, "gelu": gelu,
     "silu": silu, "swish": silu,

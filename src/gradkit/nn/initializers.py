@@ -145,6 +145,11 @@ he_uniform = _scaling("he_uniform", 2.0, "fan_in", "uniform", "He: U(±sqrt(6 / 
 lecun_normal = _scaling("lecun_normal", 1.0, "fan_in", "normal", "LeCun: N(0, 1 / fan_in).")
 lecun_uniform = _scaling("lecun_uniform", 1.0, "fan_in", "uniform",
                          "LeCun: U(±sqrt(3 / fan_in)).")
+# The MIPT notes' first example (written U(-1/√m, -1/√m) on the slide, a typo for ±) and
+# PyTorch's nn.Linear default for weights (kaiming_uniform with a = √5 gives bound 1/√fan_in):
+# Var W = 1 / (3 fan_in), a third of LeCun's.
+fan_in_uniform = _scaling("fan_in_uniform", 1.0 / 3.0, "fan_in", "uniform",
+                          "U(±1/sqrt(fan_in)) (MIPT; PyTorch's nn.Linear default).")
 
 
 class Orthogonal(Initializer):
@@ -169,7 +174,7 @@ class Orthogonal(Initializer):
 
 INITIALIZERS = Registry("initializer", {cls.name: cls for cls in (
     Zeros, Ones, Constant, RandomNormal, RandomUniform, glorot_normal, glorot_uniform,
-    he_normal, he_uniform, lecun_normal, lecun_uniform, Orthogonal)})
+    he_normal, he_uniform, lecun_normal, lecun_uniform, fan_in_uniform, Orthogonal)})
 for _alias, _cls in {"xavier_normal": glorot_normal, "xavier_uniform": glorot_uniform,
                      "normal": RandomNormal, "uniform": RandomUniform}.items():
     INITIALIZERS.add(_cls, _alias)

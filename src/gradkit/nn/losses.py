@@ -167,17 +167,33 @@ class Hinge(Loss):
 
 
 class BinaryCrossEntropy(Loss):
-    """-[t log p + (1 - t) log(1 - p)], p = σ(z); multi-label rows average their labels."""
+    """-[t log p + (1 - t) log(1 - p)], p = σ(z); multi-label rows average their labels.
+
+    A row of K labels (multi-label classification) gives the mean of its K terms, as Keras
+    does (`label_reduction="mean"`), or their sum, the MIPT notes' form
+    -(1/N) Σₙ Σₖ [yₙₖ ln ŷₙₖ + (1 - yₙₖ) ln(1 - ŷₙₖ)] (`label_reduction="sum"`, K times larger).
+    """
 
     name = "binary_cross_entropy"
     output = "sigmoid"
 
-    def __init__(self, *, from_logits=True, label_smoothing=0.0, **kw):
+    def __init__(self, *, from_logits=True, label_smoothing=0.0, label_reduction="mean", **kw):
         super().__init__(**kw)
         _check_smoothing(label_smoothing)
+        if label_reduction not in ("mean", "sum"):
+            raise ValueError("label_reduction must be 'mean' or 'sum', got "
+                             f"label_reduction={label_reduction!r}")
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
+        self.label_reduction = label_reduction
 
     def compute(self, y_pred, y_true, weights):
+        loss = self._mean_over_labels(y_pred, y_true, weights)
+        if self.label_reduction == "sum" and y_pred.ndim > 1:
+            # Every sample has the same K labels, so the sum is K times the mean, exactly.
+            loss = loss * float(np.prod(y_pred.shape[1:]))
+        return loss
+
+    def _mean_over_labels(self, y_pred, y_true, weights):
         t = _as_pred_shape(y_true, y_pred)
         if self.label_smoothing:
             t = t * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
@@ -191,7 +207,54 @@ class BinaryCrossEntropy(Loss):
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "label_reduction": self.label_reduction}
+
+
+class MulticlassHinge(Loss):
+    """The multi-class SVM loss on K class scores s for integer labels y (KIT, beside softmax).
+
+        form="weston_watkins" (default):  Σ_{j≠y} max(0, Δ + s_j − s_y)
+        form="crammer_singer":            max(0, Δ + max_{j≠y} s_j − s_y)
+
+    Weston-Watkins is the form of the Stanford CS231n slides the KIT notes draw from (and
+    PyTorch's MultiMarginLoss times K, which divides by K); Crammer-Singer charges only the
+    worst wrong class. Δ is the margin (default 1). The scores are not probabilities:
+    `predict_classes` takes their argmax; `predict_proba` is refused.
+    """
+
+    name = "multiclass_hinge"
+    output = "scores"
+    FORMS = ("weston_watkins", "crammer_singer")
+
+    def __init__(self, *, form="weston_watkins", margin=1.0, **kw):
+        super().__init__(**kw)
+        if form not in self.FORMS:
+            raise ValueError(f"form must be one of {self.FORMS}, got form={form!r}")
+        if isinstance(margin, bool) or not isinstance(margin, (int, float, np.number)) \
+                or not margin > 0:
+            raise ValueError(f"margin must be a number > 0, got margin={margin!r}")
+        self.form, self.margin = form, float(margin)
+
+    def per_sample(self, y_pred, y_true):
+        if y_pred.ndim != 2 or y_true.ndim != 1 or len(y_true) != y_pred.shape[0]:
+            raise ValueError("multiclass_hinge needs scores of shape (samples, classes) and "
+                             f"integer labels of shape (samples,), got {y_pred.shape} and "
+                             f"{y_true.shape}")
+        k = y_pred.shape[1]
+        labels = y_true.astype(np.intp)
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(f"multiclass_hinge labels must be in [0, {k}), got labels from "
+                             f"{labels.min()} to {labels.max()}")
+        onehot = np.eye(k, dtype=y_pred.dtype)[labels]
+        true_score = ag.sum(y_pred * onehot, axis=1, keepdims=True)
+        if self.form == "weston_watkins":
+            # The true class's own term is max(0, Δ) = Δ: the mask takes it out.
+            return ag.sum(ag.relu(y_pred - true_score + self.margin) * (1.0 - onehot), axis=1)
+        worst = ag.max(ag.where(onehot > 0, -np.inf, y_pred), axis=1, keepdims=True)
+        return ag.reshape(ag.relu(worst - true_score + self.margin), (-1,))
+
+    def get_config(self):
+        return {**super().get_config(), "form": self.form, "margin": self.margin}
 
 
 class CrossEntropy(Loss):
@@ -281,7 +344,8 @@ def _check_smoothing(eps):
 
 
 LOSSES = Registry("loss", {cls.name: cls for cls in (
-    MeanSquaredError, MeanAbsoluteError, Huber, Hinge, BinaryCrossEntropy, CrossEntropy,
+    MeanSquaredError, MeanAbsoluteError, Huber, Hinge, MulticlassHinge, BinaryCrossEntropy,
+    CrossEntropy,
     CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL)}, case_sensitive=True)
 for _alias, _cls in {"mean_squared_error": MeanSquaredError,
                      "mean_absolute_error": MeanAbsoluteError,

@@ -97,9 +97,13 @@ class Momentum(Optimizer):
     θ ← θ − Δ (MIPT, DESY; the same as `SGD(momentum=γ)`). With equal η the velocity form
     steps 1/(1 − γ) times further once the average has built up.
 
+    gamma="arithmetic" is KIT's arithmetic average: γ_k = (k − 1)/k at the k-th step (k from
+    1), so m after k steps is the plain mean (1/k) Σ gᵢ of every gradient so far, where a
+    constant γ gives the geometric average (1 − γ) Σ γ^(k−i) gᵢ (average form only).
+
     Args:
         lr: learning rate or schedule (default 0.01).
-        gamma: γ in [0, 1) (default 0.9).
+        gamma: γ in [0, 1) (default 0.9), or "arithmetic".
         form: "average" (default) or "velocity".
     """
 
@@ -109,15 +113,21 @@ class Momentum(Optimizer):
 
     def __init__(self, params=None, lr=None, *, gamma=0.9, form="average", clipnorm=None,
                  clipvalue=None):
-        self.gamma = _fraction("gamma", gamma)
         if form not in ("average", "velocity"):
             raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
+        if gamma == "arithmetic" and form != "average":
+            raise ValueError("gamma='arithmetic' is the coefficient of the running average "
+                             f"(form='average'), got form={form!r}")
+        self.gamma = gamma if gamma == "arithmetic" else _fraction("gamma", gamma)
         self.form = form
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
     def _apply(self, lr):
+        gamma = self.gamma
+        if gamma == "arithmetic":          # γ_k = (k − 1)/k, k = iterations + 1
+            gamma = self.iterations / (self.iterations + 1)
         updates.momentum_update(self._flat, self._flat_grad, self._buffer("m"),
-                                lr=lr, gamma=self.gamma, form=self.form,
+                                lr=lr, gamma=gamma, form=self.form,
                                 scratch=self._work(), flush=self._flush_due())
 
     def get_config(self):
@@ -184,30 +194,38 @@ class Adagrad(Optimizer):
 
 
 class RMSProp(Optimizer):
-    """RMSProp: v ← γv + (1 − γ)g²; θ ← θ − η g/(√v + ε) (KIT, MIPT).
+    """RMSProp: v ← γv + (1 − γ)g²; θ ← θ − η g/(√v + ε) (MIPT, Keras, PyTorch).
 
     Args:
         lr: learning rate or schedule (default 0.001).
         gamma: γ in [0, 1) (default 0.9).
         eps: ε > 0 (default 1e-8).
+        eps_inside_sqrt: False (default): ε outside the root, as above; True: θ ← θ − η g/√(v + ε),
+            the KIT slide's form.
     """
 
     name = "rmsprop"
     state_names = ("v",)
 
-    def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-8, clipnorm=None,
-                 clipvalue=None):
+    def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-8, eps_inside_sqrt=False,
+                 clipnorm=None, clipvalue=None):
         self.gamma = _fraction("gamma", gamma)
         self.eps = _positive("eps", eps)
+        if eps_inside_sqrt not in (True, False):
+            raise ValueError("eps_inside_sqrt must be True or False, got "
+                             f"eps_inside_sqrt={eps_inside_sqrt!r}")
+        self.eps_inside_sqrt = bool(eps_inside_sqrt)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
     def _apply(self, lr):
         updates.rmsprop_update(self._flat, self._flat_grad, self._buffer("v"),
-                               lr=lr, gamma=self.gamma, eps=self.eps, scratch=self._work(),
+                               lr=lr, gamma=self.gamma, eps=self.eps,
+                               eps_inside_sqrt=self.eps_inside_sqrt, scratch=self._work(),
                                flush=self._flush_due())
 
     def get_config(self):
-        return {**super().get_config(), "gamma": self.gamma, "eps": self.eps}
+        return {**super().get_config(), "gamma": self.gamma, "eps": self.eps,
+                "eps_inside_sqrt": self.eps_inside_sqrt}
 
 
 class Adadelta(Optimizer):

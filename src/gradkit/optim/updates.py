@@ -111,10 +111,13 @@ def adagrad_update(p, g, c, *, lr, eps, scratch=None):
     axpy(-lr, s, p, s)
 
 
-def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None, flush=False):
+def rmsprop_update(p, g, v, *, lr, gamma, eps, eps_inside_sqrt=False, scratch=None,
+                   flush=False):
     """RMSProp: v ← γ v + (1 − γ) g²;  θ ← θ − η g / (√v + ε) (seven passes).
 
-    ε outside the root as in the MIPT notes, Keras and PyTorch (the KIT slide puts it inside).
+    ε outside the root as in the MIPT notes, Keras and PyTorch; with eps_inside_sqrt=True,
+    θ ← θ − η g / √(v + ε), the KIT slide's form (ε then bounds the step by η|g|/√ε where v is
+    tiny instead of η|g|/ε).
     """
     s = _work(scratch, p)
     np.multiply(g, g, out=s)
@@ -122,8 +125,12 @@ def rmsprop_update(p, g, v, *, lr, gamma, eps, scratch=None, flush=False):
     axpy(1.0 - gamma, s, v, s)
     if flush:
         flush_subnormal(v, s)
-    np.sqrt(v, out=s)
-    np.add(s, eps, out=s)
+    if eps_inside_sqrt:
+        np.add(v, eps, out=s)
+        np.sqrt(s, out=s)
+    else:
+        np.sqrt(v, out=s)
+        np.add(s, eps, out=s)
     np.divide(g, s, out=s)
     axpy(-lr, s, p, s)
 

@@ -10,6 +10,7 @@ from gradkit.practice.doctor import DoctorReport, StepResult, doctor  # noqa: F4
 from gradkit.practice.ensemble import Ensemble, EnsembleRun, train_ensemble  # noqa: F401
 from gradkit.practice.layer_stats import (LayerStat, LayerStats, layer_stats,  # noqa: F401
                                           plot_layer_stats)
+from gradkit.practice.mc_dropout import MCDropoutPrediction, predict_mc_dropout  # noqa: F401
 from gradkit.practice.lr_finder import LRFinderResult, lr_range_test, plot_lr_finder  # noqa: F401
 from gradkit.practice.regions import (count_regions, plot_decision_boundary,  # noqa: F401
                                       upper_bound)

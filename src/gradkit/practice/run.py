@@ -23,6 +23,7 @@ from gradkit.errors import ConfigError
 from gradkit.nn import initializers, regularizers
 from gradkit.nn import layers as L
 from gradkit.optim import schedules
+from gradkit.optim.optimizer import OPTIMIZERS
 from gradkit.practice import plots
 from gradkit.train import Sequential
 from gradkit.train import callbacks as cb
@@ -30,7 +31,7 @@ from gradkit.train import metrics as gmetrics
 from gradkit.train.checkpoint import list_checkpoints
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu", "softplus")
-NORMALIZE = ("standardize", "pca", "whiten", "none")
+NORMALIZE = ("standardize", "pca", "whiten", "random_projection", "none")
 SCHEDULES = ("constant", "cosine", "step", "exponential", "inverse_time", "linear",
              "inverse_sqrt")
 
@@ -129,8 +130,12 @@ class RunConfig:
              f"training file trains), got test={self.test}"),
             (self.pca_components is None or self.pca_components >= 1,
              f"pca_components must be >= 1, got {self.pca_components!r}"),
-            (self.pca_components is None or self.normalize in ("pca", "whiten"),
-             f"pca_components needs normalize 'pca' or 'whiten', got {self.normalize!r}"),
+            (self.pca_components is None
+             or self.normalize in ("pca", "whiten", "random_projection"),
+             "pca_components needs normalize 'pca', 'whiten' or 'random_projection', got "
+             f"{self.normalize!r}"),
+            (self.normalize != "random_projection" or self.pca_components is not None,
+             "normalize 'random_projection' needs pca_components (the projected dimension)"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed!r}"),
             (self.checkpoint_every >= 0,
              f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}"),
@@ -202,7 +207,9 @@ def build_model(config, train, rng):
         model_layers.append(L.Flatten())
     if config.normalize != "none":
         try:      # e.g. more pca_components than the data has features: the user's setting
-            norm = L.Normalization(mode=config.normalize, n_components=config.pca_components)
+            seed = {"seed": config.seed} if config.normalize == "random_projection" else {}
+            norm = L.Normalization(mode=config.normalize, n_components=config.pca_components,
+                                   **seed)
             norm.adapt(train.X.reshape(len(train.X), -1))
         except ValueError as err:
             raise ConfigError(f"normalize {config.normalize!r} on {config.data}: {err}") from None
@@ -239,7 +246,21 @@ def loss_and_metrics(task):
     return "mse", ["mae", "r2"]
 
 
+# A batch size at least as large as any training split: the whole split is one batch. The
+# command line gives it to the full-batch optimizers (lbfgs, newton) when --batch-size is absent.
+FULL_BATCH = 1_000_000_000
+
+
 def make_optimizer(config, steps_per_epoch):
+    cls = OPTIMIZERS.lookup(config.optimizer)
+    if not cls.takes_lr:
+        # L-BFGS's line search and Newton's step choose their own step lengths.
+        if config.schedule != "constant":
+            raise ConfigError(f"schedule {config.schedule!r} has no meaning for optimizer "
+                              f"{config.optimizer!r}, which chooses its own step lengths; "
+                              "use schedule 'constant'")
+        return optim.get(config.optimizer)
+
     total = steps_per_epoch * config.epochs
     lr = {
         "constant": config.lr,

@@ -16,22 +16,17 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    Options,
-    StrOptions,
-)
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import check_array
 
 from gradkit import optim
 from gradkit.autograd import Tensor, no_grad
-from gradkit.errors import TrainingDiverged
+from gradkit.errors import InvalidParameterError, TrainingDiverged
 from gradkit.nn import activations, initializers, losses
 from gradkit.optim import schedules
 from gradkit._threads import blas_limit
 from gradkit.sklearn import _components as comp
 from gradkit.sklearn._monitor import EpochMonitor
+from gradkit.sklearn._params import RANDOM_STATE, VERBOSE, Boolean, Interval, Options, Sizes
 from gradkit.train import Sequential
 
 # Rows per forward pass at prediction time (bounds the memory of the float64 activations).
@@ -48,40 +43,41 @@ SMALL_MODEL = 100_000
 class BaseMLP(BaseEstimator):
     """Base class of the scikit-learn-compatible estimators; use the subclasses."""
 
-    _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(_ACTIVATIONS)],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+    # What each parameter accepts (see _params); checked when fit and partial_fit start.
+    _constraints: dict = {
+        "hidden_layer_sizes": [Sizes()],
+        "activation": [Options(str, _ACTIVATIONS)],
+        "solver": [Options(str, {"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "batch_size": [Options(str, {"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Options(str, {"constant", "invscaling", "adaptive"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
+        "shuffle": [Boolean()],
+        "random_state": RANDOM_STATE,
         "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
+        "verbose": VERBOSE,
+        "warm_start": [Boolean()],
         # gradkit's SGD needs momentum < 1 (scikit-learn accepts 1, which never decays).
         "momentum": [Interval(Real, 0, 1, closed="left")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
+        "nesterovs_momentum": [Boolean()],
+        "early_stopping": [Boolean()],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
-                             Options(Real, {np.inf})],
+                             Options(float, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "batch_norm": ["boolean"],
-        "init": [StrOptions(set(initializers.names())), dict, initializers.Initializer],
+        "batch_norm": [Boolean()],
+        "init": [Options(str, set(initializers.names())), dict, initializers.Initializer],
         "optimizer": [None, str, dict, optim.Optimizer],
-        "learning_rate_schedule": [None, StrOptions(set(comp.SCHEDULE_NAMES)), dict,
+        "learning_rate_schedule": [None, Options(str, set(comp.SCHEDULE_NAMES)), dict,
                                    schedules.Schedule],
         "callbacks": [None, list],
-        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+        "dtype": [Options(str, {"float32", "float64"}), Options(type, {np.float32, np.float64})],
     }
 
     # -- subclass hooks -------------------------------------------------------------------------
@@ -97,8 +93,7 @@ class BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                                 ensure_non_negative=True)
+            sample_weight = check_sample_weight(sample_weight, len(X))
         weights = self._fit_weights(y, sample_weight)
         if weights is not None and not np.any(weights > 0):
             raise ValueError("Sample weights must contain at least one non-zero number.")
@@ -124,11 +119,6 @@ class BaseMLP(BaseEstimator):
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0
-                   for s in sizes):
-            raise InvalidParameterError(
-                f"The 'hidden_layer_sizes' parameter of {type(self).__name__} must be an int "
-                f"or a sequence of ints >= 1. Got {self.hidden_layer_sizes!r} instead.")
         return [int(s) for s in sizes]
 
     def _initialize(self, X, y, hidden):
@@ -315,6 +305,24 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False   # gradkit computes on dense arrays
         return tags
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Per-row weights as float64: a number (the same for every row) or one value per row.
+
+    The weights must be finite and non-negative; that none is positive is fit's to refuse.
+    """
+    if isinstance(sample_weight, Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    w = check_array(sample_weight, ensure_2d=False, dtype=np.float64, order="C",
+                    input_name="sample_weight")
+    if w.ndim != 1 or len(w) != n_samples:
+        raise ValueError(f"sample_weight must be a number or one weight per row of X "
+                         f"({n_samples} rows); got an array of shape {w.shape}")
+    if np.any(w < 0):
+        raise ValueError(f"sample_weight must be non-negative; got {float(w[w < 0][0])!r} in row "
+                         f"{int(np.argmax(w < 0))}")
+    return w
 
 
 def loss_names(outputs):

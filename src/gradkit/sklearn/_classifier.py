@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
-from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import (
-    _check_partial_fit_first_call,
-    check_classification_targets,
-    type_of_target,
-    unique_labels,
-)
+from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from gradkit.nn import losses
 from gradkit.sklearn import _components as comp
 from gradkit.sklearn._base import BaseMLP, loss_names
+from gradkit.sklearn._params import Options, checked_fit
 
 # Cross-entropies that take integer labels or 0/1 indicator rows (the categorical_* names insist
 # on one-hot rows; cross_entropy is the same loss without that restriction).
@@ -77,10 +74,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     >>> clf.fit(X, y).predict(X[:3])        # doctest: +SKIP
     """
 
-    _parameter_constraints: dict = {
-        **BaseMLP._parameter_constraints,
-        "loss": [None, StrOptions(_CLASSIFICATION_LOSSES | {"log_loss"}), dict, losses.Loss],
-        "class_weight": [None, dict, StrOptions({"balanced"})],
+    _constraints: dict = {
+        **BaseMLP._constraints,
+        "loss": [None, Options(str, _CLASSIFICATION_LOSSES | {"log_loss"}), dict, losses.Loss],
+        "class_weight": [None, dict, Options(str, {"balanced"})],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -126,7 +123,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self.dtype = dtype
 
     # -- fitting --------------------------------------------------------------------------------
-    @_fit_context(prefer_skip_nested_validation=True)
+    @checked_fit
     def fit(self, X, y, sample_weight=None):
         """Fit the model to X (n_samples, n_features) and labels y (or a label indicator matrix).
 
@@ -135,10 +132,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_partial_fit())  # not with lbfgs or early_stopping
-    @_fit_context(prefer_skip_nested_validation=True)
+    @checked_fit
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); `classes` (all labels) is required on the first call."""
-        if _check_partial_fit_first_call(self, classes):
+        if self._first_partial_fit(classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
@@ -151,7 +148,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
+        _check_classification_targets(y)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
@@ -169,6 +166,25 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; got "
                              f"one class: {self.classes_[0]!r}")
         return X, y
+
+    def _first_partial_fit(self, classes):
+        """Whether this partial_fit call is the first; it sets `classes_` from `classes`.
+
+        `classes` is required on the first call and, when given again, must name the same labels.
+        """
+        known = getattr(self, "classes_", None)
+        if known is None and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit; got "
+                             "classes=None")
+        if classes is None:
+            return False
+        if known is not None:
+            if not np.array_equal(known, unique_labels(classes)):
+                raise ValueError(f"classes={classes!r} is not the same as on the last call to "
+                                 f"partial_fit, which had {known.tolist()!r}")
+            return False
+        self.classes_ = unique_labels(classes)
+        return True
 
     @property
     def _multilabel(self):
@@ -260,3 +276,23 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+# Targets a classifier fits: discrete labels, one or several per row (scikit-learn's list).
+_CLASSIFICATION_TARGETS = ("binary", "multiclass", "multiclass-multioutput",
+                           "multilabel-indicator", "multilabel-sequences")
+
+
+def _check_classification_targets(y):
+    """Refuse continuous targets; warn where most labels occur once (a regression target?)."""
+    kind = type_of_target(y, input_name="y")
+    if kind not in _CLASSIFICATION_TARGETS:
+        raise ValueError(f"Unknown label type: {kind}. A classifier needs discrete labels "
+                         f"({', '.join(_CLASSIFICATION_TARGETS)}); got {kind} targets, which a "
+                         "regressor (MLPRegressor) fits.")
+    if "multiclass" in kind and len(y) > 20:
+        n_classes = len(np.unique(y))
+        if n_classes > round(0.5 * len(y)):
+            warnings.warn(f"The number of unique classes ({n_classes}) is greater than 50% of "
+                          f"the number of samples ({len(y)}); y may be a regression target.",
+                          UserWarning)

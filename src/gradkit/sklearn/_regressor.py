@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
+from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from gradkit.nn import losses
 from gradkit.sklearn import _components as comp
 from gradkit.sklearn._base import BaseMLP, loss_names
+from gradkit.sklearn._params import Options, checked_fit
 
 # Regression losses with one output per target (gaussian_nll needs two, hinge is a classifier's).
 _REGRESSION_LOSSES = loss_names({None}) - {"gaussian_nll", "hinge"}
@@ -37,9 +37,9 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     refused; momentum must be < 1; the "poisson" loss is not offered.
     """
 
-    _parameter_constraints: dict = {
-        **BaseMLP._parameter_constraints,
-        "loss": [None, StrOptions(_REGRESSION_LOSSES | {"squared_error"}), dict, losses.Loss],
+    _constraints: dict = {
+        **BaseMLP._constraints,
+        "loss": [None, Options(str, _REGRESSION_LOSSES | {"squared_error"}), dict, losses.Loss],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -83,13 +83,13 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.callbacks = callbacks
         self.dtype = dtype
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @checked_fit
     def fit(self, X, y, sample_weight=None):
         """Fit the model to X (n_samples, n_features) and targets y (n_samples[, n_outputs])."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_partial_fit())  # not with lbfgs or early_stopping
-    @_fit_context(prefer_skip_nested_validation=True)
+    @checked_fit
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y)."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)

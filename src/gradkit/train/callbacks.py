@@ -349,3 +349,8 @@ class SnapshotEnsemble(Callback):
 __all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint",
            "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger",
            "ProgressBar", "SnapshotEnsemble"]
+
+
+# The lectures' variants live in their own module; re-exported so `gk.callbacks.X` finds them.
+from gradkit.train.callbacks_lectures import SuccessiveIncreaseStopping  # noqa: E402,F401
+__all__ += ["SuccessiveIncreaseStopping"]

@@ -66,13 +66,16 @@ class _Run:
     batch_logs: dict = dataclasses.field(default_factory=dict)
 
 
-def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=0.0,
+def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_split=0.0,
         validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
         verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None):
     """Train `model` on (X, y) with mini-batch gradient descent.
 
     Args:
         batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
+            batch_size=None means 32, or every training row at once for the full-batch
+            optimizers (L-BFGS, Newton: the notes' "usually works very well in full batch"),
+            whose `step(closure)` then makes one epoch; they accept a smaller batch if given.
         validation_split: fraction of the rows (taken from the end, before shuffling) held out.
         validation_data: (X_val, y_val) instead of a split.
         class_weight: {class: weight} or per-class array; sample_weight: one weight per row.
@@ -86,11 +89,15 @@ def fit(model, X, y, *, batch_size=32, epochs=1, shuffle=True, validation_split=
     """
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+            batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
     data = _prepare_data(model, X, y, validation_split=validation_split,
                          validation_data=validation_data, class_weight=class_weight,
                          sample_weight=sample_weight)
+    if batch_size is None:
+        full_batch = getattr(model.optimizer, "requires_closure", False)
+        batch_size = len(data.X) if full_batch else 32
     run = _start(model, data, batch_size=batch_size, shuffle=shuffle, callbacks=callbacks,
                  seed=seed, verbose=verbose, checkpoint_dir=checkpoint_dir,
                  checkpoint_every=checkpoint_every)

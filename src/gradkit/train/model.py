@@ -161,6 +161,8 @@ class Sequential(Module):
         gradient was not finite; the weights are then untouched.
         """
         opt = self.optimizer
+        if getattr(opt, "requires_closure", False):
+            return self._closure_step(xb, yb, wb)
         opt.zero_grad()
         # Buffers (BatchNorm's running statistics) change during the forward pass, before the
         # loss can be checked: keep copies so that a refused step leaves them as they were too.
@@ -184,6 +186,47 @@ class Sequential(Module):
             for live, copy in saved:
                 live[...] = copy
         return value, out.data, applied
+
+    def _objective(self, xb, yb, wb):
+        """The batch's loss (+ penalties) and outputs, under the same errstate as train_step."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self.forward(Tensor(xb))
+            loss = self.loss(out, yb, wb)
+            pen = self.penalty()
+            return (loss if pen is None else loss + pen), out
+
+    def _closure_step(self, xb, yb, wb):
+        """A step of L-BFGS or Newton: the optimizer calls back for the loss and gradient.
+
+        One step is the optimizer's own `step(closure)` (L-BFGS: up to `maxiter` iterations
+        with its line search; Newton: one damped Newton iteration) on this batch, which `fit`
+        makes the whole training set unless told otherwise. The value returned is the loss at
+        the weights the step ends on, so the epoch's loss shows its progress. A step that meets
+        a non-finite loss or gradient puts the weights (and running statistics) back as they
+        were before it and reports itself not applied.
+        """
+        opt = self.optimizer
+        saved = [(b, b.copy()) for b in self._running_buffers_live()]
+        before = self.get_weights()
+
+        def closure():
+            opt.zero_grad()
+            loss, _ = self._objective(xb, yb, wb)
+            value = float(loss.data)
+            if math.isfinite(value):
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss.backward()
+            return value
+
+        applied = opt.step(closure)
+        with no_grad():
+            loss, out = self._objective(xb, yb, wb)
+        value = float(loss.data)
+        if not applied:
+            self.set_weights(before)
+            for live, copy in saved:
+                live[...] = copy
+        return value, out.data, bool(applied)
 
     def _running_buffers_live(self):
         """The arrays that a training forward pass updates in place (few, usually none).

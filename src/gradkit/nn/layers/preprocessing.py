@@ -1,8 +1,10 @@
 """Normalization: preprocessing statistics adapted once on the training split, saved with the model.
 
 The notes (001): networks work best with zero-mean, unit-variance inputs, x̃ = (x - μ) ⊘ σ; "in
-practice you might also see PCA and whitening". The statistics are buffers, so they go in the
-state dict and a saved model carries its own preprocessing.
+practice you might also see PCA and whitening"; the DESY notes (004) add that data living on a
+low-dimensional subspace survives "a randomly chosen set of M axes" (Johnson-Lindenstrauss). The
+statistics are buffers, so they go in the state dict and a saved model carries its own
+preprocessing.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import numpy as np
 
 import gradkit.autograd as ag
 from gradkit.autograd import Tensor
+from gradkit.nn.layers._random import check_seed
 from gradkit.nn.module import Layer, register
 
-MODES = ("standardize", "pca", "whiten")
+MODES = ("standardize", "pca", "whiten", "random_projection")
 
 
 class NotAdaptedError(RuntimeError):
@@ -28,6 +31,8 @@ class Normalization(Layer):
         pca:          z = ((x - μ) / σ) U_k                  U_k: the k leading eigenvectors of
                                                              the covariance of the standardized data
         whiten:       z = ((x - μ) / σ) U_k diag(1/sqrt(λ_k + eps))   → identity covariance
+        random_projection:  z = ((x - μ) / σ) R      R: (D, k), entries N(0, 1/k), drawn once
+                                                     (scikit-learn's GaussianRandomProjection)
 
     PCA and whitening work on the standardized features (their correlation matrix), so features
     in different units weigh the same and `eps` is relative to unit variance. Eigenvectors come
@@ -35,10 +40,15 @@ class Normalization(Layer):
     is positive (the same data always gives the same projection). σ is the population standard
     deviation; a constant feature gets σ = 1 (it becomes 0, not NaN).
 
+    By the Johnson-Lindenstrauss lemma a random R keeps every pairwise distance of n points
+    within a factor 1 ± ε when k ≥ 4 ln n / (ε²/2 − ε³/3); it costs no eigendecomposition.
+
     Args:
-        mode: "standardize" (default), "pca" or "whiten".
-        n_components: how many principal components to keep (pca/whiten only; default all).
+        mode: "standardize" (default), "pca", "whiten" or "random_projection".
+        n_components: how many principal components to keep (pca/whiten only; default all), or
+            the projection's dimension k (random_projection: required, may exceed D).
         eps: added to the eigenvalues before whitening, > 0; default 1e-5.
+        seed: seed of the random projection's R (random_projection only; None: a fresh one).
 
     Buffers: mean, std, count (samples adapted on; 0 = not adapted), and for pca/whiten
     components (D, k) and explained_variance (k,).
@@ -48,8 +58,8 @@ class Normalization(Layer):
     ([2.0], [1.0])
     """
 
-    def __init__(self, mode="standardize", n_components=None, *, eps=1e-5, name=None,
-                 dtype=np.float32):
+    def __init__(self, mode="standardize", n_components=None, *, eps=1e-5, seed=None,
+                 name=None, dtype=np.float32):
         super().__init__(name=name, dtype=dtype)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
@@ -63,12 +73,21 @@ class Normalization(Layer):
                                  f"n_components={n_components!r}")
         if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or eps <= 0:
             raise ValueError(f"eps must be a number > 0, got eps={eps!r}")
+        if mode == "random_projection" and n_components is None:
+            raise ValueError("mode='random_projection' needs n_components (the projected "
+                             "dimension k), got n_components=None")
+        if seed is not None and mode != "random_projection":
+            raise ValueError(f"seed is for mode='random_projection', got seed={seed!r} with "
+                             f"mode={mode!r}")
+        self.seed = check_seed(seed)
         self.mode = mode
         self.n_components = None if n_components is None else int(n_components)
         self.eps = float(eps)
         self._buffers = ("mean", "std", "count")
-        if mode != "standardize":
+        if mode in ("pca", "whiten"):
             self._buffers += ("components", "explained_variance")
+        elif mode == "random_projection":
+            self._buffers += ("components",)
         for buffer in self._buffers:
             setattr(self, buffer, None)
 
@@ -79,7 +98,8 @@ class Normalization(Layer):
     def weight_count(self, input_shape):
         d = int(input_shape[-1])
         k = d if self.n_components is None else self.n_components
-        return 2 * d + 1 + (0 if self.mode == "standardize" else d * k + k)
+        return 2 * d + 1 + {"standardize": 0, "random_projection": d * k}.get(self.mode,
+                                                                               d * k + k)
 
     def build(self, input_shape, rng=None):
         input_shape = tuple(int(n) for n in input_shape)
@@ -90,13 +110,14 @@ class Normalization(Layer):
             raise ValueError(f"Normalization needs inputs with a feature axis, got {input_shape}")
         d = input_shape[-1]
         k = d if self.n_components is None else self.n_components
-        if k > d:
+        if k > d and self.mode != "random_projection":
             raise ValueError(f"n_components={k} is more than the {d} input features")
         self.mean = np.zeros(d, dtype=self.dtype)
         self.std = np.ones(d, dtype=self.dtype)
         self.count = np.zeros((), dtype=np.int64)
         if self.mode != "standardize":
             self.components = np.zeros((d, k), dtype=self.dtype)
+        if self.mode in ("pca", "whiten"):
             self.explained_variance = np.ones(k, dtype=self.dtype)
         super().build(input_shape)
 
@@ -121,7 +142,11 @@ class Normalization(Layer):
         self.mean[...] = mean
         self.std[...] = std
         self.count[...] = flat.shape[0]
-        if self.mode != "standardize":
+        if self.mode == "random_projection":
+            d, k = self.components.shape
+            rng = np.random.default_rng(self.seed)
+            self.components[...] = rng.normal(0.0, 1.0 / np.sqrt(k), size=(d, k))
+        elif self.mode != "standardize":
             self._adapt_pca((flat - mean) / std)
         return self
 
@@ -156,5 +181,8 @@ class Normalization(Layer):
         return (input_shape[-1] if self.n_components is None else self.n_components,)
 
     def get_config(self):
-        return {"mode": self.mode, "n_components": self.n_components, "eps": self.eps,
-                "name": self.name, "dtype": self.dtype.name}
+        config = {"mode": self.mode, "n_components": self.n_components, "eps": self.eps,
+                  "name": self.name, "dtype": self.dtype.name}
+        if self.mode == "random_projection":
+            config["seed"] = self.seed
+        return config

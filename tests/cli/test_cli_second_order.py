@@ -1,0 +1,51 @@
+"""`gradkit train --optimizer lbfgs / newton`: full batch by default, one line for a bad schedule."""
+
+import csv
+import json
+
+
+def test_lbfgs_and_newton_train_full_batch_and_write_the_run_folder(kit, tmp_path):
+    for name, hidden in (("lbfgs", "8"), ("newton", "4")):
+        out = tmp_path / name
+        result = kit.run("train", "xor", "--optimizer", name, "--hidden", hidden, "--epochs",
+                         "3", "--quiet", "--out", out)
+        assert result.exit_code == 0, result.output
+        assert "test accuracy:" in result.output
+        with open(out / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+        losses = [float(r["loss"]) for r in rows]
+        assert losses[-1] <= losses[0]
+        run = json.loads((out / "config.json").read_text())["run"]
+        assert run["optimizer"] == name and run["batch_size"] >= 200     # every row at once
+
+
+def test_lbfgs_takes_the_batch_size_given(kit, tmp_path):
+    out = tmp_path / "mini"
+    result = kit.run("train", "xor", "--optimizer", "lbfgs", "--batch-size", "50", "--hidden",
+                     "4", "--epochs", "1", "--quiet", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["run"]["batch_size"] == 50
+
+
+def test_a_schedule_for_lbfgs_is_refused_in_one_line(kit, tmp_path):
+    result = kit.run("train", "xor", "--optimizer", "lbfgs", "--schedule", "cosine", "--quiet",
+                     "--out", tmp_path / "bad")
+    assert result.exit_code == 2
+    assert "schedule 'cosine' has no meaning for optimizer 'lbfgs'" in kit.error_line(result)
+
+
+def test_random_projection_preprocessing_from_the_command_line(kit, tmp_path):
+    import gradkit as gk
+
+    out = tmp_path / "jl"
+    result = kit.run("train", "digits", "--normalize", "random_projection", "--pca-components",
+                     "16", "--hidden", "16", "--epochs", "2", "--quiet", "--out", out)
+    assert result.exit_code == 0, result.output
+    norm = gk.load(out / "model.safetensors").layers[0]
+    assert norm.get_config()["mode"] == "random_projection"
+    assert norm.components.shape == (64, 16)
+    result = kit.run("train", "digits", "--normalize", "random_projection", "--quiet",
+                     "--out", tmp_path / "bad")
+    assert result.exit_code == 2
+    assert "random_projection' needs pca_components" in kit.error_line(result)
