@@ -278,3 +278,9 @@ def test_the_cross_check_catches_a_margin_that_the_validation_split_flatters():
     assert step.numbers["3-fold margin (100 samples)"] == "-20.00%"
     noise = np.std(check, ddof=1) / 10
     assert step.numbers["3-fold noise (1 s.e.)"] == f"{noise:.2%}"
+    # A margin within one standard error is a tie, and a tie keeps the configuration.
+    tie = np.array([1.0] * 12 + [-1.0] * 10 + [0.0] * 78)
+    step, wins = decide(setup, tuned, base, tie, 3)
+    assert not wins and "by no more than the noise (+2.00%" in step.verdict
+    clear = np.array([1.0] * 20 + [-1.0] * 2 + [0.0] * 78)
+    assert decide(setup, tuned, base, clear, 3)[1]

@@ -231,10 +231,11 @@ def decide(setup, tuned, base, check=None, folds=0):
                       f"setting among many, so they flatter it) in a {folds}-fold "
                       "cross-validation on the training data, both on the same folds: each "
                       "margin with its noise (the standard error of the per-sample "
-                      "difference). The cross-validated margin decides." if check is not None
+                      "difference). The cross-validated margin decides: it must exceed its "
+                      "noise." if check is not None
                       else "The doctor's best setting and your configuration, scored on the "
                       "same validation samples: the margin, and its noise (the standard error "
-                      "of the per-sample difference).")
+                      "of the per-sample difference); the margin must exceed its noise.")
     if base["diverged"]:
         step.verdict = "your configuration diverged, so the doctor's setting is recommended"
         return step, not tuned["diverged"]
@@ -248,21 +249,23 @@ def decide(setup, tuned, base, check=None, folds=0):
                     f"doctor's validation {setup.score_name}": _score(setup, tuned),
                     "validation margin": _signed(setup, margin),
                     "validation noise (1 s.e.)": _fraction(setup, noise)}
-    wins = margin > 0 or (margin == 0 and tuned["val_loss"] < base["val_loss"])
     where = "on the validation data"
     if check is not None:
         margin, noise = float(np.mean(check)), _standard_error(check)
         step.numbers.update({f"{folds}-fold margin ({len(check)} samples)":
                              _signed(setup, margin),
                              f"{folds}-fold noise (1 s.e.)": _fraction(setup, noise)})
-        wins, where = margin > 0, f"in the {folds}-fold cross-validation"
-    size = _fraction(setup, abs(margin))
-    within = ": within the noise" if abs(margin) < 2 * noise else ""
+        where = f"in the {folds}-fold cross-validation"
+    # A change must earn its place: a margin within one standard error is a tie, and a tie
+    # keeps the configuration as it was given.
+    wins = margin > noise
     if wins:
-        step.verdict = (f"the doctor's setting beats your configuration {where} by {size} "
-                        f"(noise {_fraction(setup, noise)}{within}); it is recommended")
+        step.verdict = (f"the doctor's setting beats your configuration {where} by "
+                        f"{_fraction(setup, margin)}, more than the noise "
+                        f"({_fraction(setup, noise)}); it is recommended")
     else:
-        step.verdict = (f"the doctor's setting does not beat your configuration {where} "
+        tie = "by no more than the noise" if margin > 0 else "at all"
+        step.verdict = (f"the doctor's setting does not beat your configuration {where} {tie} "
                         f"({_signed(setup, margin)}, noise {_fraction(setup, noise)}): your "
                         "configuration is recommended as it is")
     return step, wins
