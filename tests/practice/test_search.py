@@ -371,9 +371,10 @@ def test_a_range_whose_edge_the_best_trials_sit_on_is_widened():
     assert ("width", "high") in found
     assert all(name != "lr" for name, _ in found)
     wider = widen("width", space["width"], "high")
-    assert (wider.low, wider.high, wider.log) == (16, 2048, True)
+    assert (wider.low, wider.high, wider.log) == (16, 1024, True)       # a trial's time: x2
+    assert widen("lr", space["lr"], "high").high == pytest.approx(0.4)      # x4 at most
     assert widen("dropout", FloatDistribution(0.0, 0.9), "high") is None       # at its limit
-    assert widen("batch_size", IntDistribution(16, 256, log=True), "low").low == 4
+    assert widen("batch_size", IntDistribution(16, 256, log=True), "low").low == 8
 
 
 def test_any_damage_to_the_journal_gives_a_study_or_one_gradkit_error(tmp_path_factory):

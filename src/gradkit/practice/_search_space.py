@@ -223,6 +223,8 @@ def draw(rng, dist):
 _LIMITS = {"width": (1, 4096), "depth": (1, 16), "batch_size": (1, 4096), "epochs": (1, 400),
            "lr": (1e-6, 1.0), "l2": (1e-9, 1.0), "l1": (1e-9, 1.0), "dropout": (0.0, 0.9)}
 WIDEN_TIMES = 2            # per parameter and side
+# Settings a trial's time grows with: each widening at most doubles (halves) their range's end.
+_COSTLY = ("width", "depth", "batch_size", "epochs")
 
 
 def edges(trials, distributions, direction, *, band=0.1):
@@ -253,11 +255,12 @@ def edges(trials, distributions, direction, *, band=0.1):
 
 
 def widen(name, dist, side):
-    """`dist` grown past its `side` end by half its span (a factor of at most 4 on a log
-    scale), within the limits of the setting; None if it cannot grow."""
+    """`dist` grown past its `side` end by half its span (on a log scale a factor of at most 4,
+    2 for the settings a trial's time grows with), within the limits of the setting; None if
+    it cannot grow."""
     lo_limit, hi_limit = _LIMITS.get(name, (-math.inf, math.inf))
     if dist.log:
-        factor = min(4.0, math.sqrt(dist.high / dist.low))
+        factor = min(2.0 if name in _COSTLY else 4.0, math.sqrt(dist.high / dist.low))
         low, high = (dist.low / factor, dist.high) if side == "low" else \
             (dist.low, dist.high * factor)
     else:
