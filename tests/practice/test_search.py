@@ -412,3 +412,26 @@ def test_any_damage_to_the_journal_gives_a_study_or_one_gradkit_error(tmp_path_f
             assert "\n" not in str(err)
 
     damaged()
+
+
+def test_the_loop_widens_records_and_reapplies_a_range(tmp_path):
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from gradkit.practice._search_loop import Loop
+
+    space = {"width": IntDistribution(16, 512, log=True),
+             "lr": FloatDistribution(1e-4, 1e-1, log=True)}
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(30):
+        t = study.ask(fixed_distributions=space)
+        study.tell(t, math.log(t.params["width"]))          # the wider, the better
+    loop = Loop(study, {"hidden": [8]}, space, "val_accuracy", str(tmp_path), 0)
+    loop._widen_edges(30)
+    assert loop.distributions["width"].high == 1024
+    assert loop.widened == [{"after_trials": 30, "name": "width", "side": "high",
+                             "old": [16, 512], "new": [16, 1024]}]
+    assert study.user_attrs["widened"] == loop.widened
+    # A resumed search goes on with the widened range, and a new trial may draw from it.
+    again = Loop(study, {"hidden": [8]}, space, "val_accuracy", str(tmp_path), 0)
+    assert again.distributions["width"].high == 1024 and space["width"].high == 512
