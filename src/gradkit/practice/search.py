@@ -139,10 +139,12 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             _remove_leftover_temporaries(trials_dir)
             leftovers = [t for t in existing if t.state == optuna.trial.TrialState.RUNNING]
             n_new = max(0, trials - len(existing))
-            if not (leftovers or n_new or finalists):
-                return _finish(study, out, metric, direction, distributions, 0, data)
             loop = Loop(study, config, distributions, metric, trials_dir, verbose,
                         widen=widen)
+            if not (leftovers or n_new or finalists):
+                result = _finish(study, out, metric, direction, loop.distributions, 0, data)
+                result.widened = loop.widened
+                return result
             with executors.open_executor(executor, scheduler, workers) as opened:
                 if leftovers or n_new:
                     loop.run(*opened, leftovers, n_new, total=len(existing) + n_new)
