@@ -375,6 +375,11 @@ def test_a_range_whose_edge_the_best_trials_sit_on_is_widened():
     assert widen("lr", space["lr"], "high").high == pytest.approx(0.4)      # x4 at most
     assert widen("dropout", FloatDistribution(0.0, 0.9), "high") is None       # at its limit
     assert widen("batch_size", IntDistribution(16, 256, log=True), "low").low == 8
+    # Batches below 8 and more than 100 epochs cost more than a search should spend: the
+    # search's MNIST-1D run widened to batch 1 and 256 epochs before these limits.
+    assert widen("batch_size", IntDistribution(8, 256, log=True), "low") is None
+    assert widen("epochs", IntDistribution(2, 80, log=True), "high").high == 100
+    assert widen("batch_size", IntDistribution(2, 4, log=True), "low") is None   # a user's
 
 
 def test_any_damage_to_the_journal_gives_a_study_or_one_gradkit_error(tmp_path_factory):

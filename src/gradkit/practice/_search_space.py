@@ -220,7 +220,7 @@ def draw(rng, dist):
 
 # How far a range may grow: beyond these, a setting is no longer a neural-network setting one
 # would train (a dropout of 0.95, a million epochs) or costs more than a search should.
-_LIMITS = {"width": (1, 4096), "depth": (1, 16), "batch_size": (1, 4096), "epochs": (1, 400),
+_LIMITS = {"width": (1, 4096), "depth": (1, 16), "batch_size": (8, 4096), "epochs": (1, 100),
            "lr": (1e-6, 1.0), "l2": (1e-9, 1.0), "l1": (1e-9, 1.0), "dropout": (0.0, 0.9)}
 WIDEN_TIMES = 2            # per parameter and side
 # Settings a trial's time grows with: each widening at most doubles (halves) their range's end.
@@ -267,7 +267,8 @@ def widen(name, dist, side):
         half = (dist.high - dist.low) / 2
         low, high = (dist.low - half, dist.high) if side == "low" else \
             (dist.low, dist.high + half)
-    low, high = max(low, lo_limit), min(high, hi_limit)
+    # Never narrower than it was (a range the user gave may already reach past a limit).
+    low, high = min(dist.low, max(low, lo_limit)), max(dist.high, min(high, hi_limit))
     if isinstance(dist, IntDistribution):
         low, high = int(math.floor(low)), int(math.ceil(high))
         new = IntDistribution(max(low, 1) if dist.log else low, high, log=dist.log)
