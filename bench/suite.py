@@ -9,6 +9,8 @@ Workloads:
   import     `python -c "import gradkit"` wall time and peak memory (vs `import torch`)
   sklearn    gradkit.sklearn.MLPClassifier vs scikit-learn's on digits (time and accuracy)
   scaling    step time from width 128 to 2,048 at batch 512, as a fraction of the sgemm rate
+  stream     streamed (Parquet, bench/stream.py) against in-memory epochs, and the peak memory
+             of streamed epochs on two data-set sizes under a 500 MiB RLIMIT_DATA
 Each figure is the median of repeated runs. Ratios are gradkit / other: below 1 is faster.
 """
 
@@ -225,6 +227,26 @@ def sklearn_digits_rows(repeats):
              float("nan"))]
 
 
+def stream_rows(repeats, quick):
+    """Streamed against in-memory epochs (streamed in the gradkit column, in memory in the
+    PyTorch one), then peak RSS of a streamed epoch per data-set size (gradkit column)."""
+    import tempfile
+
+    import stream as streambench
+
+    directory = os.path.join(tempfile.gettempdir(), "gradkit-bench")
+    rows = []
+    for r in streambench.epoch_rows(directory, repeats=repeats, quick=quick, buffers=[8192]):
+        rows.append((f"streamed | in-memory epoch {r['case']}, {r['rows']:,} rows (s)",
+                     r["stream_s"], r["memory_s"], float("nan"), float("nan")))
+    sizes = (200_000, 900_000) if quick else (2_000_000, 9_000_000)
+    for r in streambench.memory_rows(directory, limit_mib=500, sizes=sizes)[:-1]:
+        rows.append((f"peak RSS of a streamed epoch (MiB), {r['rows']:,} rows = "
+                     f"{r['float32_mib']:,.0f} MiB as float32, RLIMIT_DATA 500 MiB",
+                     r["peak_rss_mib"], float("nan"), float("nan"), float("nan")))
+    return rows
+
+
 def table(rows, rate, torch_rate=float("nan")):
     lines = [f"Machine: {fitbench.machine()}; sgemm rate (1024 x 1024 x 1024) up to "
              f"{rate / 1e9:.1f} GFLOP/s in NumPy, {torch_rate / 1e9:.1f} GFLOP/s in PyTorch. "
@@ -275,6 +297,8 @@ def main():
     rows += memory_rows(args.samples)
     print("import ...", flush=True)
     rows += import_rows(5)
+    print("stream ...", flush=True)
+    rows += stream_rows(args.repeats, args.quick)
     rows += sk_rows + scale_rows
     text = table(rows, rate, fitbench.torch_sgemm_rate())
     print()

@@ -34,7 +34,7 @@ def val_loss(lr, batch_size, data, seed):
     model.compile(optimizer=gk.optim.SGD(lr=float(lr)), loss="cross_entropy")
     history = model.fit(X_train, y_train, batch_size=batch_size, epochs=EPOCHS, seed=seed,
                         verbose=0, callbacks=[gk.callbacks.TerminateOnNaN(enabled=False)])
-    loss = model.evaluate(X_val, y_val)["loss"]
+    loss = model.evaluate(X_val, y_val, return_dict=True)["loss"]
     # A diverged run is as bad as guessing, whatever the overflowed numbers say.
     if not (math.isfinite(loss) and all(map(math.isfinite, history.history["loss"]))):
         return math.log(10)

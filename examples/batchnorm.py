@@ -59,7 +59,7 @@ def main(fast=False, out_dir=None):
         model = network(bn)
         h = model.fit(X_train, y_train, batch_size=32, epochs=epochs, seed=0, verbose=0,
                       validation_data=(X_val, y_val))
-        runs[label] = (h.history, grads, model.evaluate(X_train, y_train)["loss"])
+        runs[label] = (h.history, grads, model.evaluate(X_train, y_train, return_dict=True)["loss"])
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(14, 5))

@@ -49,7 +49,7 @@ def train_and_test(X_train, y_train, X_test, y_test, *, epochs):
     model.compile(optimizer=gk.optim.Adam(1e-3), loss="cross_entropy", metrics=["accuracy"])
     history = model.fit(X_train, y_train, batch_size=32, epochs=epochs, seed=0, verbose=0,
                         validation_data=(X_test, y_test))
-    test = model.evaluate(X_test, y_test)
+    test = model.evaluate(X_test, y_test, return_dict=True)
     return model, history.history, test
 
 

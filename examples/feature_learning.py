@@ -39,11 +39,14 @@ class Watch(gk.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.correlation = [neighbour_correlation(self.model.layers[0].W.data)]
-        self.accuracy = [self.model.evaluate(self.X_test, self.y_test)["accuracy"]]
+        self.accuracy = [self._accuracy()]
 
     def on_epoch_end(self, epoch, logs=None):
         self.correlation.append(neighbour_correlation(self.model.layers[0].W.data))
-        self.accuracy.append(self.model.evaluate(self.X_test, self.y_test)["accuracy"])
+        self.accuracy.append(self._accuracy())
+
+    def _accuracy(self):
+        return self.model.evaluate(self.X_test, self.y_test, return_dict=True)["accuracy"]
 
 
 def tiles(ax, W, title):

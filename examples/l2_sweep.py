@@ -34,7 +34,8 @@ def train(lam, data, epochs):
     ])
     model.compile(optimizer=gk.optim.Adam(0.01), loss="cross_entropy", metrics=["accuracy"])
     model.fit(X_train, y_train, batch_size=32, epochs=epochs, seed=0, verbose=0)
-    return model.evaluate(X_train, y_train), model.evaluate(X_val, y_val)
+    return (model.evaluate(X_train, y_train, return_dict=True),
+            model.evaluate(X_val, y_val, return_dict=True))
 
 
 def main(fast=False, out_dir=None):

@@ -74,7 +74,7 @@ def main(fast=False, out_dir=None):
             # A non-finite loss stops fit (the weights stay those of the last good step): the
             # curve ends there, and the epoch it happened in counts as an infinite loss.
             losses = model.history.history.get("loss", []) + [np.inf]
-        curves[label] = (lr, losses, model.evaluate(X_val, y_val)["accuracy"])
+        curves[label] = (lr, losses, model.evaluate(X_val, y_val, return_dict=True)["accuracy"])
 
     T = 600
     seeds = range(3 if fast else 5)

@@ -56,7 +56,7 @@ def main(fast=False, out_dir=None):
         models[label] = [train(hidden, X, y, seed=s, epochs=epochs) for s in seeds]
         counts[label] = [regions.count_regions(m, box, resolution=xx.shape[0])
                          for m in models[label]]
-        accs[label] = [m.evaluate(X, y)["accuracy"] for m in models[label]]
+        accs[label] = [m.evaluate(X, y, return_dict=True)["accuracy"] for m in models[label]]
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), gridspec_kw={"width_ratios": [1, 1, 0.9]})

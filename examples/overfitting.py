@@ -66,11 +66,11 @@ def main(fast=False, out_dir=None):
 
     results = {}
     for kind, model in models.items():
-        results[kind] = {"train": model.evaluate(train.X, train.y),
-                         "val": model.evaluate(val.X, val.y),
-                         "test": model.evaluate(test.X, test.y)}
-    member_val = [m.evaluate(val.X, val.y) for m in models["ensemble"].models]
-    member_test = [m.evaluate(test.X, test.y) for m in models["ensemble"].models]
+        results[kind] = {"train": model.evaluate(train.X, train.y, return_dict=True),
+                         "val": model.evaluate(val.X, val.y, return_dict=True),
+                         "test": model.evaluate(test.X, test.y, return_dict=True)}
+    member_val = [m.evaluate(val.X, val.y, return_dict=True) for m in models["ensemble"].models]
+    member_test = [m.evaluate(test.X, test.y, return_dict=True) for m in models["ensemble"].models]
 
     plt = pyplot()
     fig = plt.figure(figsize=(21, 10))

@@ -80,7 +80,7 @@ def main(fast=False, out_dir=None):
     net = gk.Sequential([gk.layers.Dense(8, activation="tanh"), gk.layers.Dense(2)])
     net.compile(optimizer=gk.optim.Adam(0.02), loss="cross_entropy", metrics=["accuracy"])
     net.fit(train.X, train.y, batch_size=32, epochs=40 if fast else 150, seed=0, verbose=0)
-    test_acc = net.evaluate(test.X, test.y)["accuracy"]
+    test_acc = net.evaluate(test.X, test.y, return_dict=True)["accuracy"]
 
     plt = pyplot()
     from matplotlib.ticker import MaxNLocator

@@ -19,22 +19,31 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(params=[False, True], ids=["reference", "kernels"])
+def kernels(request):
+    """The test once on the NumPy reference and once with the compiled kernels installed
+    (gradkit._fast), compiled beforehand; yields the switch's setting."""
+    from gradkit import _fast
+
+    if request.param and not _fast.compiled():
+        pytest.skip("numba is not installed: only the NumPy reference runs")
+    with _fast.set_kernels(request.param):
+        yield request.param
+
+
 @pytest.fixture
-def blas_pool(monkeypatch):
-    """Two BLAS threads for the test (the session runs with one), so that the elementwise
-    kernels split over OpenBLAS's pool; yields the list of tasks handed to the pool."""
-    from gradkit import _blaspool
+def kernel_calls(monkeypatch, kernels):
+    """Runs the test both ways (`kernels`) and yields the list of compiled kernels it called,
+    by name, in order: empty on the reference."""
+    from gradkit import _fast
 
-    with blas_limit(2):
-        if _blaspool.threads() < 2:
-            pytest.skip("NumPy's BLAS is not a pthreads OpenBLAS with 2 threads here: "
-                        "the kernels run on the calling thread only")
-        calls = []
-        real = _blaspool.run
+    calls = []
+    compiled = _fast.compiled()
+    if compiled:
+        for name in ("adam", "bias_relu", "relu_grad"):
+            def spy(*args, _name=name, _kernel=getattr(compiled, name)):
+                calls.append(_name)
+                return _kernel(*args)
 
-        def run(task, rows, n):
-            calls.append((task, n))
-            real(task, rows, n)
-
-        monkeypatch.setattr(_blaspool, "run", run)
-        yield calls
+            monkeypatch.setattr(compiled, name, spy)
+    yield calls

@@ -13,6 +13,7 @@ import importlib
 from gradkit._version import __version__
 from gradkit.autograd import *  # noqa: F401,F403
 from gradkit.autograd import __all__ as _autograd_all
+from gradkit._fast import kernels_enabled, set_kernels
 from gradkit.errors import (ConfigError, DataError, GradkitError, ModelFileError,
                             TrainingDiverged)
 
@@ -37,6 +38,9 @@ _LAZY = {
     "io": ("gradkit.io", None),
     "save": ("gradkit.io", "save"),
     "load": ("gradkit.io", "load"),
+    "load_model": ("gradkit.io", "load_model"),
+    "keras": ("gradkit.keras", None),
+    "Input": ("gradkit.nn.layers", "Input"),
     "practice": ("gradkit.practice", None),
     "sklearn": ("gradkit.sklearn", None),
 }
@@ -57,4 +61,4 @@ def __dir__():
 
 
 __all__ = [*_autograd_all, *_LAZY, "ConfigError", "DataError", "GradkitError",
-           "ModelFileError", "TrainingDiverged", "__version__"]
+           "ModelFileError", "TrainingDiverged", "__version__", "kernels_enabled", "set_kernels"]

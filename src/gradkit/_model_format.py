@@ -19,13 +19,18 @@ from gradkit._version import __version__
 
 FORMAT_VERSION = 1
 CONFIG_KEY = "gradkit"          # the metadata entry that holds the JSON config
+OPTIMIZER_PREFIX = "optimizer."  # the optimizer's state, when kept, under these tensor names
 
 
-def write_model(model, path, *, extra=None):
-    """Write `model` (weights, architecture, class and feature names) to `path` atomically.
+def write_model(model, path, *, extra=None, include_optimizer=False):
+    """Write `model` (weights, architecture, class and feature names, compile settings) to
+    `path` atomically.
 
     Args:
         extra: more JSON-able information to keep in the config (e.g. training settings).
+        include_optimizer: also keep the optimizer's state (Adam's moments, its step count),
+            so that fitting the loaded model goes on where it stopped (`model.save` does, as
+            Keras's does).
     """
     if not getattr(model, "built", False):
         raise ValueError("save() needs a built model: train it or call build(input_shape)")
@@ -37,4 +42,8 @@ def write_model(model, path, *, extra=None):
         "extra": extra or {},
     }
     tensors = {k: np.array(v, order="C") for k, v in model.state_dict().items()}
+    opt = getattr(model, "optimizer", None)
+    if include_optimizer and opt is not None and getattr(opt, "_flat", None) is not None:
+        tensors.update((OPTIMIZER_PREFIX + k, np.array(v, order="C"))
+                       for k, v in opt.state_dict().items())
     save_tensors(os.fspath(path), tensors, {CONFIG_KEY: json.dumps(config)})

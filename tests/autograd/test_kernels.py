@@ -1,17 +1,20 @@
-"""The relu layers' fused kernels give NumPy's results bit for bit, and run only where meant."""
-
-import subprocess
-import sys
+"""The relu kernels give the NumPy reference's results bit for bit, and run only where meant."""
 
 import numpy as np
 import pytest
 
 import gradkit as gk
-from gradkit.autograd import kernels
+from gradkit import _fast
+from gradkit.autograd import PRIMITIVES
 
-numba = pytest.importorskip("numba", reason="numba is not installed: the NumPy passes run")
+N = _fast.MIN_SIZE // 256 + 3          # rows of 256 units: just above the kernels' threshold
 
-N = kernels.MIN_SIZE // 256 + 3          # rows of 256 units: just above the kernels' threshold
+
+def _compiled():
+    compiled = _fast.compiled()
+    if not compiled:
+        pytest.skip("numba is not installed: only the NumPy reference runs")
+    return compiled
 
 
 def _specials(a):
@@ -23,13 +26,6 @@ def _specials(a):
     return a
 
 
-@pytest.fixture(params=["one thread", "OpenBLAS's threads"])
-def pool(request):
-    """The kernels on the calling thread (the session's one BLAS thread), then split over two
-    (the list of tasks handed to the pool)."""
-    return request.getfixturevalue("blas_pool") if request.param != "one thread" else None
-
-
 def _same_bits(a, b):
     assert a.dtype == b.dtype and a.shape == b.shape
     uint = np.uint32 if a.dtype == np.float32 else np.uint64
@@ -37,7 +33,7 @@ def _same_bits(a, b):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bias_relu_equals_numpy_bit_for_bit(dtype, pool):
+def test_bias_relu_kernel_equals_numpy_bit_for_bit(dtype):
     rng = np.random.default_rng(0)
     out = _specials(rng.standard_normal((N, 256)).astype(dtype))
     b = rng.standard_normal(256).astype(dtype)
@@ -45,66 +41,73 @@ def test_bias_relu_equals_numpy_bit_for_bit(dtype, pool):
     out[0, :4] = -b[:4]                      # sums of exactly 0 and -0.0, and inf - inf
     with np.errstate(invalid="ignore"):              # inf - inf, on purpose
         expected = np.maximum(out + b, 0)
-    assert kernels.bias_relu_(out, b) is True
+    _compiled().bias_relu(out, b)
     _same_bits(out, expected)
-    assert pool is None or len(pool) == 1
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_grad_equals_numpy_bit_for_bit(dtype, pool):
+def test_relu_grad_kernel_equals_the_reference_vjp_bit_for_bit(dtype):
     rng = np.random.default_rng(1)
     g = _specials(rng.standard_normal((N, 256)).astype(dtype))
     ans = np.maximum(_specials(rng.standard_normal((N, 256)).astype(dtype))[:, ::-1], 0)
     ans = np.ascontiguousarray(ans)
-    with np.errstate(invalid="ignore"):              # inf * 0, on purpose
-        expected = g * (ans > 0).astype(dtype)
-    got = kernels.relu_grad(g, ans)
-    _same_bits(got, expected)
-    assert got is not g and got is not ans
-    assert pool is None or len(pool) == 1
+    with gk.set_kernels(False), np.errstate(invalid="ignore"):     # inf * 0, on purpose
+        expected = PRIMITIVES["relu"].vjps[0](g, ans, None, None)
+    out = np.empty_like(ans)
+    _compiled().relu_grad(g.reshape(-1), ans.reshape(-1), out.reshape(-1))
+    _same_bits(out, expected)
 
 
-def test_kernels_decline_small_mixed_or_strided_arrays():
-    rng = np.random.default_rng(2)
-    small = rng.standard_normal((4, 256)).astype(np.float32)
-    big = rng.standard_normal((N, 256)).astype(np.float32)
-    assert kernels.bias_relu_(small, np.zeros(256, np.float32)) is False
-    assert kernels.bias_relu_(big, np.zeros(256, np.float64)) is False
-    assert kernels.bias_relu_(big, np.zeros((1, 256), np.float32)) is False
-    assert kernels.bias_relu_(big[:, ::2], np.zeros(128, np.float32)) is False
-    assert kernels.relu_grad(small, small) is None
-    assert kernels.relu_grad(big, big.astype(np.float64)) is None
-    assert kernels.relu_grad(big[:, ::2], big[:, ::2]) is None
-    ints = np.ones((N, 256), np.int64)
-    assert kernels.relu_grad(ints, ints) is None
+def _relu_layers(x, w, b):
+    """A fused relu layer and an unfused relu, forward and backward: outputs and gradients."""
+    ts = [gk.Tensor(a.copy(), requires_grad=True) for a in (x, w, b)]
+    fused = gk.linear(*ts, activation="relu")
+    h = gk.Tensor(x @ w, requires_grad=True)
+    plain = gk.relu(h)
+    ((fused * fused).sum() + (plain * plain).sum()).backward()
+    return [fused.data, plain.data, h.grad] + [t.grad for t in ts]
 
 
-def test_fused_relu_layer_gives_the_numpy_results_and_gradients(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_layers_give_the_reference_results_both_ways(dtype, kernel_calls):
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((N, 64)).astype(np.float32)
-    w = rng.standard_normal((64, 256)).astype(np.float32)
-    b = rng.standard_normal(256).astype(np.float32)
-
-    def run():
-        ts = [gk.Tensor(a.copy(), requires_grad=True) for a in (x, w, b)]
-        out = gk.linear(*ts, activation="relu")
-        (out * out).sum().backward()
-        return [out.data] + [t.grad for t in ts]
-
-    used = []                                  # which kernels the layer actually ran
-    bias_relu_, relu_grad = kernels.bias_relu_, kernels.relu_grad
-    monkeypatch.setattr(kernels, "bias_relu_",
-                        lambda *a: used.append("bias_relu") or bias_relu_(*a))
-    monkeypatch.setattr(kernels, "relu_grad", lambda *a: used.append("relu_grad") or relu_grad(*a))
-    with_kernels = run()
-    assert used == ["bias_relu", "relu_grad"]
-    monkeypatch.setattr(kernels, "loaded", lambda: False)
-    assert bias_relu_(x @ w, b) is False and relu_grad(x @ w, x @ w) is None
-    for got, expected in zip(with_kernels, run()):
-        _same_bits(got, expected)
+    x = rng.standard_normal((N, 64)).astype(dtype)
+    w = rng.standard_normal((64, 256)).astype(dtype)
+    b = rng.standard_normal(256).astype(dtype)
+    got = _relu_layers(x, w, b)
+    expected_calls = ["bias_relu", "relu_grad", "relu_grad"] if gk.kernels_enabled() else []
+    assert kernel_calls == expected_calls
+    with gk.set_kernels(False):
+        expected = _relu_layers(x, w, b)
+    for a, e in zip(got, expected):
+        _same_bits(a, e)
 
 
-def test_import_gradkit_does_not_import_numba():
-    code = "import sys, gradkit; print('numba' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+def test_the_relu_kernels_leave_small_mixed_or_strided_arrays_to_the_reference(kernel_calls):
+    rng = np.random.default_rng(2)
+    big = rng.standard_normal((N, 256)).astype(np.float32)
+    w = np.eye(256, dtype=np.float32)
+    relu, linear_relu = PRIMITIVES["relu"], PRIMITIVES["linear_relu"]
+    linear_relu.forward(big[:4], w, np.zeros(256, np.float32))              # small
+    linear_relu.forward(big, w, np.zeros(256, np.float64))                  # mixed types
+    linear_relu.forward(big, w, np.zeros((1, 256), np.float32))             # a 2-D bias
+    linear_relu.forward(big.astype(np.float64), w, np.zeros(256))           # x not w's type
+    relu.vjps[0](big[:4], big[:4], None, None)
+    relu.vjps[0](big, big.astype(np.float64), None, None)
+    relu.vjps[0](big[:, ::2], big[:, ::2], None, None)
+    ints = np.ones((N, 256), np.int64)
+    relu.vjps[0](ints, ints, None, None)
+    assert kernel_calls == []
+
+
+def test_the_switch_installs_and_removes_the_fast_paths():
+    _compiled()
+    relu, linear_relu = PRIMITIVES["relu"], PRIMITIVES["linear_relu"]
+    with gk.set_kernels(False):
+        reference = relu.vjps, linear_relu.forward
+        assert reference[0][0].__module__ == "gradkit.autograd.primitives"
+        with gk.set_kernels(True):
+            assert gk.kernels_enabled()
+            assert relu.vjps[0].__module__ == linear_relu.forward.__module__ == "gradkit._fast"
+        assert not gk.kernels_enabled()
+        assert (relu.vjps, linear_relu.forward) == reference

@@ -341,3 +341,23 @@ def test_success_in_a_real_process(animals_model, tmp_path):
     assert proc.returncode == 0 and proc.stderr == ""
     proc = gradkit_process(tmp_path, "--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"gradkit, version {gk.__version__}"
+
+
+def test_a_whole_number_quantity_is_not_trained_as_hundreds_of_classes(kit, tmp_path):
+    # diabetes' target rounded: 214 distinct whole numbers in 442 rows. Read as classes it
+    # trained 214 of them and reported accuracy 0.0 with exit 0.
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    lines = [",".join([f"x{i}" for i in range(10)] + ["y"])]
+    lines += [",".join([f"{v:.6f}" for v in row] + [str(int(round(t)))]) for row, t in zip(X, y)]
+    data = tmp_path / "diabetes.csv"
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    line = refused(kit, "train", data, "--target", "y", "--out", out, "--epochs", "1")
+    assert "214 distinct whole numbers in 442 rows" in line and "--task regression" in line
+    assert not out.exists()
+    result = kit.run("train", data, "--target", "y", "--out", out, "--epochs", "1",
+                     "--task", "regression", "--hidden", "8")
+    assert result.exit_code == 0, result.output
+    assert "test mae" in result.output

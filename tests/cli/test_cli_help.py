@@ -92,3 +92,25 @@ def test_version(kit):
     result = kit.run("--version")
     assert result.exit_code == 0
     assert result.stdout == f"gradkit, version {gradkit.__version__}\n"
+
+
+def test_help_loads_no_command_implementation():
+    # `gradkit --help` and a command's start pay only for what runs: the implementations
+    # (data, io, training, practice) are imported by the command that uses them.
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    import gradkit as gk
+
+    source = os.path.dirname(os.path.dirname(gk.__file__))
+    code = ("import sys\nfrom gradkit.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit as e:\n    assert not e.code, e\n"
+            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('gradkit.')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": source}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded = ast.literal_eval(out.stdout.splitlines()[-1])
+    assert "train" in out.stdout and not {"data", "io", "nn", "optim", "train", "practice",
+                                          "sklearn"} & set(loaded), loaded

@@ -3,6 +3,8 @@
 import csv
 import json
 
+import numpy as np
+
 
 def test_lbfgs_and_newton_train_full_batch_and_write_the_run_folder(kit, tmp_path):
     for name, hidden in (("lbfgs", "8"), ("newton", "4")):
@@ -17,7 +19,30 @@ def test_lbfgs_and_newton_train_full_batch_and_write_the_run_folder(kit, tmp_pat
         losses = [float(r["loss"]) for r in rows]
         assert losses[-1] <= losses[0]
         run = json.loads((out / "config.json").read_text())["run"]
-        assert run["optimizer"] == name and run["batch_size"] >= 200     # every row at once
+        assert run["optimizer"] == name and run["batch_size"] is None   # every row at once
+
+
+def test_a_full_batch_config_reproduces_the_run_and_an_old_one_still_loads(kit, tmp_path):
+    import gradkit as gk
+
+    flags = ("--hidden", "4", "--epochs", "2", "--quiet")
+    assert kit.run("train", "xor", "--optimizer", "lbfgs", *flags,
+                   "--out", tmp_path / "a").exit_code == 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["run"]["batch_size"] is None
+    rerun = kit.run("train", "--config", tmp_path / "a" / "config.json", "--out", tmp_path / "b")
+    assert rerun.exit_code == 0, rerun.output
+    # Before full batch was written as null, config.json held batch_size 1000000000.
+    config["run"]["batch_size"] = 1_000_000_000
+    (tmp_path / "old.json").write_text(json.dumps(config))
+    old = kit.run("train", "--config", tmp_path / "old.json", "--out", tmp_path / "c")
+    assert old.exit_code == 0, old.output
+    history = (tmp_path / "a" / "history.csv").read_text()
+    weights = gk.load(tmp_path / "a" / "model.safetensors").get_weights()
+    for other in ("b", "c"):
+        assert (tmp_path / other / "history.csv").read_text() == history
+        again = gk.load(tmp_path / other / "model.safetensors").get_weights()
+        assert all(np.array_equal(u, v) for u, v in zip(weights, again))
 
 
 def test_lbfgs_takes_the_batch_size_given(kit, tmp_path):

@@ -17,8 +17,8 @@ def apart(*shape):
 
 # name -> keyword settings to check it with (every registered name needs an entry)
 CASES = {"identity": {}, "linear": {}, "step": {}, "sigmoid": {}, "tanh": {}, "relu": {},
-         "leaky_relu": {"alpha": 0.3}, "elu": {"alpha": 0.7}, "softplus": {}, "softmax": {},
-         "log_softmax": {}, "gelu": {}, "silu": {}, "swish": {},
+         "leaky_relu": {"alpha": 0.3}, "elu": {"alpha": 0.7}, "selu": {}, "softplus": {},
+         "softmax": {}, "log_softmax": {}, "gelu": {}, "silu": {}, "swish": {},
          "rbf": {"gamma": 0.7}}
 
 

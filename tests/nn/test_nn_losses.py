@@ -180,6 +180,16 @@ CASES = {
         (losses.MulticlassHinge(form="crammer_singer", reduction="sum", margin=0.35), t64(
             np.array([[0.1, 0.9, -0.4], [1.0, 0.2, 0.3], [-0.5, 0.6, 0.0], [0.8, -0.2, 1.6]])),
          LABELS)],
+    # Keras's spellings read probabilities by default, as in Keras.
+    "categorical_crossentropy": [
+        (losses.CategoricalCrossentropy(label_smoothing=0.1),
+         t64(R.uniform(0.1, 0.9, size=(4, 3))), ONE_HOT)],
+    "sparse_categorical_crossentropy": [
+        (losses.SparseCategoricalCrossentropy(), t64(R.uniform(0.1, 0.9, size=(4, 3))), LABELS),
+        (losses.SparseCategoricalCrossentropy(from_logits=True), apart((4, 3)), LABELS)],
+    "binary_crossentropy": [
+        (losses.BinaryCrossentropy(), t64(R.uniform(0.1, 0.9, size=(4, 2))),
+         (R.random((4, 2)) < 0.5).astype(F64))],
 }
 
 
@@ -190,13 +200,18 @@ def test_every_loss_has_a_gradient_case():
 @pytest.mark.parametrize("name,index", [(n, i) for n, c in CASES.items() for i in range(len(c))])
 def test_loss_gradient_matches_central_differences(name, index):
     loss, y_pred, y_true = CASES[name][index]
-    assert gk.gradcheck(lambda y: loss(y, y_true, sample_weight=np.linspace(0.5, 2.0, 4)), y_pred)
-    assert gk.gradcheck(lambda y: loss(y, y_true), y_pred)
+    # losses.value: (prediction, target) whatever the class's own call order (Keras's classes
+    # are called as Keras calls them, loss(y_true, y_pred)).
+    assert gk.gradcheck(lambda y: losses.value(loss, y, y_true, np.linspace(0.5, 2.0, 4)),
+                        y_pred)
+    assert gk.gradcheck(lambda y: losses.value(loss, y, y_true), y_pred)
 
 
 def test_losses_by_name_config_and_errors():
     assert isinstance(losses.get("sparse_categorical_crossentropy"),
-                      losses.SparseCategoricalCrossEntropy)
+                      losses.SparseCategoricalCrossentropy)
+    assert losses.get("sparse_categorical_crossentropy").from_logits is False   # Keras's
+    assert losses.get("sparse_categorical_cross_entropy").from_logits is True   # gradkit's
     loss = losses.get({"name": "huber", "delta": 2.0, "reduction": "sum"})
     assert loss.describe() == {"name": "huber", "reduction": "sum", "class_weight": None,
                                "delta": 2.0}

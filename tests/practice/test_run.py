@@ -200,6 +200,8 @@ def test_defaults_are_the_documented_ones():
     ({"lr": float("nan")}, "lr must be a finite number, got lr=nan"),
     ({"epochs": 1.5}, "epochs must be an integer, got epochs=1.5"),
     ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+    ({"batch_size": "all"},
+     "batch_size must be an integer, or null for every training row in one batch"),
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"activation": "swish"}, "activation must be one of ("),
     ({"normalize": "minmax"}, "normalize must be one of ("),
@@ -327,3 +329,15 @@ def test_cli_test_data_and_test_zero(train_and_test_files, tmp_path):
     assert res.output.strip() == ("error: test_data names a test file, so the test fraction "
                                   "must be 0 (the whole training file trains), got test=0.2")
     assert not (tmp_path / "c").exists()
+def test_batch_size_null_means_every_training_row_and_a_stream_refuses_it(tmp_path):
+    config = RunConfig(data="xor", batch_size=None, hidden=[4], epochs=1, optimizer="adam")
+    assert config.validate().rows_per_batch(150) == 150
+    assert RunConfig().rows_per_batch(150) == 32
+    result = train_run(config, str(tmp_path / "full"), verbose=0)
+    assert len(result.history.batch_loss) == 1          # one step: the whole split at once
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    streamed = dataclasses.replace(config, data=str(path), stream=True)
+    with pytest.raises(ConfigError, match="a streamed run reads record batches, so it needs an "
+                                          "integer batch_size, got null"):
+        train_run(streamed, str(tmp_path / "s"), verbose=0)

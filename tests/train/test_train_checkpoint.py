@@ -138,9 +138,9 @@ def test_csv_log_after_a_resume_covers_the_whole_run(data, make_mlp, reference, 
                               callbacks=[gk.callbacks.CSVLogger(path)])
     lines = path.read_text().splitlines()
     expected = reference[1]
-    assert lines[0] == "epoch,loss,accuracy,val_loss,val_accuracy"
-    assert [float(line.split(",")[3]) for line in lines[1:]] == expected["val_loss"]
-    assert [int(line.split(",")[0]) for line in lines[1:]] == [1, 2, 3, 4]
+    assert lines[0] == "epoch,accuracy,loss,val_accuracy,val_loss"     # Keras's layout
+    assert [float(line.split(",")[4]) for line in lines[1:]] == expected["val_loss"]
+    assert [int(line.split(",")[0]) for line in lines[1:]] == [0, 1, 2, 3]
 
 
 def test_custom_metrics_returning_numpy_scalars_go_into_checkpoints(data, make_mlp, tmp_path):

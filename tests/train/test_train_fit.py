@@ -23,7 +23,7 @@ def test_fit_returns_history_per_epoch_and_per_batch(toy, make_mlp):
         batch = np.array(history.batch_loss[4 * epoch:4 * epoch + 4])
         assert history["loss"][epoch] == pytest.approx(float(batch @ sizes / 120))
     # The last validation entry is the final model evaluated on the validation data.
-    final = model.evaluate(X[:40], y[:40])
+    final = model.evaluate(X[:40], y[:40], return_dict=True)
     assert history["val_loss"][-1] == pytest.approx(final["loss"], rel=1e-6)
     assert history["val_accuracy"][-1] == final["accuracy"]
     assert history["loss"][-1] < history["loss"][0]
@@ -51,7 +51,7 @@ def test_validation_split_holds_out_the_last_rows(toy, make_mlp, helpers):
     assert history.batch_loss[0] == pytest.approx(
         helpers.cross_entropy(helpers.mlp_logits(w0, X[:90]), y[:90]).mean(), rel=1e-5)
     # ... and validated on the last 30.
-    tail = model.evaluate(X[90:], y[90:])
+    tail = model.evaluate(X[90:], y[90:], return_dict=True)
     assert history["val_loss"][-1] == pytest.approx(tail["loss"], rel=1e-6)
     assert history["val_accuracy"][-1] == tail["accuracy"]
     with pytest.raises(ValueError, match="validation_split must be in"):
@@ -129,11 +129,11 @@ def test_string_labels_round_trip(toy, make_mlp):
     assert set(predicted.tolist()) <= {"cat", "dog", "emu"}
     np.testing.assert_array_equal(predicted, np.array(["cat", "dog", "emu"])[
         model.predict(X).argmax(axis=1)])
-    scores = model.evaluate(X, names)
+    scores = model.evaluate(X, names, return_dict=True)
     assert scores["accuracy"] == pytest.approx(np.mean(predicted == names))
     assert scores["accuracy"] > 0.9
     with pytest.raises(gk.DataError, match="not seen in training.*'cow'"):
-        model.evaluate(X[:3], ["cat", "dog", "cow"])
+        model.evaluate(X[:3], ["cat", "dog", "cow"], return_dict=True)
 
 
 def test_one_hot_rows_train_like_integer_labels(toy, make_mlp):
@@ -144,7 +144,8 @@ def test_one_hot_rows_train_like_integer_labels(toy, make_mlp):
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-7)
     assert hb["accuracy"] == ha["accuracy"]
-    assert b.evaluate(X, np.eye(3)[y])["accuracy"] == a.evaluate(X, y)["accuracy"]
+    assert b.evaluate(X, np.eye(3)[y], return_dict=True)["accuracy"] == \
+        a.evaluate(X, y, return_dict=True)["accuracy"]
     np.testing.assert_array_equal(b.predict_classes(X), a.predict_classes(X))
 
 
@@ -161,7 +162,8 @@ def test_multi_label_targets(make_mlp):
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba, 1 / (1 + np.exp(-model.predict(X).astype(np.float64))),
                                rtol=1e-5)
-    assert model.evaluate(X, Y)["binary_accuracy"] == pytest.approx(np.mean(classes == Y))
+    assert model.evaluate(X, Y, return_dict=True)["binary_accuracy"] == \
+        pytest.approx(np.mean(classes == Y))
 
 
 def test_binary_classifier_with_one_logit_and_names(make_mlp):
@@ -203,7 +205,7 @@ def test_evaluate_reports_loss_and_metrics(toy, make_mlp, helpers):
     X, y = toy
     model = make_mlp(metrics=["accuracy", "precision", "top_k_accuracy"])
     model.fit(X, y, epochs=3, seed=0, verbose=0)
-    scores = model.evaluate(X, y, batch_size=50)
+    scores = model.evaluate(X, y, batch_size=50, return_dict=True)
     logits = helpers.mlp_logits(model.get_weights(), X)
     assert scores["loss"] == pytest.approx(helpers.cross_entropy(logits, y).mean(), rel=1e-4)
     assert scores["accuracy"] == pytest.approx(np.mean(logits.argmax(axis=1) == y))
@@ -217,7 +219,7 @@ def test_regression(make_mlp):
     t = X @ np.array([1.0, -2.0, 0.5, 0.0], dtype=np.float32) + 0.3
     model = make_mlp(1, hidden=32, loss="mse", metrics=["mse", "mae", "r2"])
     history = model.fit(X, t, epochs=60, batch_size=20, seed=0, verbose=0)
-    scores = model.evaluate(X, t)
+    scores = model.evaluate(X, t, return_dict=True)
     assert scores["r2"] > 0.95 and history["r2"][-1] > 0.9
     assert scores["mse"] == pytest.approx(scores["loss"], rel=1e-5)
     assert model.predict(X).shape == (200, 1)
@@ -236,9 +238,22 @@ def test_same_seed_same_weights(toy, make_mlp, helpers):
     assert not helpers.weights_equal(runs[0], runs[2])
 
 
-def test_verbose_output_is_quiet_when_not_a_terminal(toy, make_mlp, capsys):
+@pytest.mark.parametrize("verbose", [1, 2, "auto"])
+def test_verbose_prints_one_line_per_epoch_when_not_a_terminal(toy, make_mlp, capsys, verbose):
+    # Keras's habit: a script piped to a log gets one line per epoch, not silence.
     X, y = toy
-    make_mlp().fit(X, y, epochs=2, seed=0, verbose=1, validation_split=0.2)
+    history = make_mlp().fit(X, y, epochs=2, seed=0, verbose=verbose, validation_split=0.2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "Epoch 2/2"]
+    assert f"val_loss: {history['val_loss'][1]:.4f}" in lines[1]
+
+
+def test_verbose_0_prints_nothing(toy, make_mlp, capsys):
+    X, y = toy
+    model = make_mlp()
+    model.fit(X, y, epochs=2, seed=0, verbose=0, validation_split=0.2)
+    model.evaluate(X, y, verbose=0)
+    model.predict(X, verbose=0)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 

@@ -18,7 +18,7 @@ def test_initial_loss_is_log_of_the_class_count(digits):
     model = mlp([64])
     model.compile(gk.optim.Adam(1e-3), "cross_entropy", ["accuracy"])
     model.build((64,), seed=0)
-    loss = model.evaluate(X / 16.0, y)["loss"]
+    loss = model.evaluate(X / 16.0, y, return_dict=True)["loss"]
     assert loss == pytest.approx(np.log(10), rel=0.15)
 
 
@@ -29,7 +29,7 @@ def test_overfit_a_small_sample(digits):
     model = mlp([64])
     model.compile(gk.optim.Adam(1e-2), "cross_entropy", ["accuracy"])
     history = model.fit(X, y, batch_size=20, epochs=40, seed=0, verbose=0)
-    assert model.evaluate(X, y)["accuracy"] == 1.0
+    assert model.evaluate(X, y, return_dict=True)["accuracy"] == 1.0
     assert history["loss"][-1] < 0.05 < history["loss"][0]
     # the learning curve goes down (compare the first and last fifth)
     batch_loss = np.array(history.batch_loss)
@@ -48,7 +48,7 @@ def test_digits_mlp_reaches_97_percent(digits):
     model = mlp([256, 256])
     model.compile(gk.optim.Adam(1e-3), "cross_entropy", ["accuracy"])
     history = model.fit(X_train, y_train, batch_size=32, epochs=30, seed=0, verbose=0)
-    scores = model.evaluate(X_test, y_test)
+    scores = model.evaluate(X_test, y_test, return_dict=True)
     assert scores["accuracy"] >= 0.97, scores
     assert history["accuracy"][-1] == 1.0
     assert len(history.batch_loss) == 30 * int(np.ceil(len(X_train) / 32))

@@ -116,3 +116,49 @@ def test_first_order_optimizers_keep_batches_of_32_by_default():
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got "
                                          "batch_size=0"):
         model.fit(X, y, batch_size=0, verbose=0)
+
+
+def _weights_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+
+
+def test_newton_resume_restores_the_adapted_damping_bit_for_bit(tmp_path):
+    # A convex problem, so every step is accepted at the current damping and the damping
+    # (100 -> 10 -> 1 after two epochs) sets each step's length: a resume that started again
+    # from the initial damping would take other steps.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.3
+    def make():
+        model = gk.Sequential([gk.layers.Dense(1)])
+        model.compile(optimizer=gk.optim.Newton(damping=100.0), loss="mse")
+        return model
+    straight = make()
+    expected = straight.fit(X, y, epochs=4, seed=0, verbose=0).history["loss"]
+    first = make()
+    first.fit(X, y, epochs=2, seed=0, verbose=0, checkpoint_dir=tmp_path / "ckpt")
+    assert first.optimizer.damping == 1.0 != first.optimizer.initial_damping
+    resumed = make()
+    history = resumed.fit(X, y, epochs=4, seed=0, verbose=0, resume_from=tmp_path / "ckpt")
+    assert history.history["loss"] == expected
+    assert resumed.optimizer.damping == straight.optimizer.damping
+    assert resumed.optimizer.iterations == straight.optimizer.iterations == 4
+    assert _weights_equal(resumed, straight)
+
+
+def test_lbfgs_resume_is_bit_identical(tmp_path):
+    # Each fit step is one scipy L-BFGS-B call whose curvature pairs start empty, so the
+    # iteration count is all the optimizer carries from step to step.
+    X, y = regression()
+    def make():
+        model = gk.Sequential([gk.layers.Dense(8, activation="tanh"), gk.layers.Dense(1)])
+        model.compile(optimizer=gk.optim.LBFGS(maxiter=3), loss="mse")
+        return model
+    straight = make()
+    expected = straight.fit(X, y, epochs=4, seed=0, verbose=0).history["loss"]
+    make().fit(X, y, epochs=2, seed=0, verbose=0, checkpoint_dir=tmp_path / "ckpt")
+    resumed = make()
+    history = resumed.fit(X, y, epochs=4, seed=0, verbose=0, resume_from=tmp_path / "ckpt")
+    assert history.history["loss"] == expected
+    assert resumed.optimizer.iterations == straight.optimizer.iterations > 0
+    assert _weights_equal(resumed, straight)

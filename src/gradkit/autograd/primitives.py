@@ -12,11 +12,9 @@ import functools
 
 import numpy as np
 
-from gradkit.autograd import kernels
 from gradkit.autograd.primitive import defprimitive, defvariadic, unbroadcast
 
 sh = np.shape
-_KERNEL_MIN_SIZE = kernels.MIN_SIZE
 
 
 def _expand(g, x_shape, axis, keepdims):
@@ -96,10 +94,6 @@ def _sigmoid(x):
 sigmoid = defprimitive("sigmoid", _sigmoid, lambda g, ans, s, x: g * ans * (1 - ans))
 # relu is a primitive, not maximum(x, 0), for speed: its gradient is a mask of the output.
 def _relu_vjp(g, ans, s, x):
-    if ans.size >= _KERNEL_MIN_SIZE:           # one pass where numba is loaded (kernels.py)
-        out = kernels.relu_grad(g, ans)
-        if out is not None:
-            return out
     # The 0/1 mask is written as floats into the result array and multiplied there: one
     # allocation instead of a boolean mask plus a product (about 1.5x faster at 512 x 512).
     dtype = ans.dtype if g.dtype == ans.dtype else np.result_type(g, ans)
@@ -350,15 +344,13 @@ linear = defprimitive(
 # linear followed by an activation whose derivative is a function of its output (relu, tanh,
 # sigmoid), fused for speed (a Dense layer's hidden units): a hidden layer is one graph node,
 # not two, and relu and tanh are applied in place to the fresh x @ W + b. Its VJPs
-# are linear's, given the local gradient g · f'(out), which is the activation's own VJP (so the
-# values are the unfused nodes' bit for bit); the node computes it once per backward pass for
-# all three and keeps it in `saved`, next to the g it came from.
+# are linear's, given the local gradient g · f'(out), which is the activation's own VJP, looked
+# up in the activation's table entry (so the values are the unfused nodes' bit for bit); the
+# node computes it once per backward pass for all three and keeps it in `saved`, next to the g
+# it came from.
 def _linear_relu(x, w, b):
-    out = x @ w
-    # One pass where numba is loaded (kernels.py), else two.
-    if out.size < _KERNEL_MIN_SIZE or not kernels.bias_relu_(out, b):
-        out += b
-        np.maximum(out, 0, out=out)
+    out = _linear(x, w, b)
+    np.maximum(out, 0, out=out)
     return out, [None, None]
 
 
@@ -372,10 +364,10 @@ def _linear_sigmoid(x, w, b):
     return _sigmoid(_linear(x, w, b)), [None, None]
 
 
-def _fused_linear(activation, forward, local_grad):
+def _fused_linear(activation, forward):
     def local(g, ans, saved):
         if saved[0] is not g:
-            saved[0], saved[1] = g, local_grad(g, ans, None, None)
+            saved[0], saved[1] = g, activation.vjps[0](g, ans, None, None)
         return saved[1]
 
     def through(vjp):
@@ -385,13 +377,13 @@ def _fused_linear(activation, forward, local_grad):
         return lambda out, g, ans, s, *args: vjp_into(out, local(g, ans, s), ans, s, *args)
 
     return defprimitive(
-        f"linear_{activation}", forward, *map(through, linear.vjps), saves=True,
+        f"linear_{activation.name}", forward, *map(through, linear.vjps), saves=True,
         vjps_into=tuple(None if v is None else through_into(v) for v in linear.vjps_into))
 
 
-linear_relu = _fused_linear("relu", _linear_relu, _relu_vjp)
-linear_tanh = _fused_linear("tanh", _linear_tanh, tanh.vjps[0])
-linear_sigmoid = _fused_linear("sigmoid", _linear_sigmoid, sigmoid.vjps[0])
+linear_relu = _fused_linear(relu, _linear_relu)
+linear_tanh = _fused_linear(tanh, _linear_tanh)
+linear_sigmoid = _fused_linear(sigmoid, _linear_sigmoid)
 FUSED_LINEAR = {"relu": linear_relu, "tanh": linear_tanh, "sigmoid": linear_sigmoid}
 
 # -- fused losses (stability and speed) -------------------------------------------------------

@@ -11,26 +11,23 @@ import functools
 import io as _io
 import json
 import os
+import select
 import sys
 
 import click
 import numpy as np
 
-from gradkit import _atomic
-from gradkit.data import encode_like, list_datasets
-from gradkit.data import fetch as fetch_dataset
-from gradkit.data.dataset import TASKS
 from gradkit.errors import ConfigError, DataError, ModelFileError, TrainingDiverged
-from gradkit.io import export_onnx, load
-from gradkit.optim.optimizer import OPTIMIZERS
-from gradkit.optim.optimizer import get as optim_get
-from gradkit.practice import train_ensemble
-from gradkit.practice.doctor import doctor
-from gradkit.practice.run import FULL_BATCH, RunConfig, loss_and_metrics, train_run
-from gradkit.practice.search import search as run_search
-from gradkit.train import metrics as gmetrics
+
+# Each command imports the gradkit packages it runs on in its own body, so `gradkit --help`
+# and every command load only what that command uses: importing all of them here (data, io,
+# practice with search, doctor, ensembles, streams) doubled the start-up of every call.
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
+# What a shell reports for a process that SIGPIPE ended (128 + 13), as `cat` or `seq` get
+# when the reader of their output goes away (`| head -1`): under `set -o pipefail` a script
+# sees output cut short, not 0 (which would claim every row was written).
+EXIT_STDOUT_CLOSED = 141
 
 
 def _handle_errors(fn):
@@ -47,11 +44,36 @@ def _handle_errors(fn):
             click.echo(f"error: {err}", err=True)
             sys.exit(EXIT_DIVERGED)
         except OSError as err:           # unreadable or unwritable paths are the user's input too
+            if isinstance(err, BrokenPipeError) and _stdout_reader_gone():
+                _quiet_exit_on_closed_stdout()      # `gradkit predict ... | head -1`
             where = f"{err.filename}: " if err.filename else ""
             click.echo(f"error: {where}{err.strerror or err}", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
+
+
+def _stdout_reader_gone():
+    """Whether stdout is a pipe whose reading end is closed (poll reports POLLERR)."""
+    if not hasattr(select, "poll"):
+        return True         # no poll (Windows): take the broken pipe to be stdout's
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError):          # stdout closed or not a file
+        return True
+
+
+def _quiet_exit_on_closed_stdout():
+    """Exit as SIGPIPE would, silently: the Python docs' recipe (signal, "Note on SIGPIPE").
+
+    stdout is pointed at devnull, so the interpreter's last flush of the unwritten rest does
+    not raise again at exit; no process-wide SIGPIPE handler is installed.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_STDOUT_CLOSED)
 
 
 def _show_in_one_line(err, file=None):
@@ -112,6 +134,7 @@ _TRAIN_FLAGS = {
     "early_stopping": "early_stopping", "normalize": "normalize",
     "pca_components": "pca_components", "val": "val", "test": "test", "seed": "seed",
     "checkpoint_every": "checkpoint_every", "task": "task", "test_data": "test_data",
+    "stream": "stream", "shuffle_buffer": "shuffle_buffer",
 }
 
 
@@ -159,18 +182,28 @@ def _test_file_replaces_split(config, flags):
               help="Override the task inferred from the target (integer targets are classes).")
 @click.option("--ensemble", type=click.IntRange(min=1), metavar="N",
               help="Train N networks from seeds seed+1..seed+N and evaluate their average.")
+@click.option("--stream/--no-stream", default=None,
+              help="Read a CSV/Parquet file in record batches, never whole (a folder or glob "
+              "of them always streams).")
+@click.option("--shuffle-buffer", type=int, metavar="ROWS",
+              help="Rows mixed by a streamed run's shuffle buffer.  [default: 65536]")
 @_handle_errors
 def train(data, config_file, out, resume, quiet, ensemble, **flags):
     """Train a network on DATA and write a run folder.
 
     DATA is a .csv, .parquet, .npz file, a folder of X.npy/y.npy or IDX files, or a built-in
     data set (digits, iris, wine, breast_cancer, diabetes, xor, spirals, moons, circles,
-    mnist, fashion-mnist once fetched). Without DATA, gradkit trains on digits.
+    mnist, fashion-mnist once fetched). Without DATA, gradkit trains on digits. A folder or a
+    glob ('data/*.parquet') of Parquet or CSV files is streamed: read in record batches, never
+    held in memory (--stream does this for one file).
 
     The run folder holds model.safetensors, config.json (rerun it with --config to reproduce
     the run), history.csv, metrics.json, learning_curves.png and, for classifiers,
     confusion_matrix.png.
     """
+    from gradkit.practice import train_ensemble
+    from gradkit.practice.run import RunConfig, train_run
+
     config = RunConfig.from_file(config_file) if config_file else RunConfig()
     if data is not None:
         config.data = data
@@ -179,7 +212,7 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
             setattr(config, field, flags[flag])
     _test_file_replaces_split(config, flags)
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
-        config.batch_size = FULL_BATCH        # the notes: L-BFGS "works very well in full batch"
+        config.batch_size = None     # all rows: L-BFGS "works very well in full batch" (notes)
     if config.target is not None and isinstance(config.target, str) and config.target.isdigit():
         config.target = int(config.target)
     config.validate()
@@ -202,6 +235,9 @@ def train(data, config_file, out, resume, quiet, ensemble, **flags):
 
 def _full_batch(optimizer):
     """Whether `optimizer` names a full-batch method (lbfgs, newton); False for unknown names."""
+    from gradkit.optim.optimizer import OPTIMIZERS
+    from gradkit.optim.optimizer import get as optim_get
+
     try:
         optim_get(optimizer)
     except (ValueError, TypeError):
@@ -211,6 +247,8 @@ def _full_batch(optimizer):
 
 def _run_name(data):
     base = os.path.basename(os.path.normpath(str(data)))
+    if set("*?[") & set(base):          # a glob ('higgs/*.parquet'): named after its folder
+        base = os.path.basename(os.path.dirname(os.path.normpath(str(data))))
     return os.path.splitext(base)[0] or "run"
 
 
@@ -220,25 +258,46 @@ def _run_name(data):
 @_handle_errors
 def evaluate(model, data):
     """Evaluate MODEL (a .safetensors file) on labelled DATA; print the metrics as JSON."""
+    from gradkit.data import encode_like
+    from gradkit.practice import _stream_predict
+    from gradkit.practice.run import loss_and_metrics
+    from gradkit.train import metrics as gmetrics
+
     net, schema = _load_with_schema(model)
 
-    ds = encode_like(data, schema, require_target=True)
     # A loaded model has no compiled metrics (they are a training choice, not saved), so the
     # loss would be all evaluate reports: add the metrics `gradkit train` reports for the task.
     net.metrics = [gmetrics.get(m) for m in loss_and_metrics(schema["task"])[1]]
-    logs = net.evaluate(ds.X, ds.y)
+    if _stream_predict.wants_stream(data, None):      # a folder or glob: read batch by batch
+        logs = _stream_predict.stream_evaluate(net, schema, data)
+    else:
+        ds = encode_like(data, schema, require_target=True)
+        logs = net.evaluate_logs(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
 
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("data")
-@click.option("--out", type=click.Path(dir_okay=False), help="CSV file to write (default: stdout).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="CSV or .parquet file to write (default: CSV on stdout).")
 @click.option("--proba", is_flag=True, help="Add one probability column per class.")
 @_handle_errors
 def predict(model, data, out, proba):
-    """Predict DATA with MODEL; one row per sample, class names for classifiers."""
+    """Predict DATA with MODEL; one row per sample, class names for classifiers.
+
+    A folder or glob of Parquet/CSV files, or --out FILE.parquet, streams: rows are written as
+    they are read, in the input's order (files sorted by name)."""
+    from gradkit import _atomic
+    from gradkit.data import encode_like
+    from gradkit.practice import _stream_predict
+
     net, schema = _load_with_schema(model)
+    if _stream_predict.wants_stream(data, out):
+        written = _stream_predict.stream_predict(net, schema, data, out, proba=proba)
+        if out:
+            click.echo(f"wrote {written} predictions to {out}", err=True)
+        return
     ds = encode_like(data, schema)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -270,6 +329,8 @@ def predict(model, data, out, proba):
 
 
 def _load_with_schema(path):
+    from gradkit.io import load
+
     net = load(path)
     extra = net.saved_config.get("extra")
     schema = extra.get("data_schema") if isinstance(extra, dict) else None
@@ -292,6 +353,8 @@ def _schema_problem(schema):
     `gk.load` checks the model; the schema is read only here, and a hand-edited one must be
     refused with a message rather than fail with a TypeError deep inside the encoder.
     """
+    from gradkit.data.dataset import TASKS
+
     checks = {
         "task": schema.get("task") in TASKS,
         "feature_names": _strings(schema.get("feature_names")),
@@ -316,6 +379,8 @@ def _schema_problem(schema):
 @_handle_errors
 def export(model, onnx_path):
     """Export MODEL to ONNX (Dense, activations, Dropout, BatchNorm, Normalization)."""
+    from gradkit.io import export_onnx, load
+
     net = load(model)
     try:
         export_onnx(net, onnx_path)
@@ -336,6 +401,8 @@ def datasets(ctx):
 @_handle_errors
 def list_cmd():
     """Built-in data sets and whether each is available offline."""
+    from gradkit.data import list_datasets
+
     for info in list_datasets():
         mark = "yes" if info.available else "no (gradkit datasets fetch " + info.name + ")"
         click.echo(f"{info.name:<15} {info.description}  [available: {mark}]")
@@ -348,6 +415,8 @@ def list_cmd():
 @_handle_errors
 def fetch(name, cache_dir, base_url):
     """Download NAME once into the cache and verify its SHA-256 checksums."""
+    from gradkit.data import fetch as fetch_dataset
+
     path = fetch_dataset(name, cache_dir=cache_dir, base_url=base_url)
     click.echo(f"{name}: ready in {path}")
 
@@ -406,6 +475,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     models, whichever measures better on the validation split), evaluated once on the test
     set, report.md, and best.json (the winner's config: `gradkit train --config best.json`).
     """
+    from gradkit.practice.search import search as run_search
+
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers (local processes) or --scheduler (Dask), not both")
     space = None
@@ -508,6 +579,9 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
     the numbers, the verdict, the plots), its PNGs, and recommended.json (train it with
     `gradkit train --config recommended.json`).
     """
+    from gradkit.practice.doctor import doctor
+    from gradkit.practice.run import RunConfig
+
     config = RunConfig.from_file(config_file) if config_file else RunConfig()
     if data is not None:
         config.data = data

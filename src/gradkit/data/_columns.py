@@ -32,13 +32,14 @@ class RawColumn:
 
 
 class ColumnSite:
-    """Where a column lives (file, column name, whether rows follow a header), for messages."""
+    """Where a column lives (file, column name, whether rows follow a header), for messages.
+    `first_row` is the file row of the column's first value (a streamed record batch's offset)."""
 
-    def __init__(self, path, name: str, *, header: bool):
-        self.path, self.name, self.header = path, name, header
+    def __init__(self, path, name: str, *, header: bool, first_row: int = 0):
+        self.path, self.name, self.header, self.first_row = path, name, header, first_row
 
     def at(self, row: int) -> str:
-        return locate(self.path, column=self.name, row=row, header=self.header)
+        return locate(self.path, column=self.name, row=self.first_row + row, header=self.header)
 
     def fail(self, row: int, problem: str):
         raise DataError(f"{self.at(row)}: {problem}")

@@ -93,6 +93,27 @@ def _find_ragged_row(path: Path, delimiter: str, width: int):
     return None
 
 
+def read_error(path, delimiter: str, names: list[str], exc) -> DataError:
+    """The DataError for pyarrow's parse error `exc` on `path`: the first ragged row with its
+    line, else pyarrow's message with the column it names (also used by `data.stream`)."""
+    found = _find_ragged_row(Path(path), delimiter, len(names))
+    if found is not None:
+        row, line, width = found
+        return DataError(
+            f"{locate(path, row=row)}, line {line} of the file: expected {len(names)} "
+            f"fields like the header, got {width} (delimiter {delimiter!r})")
+    message = str(exc).splitlines()[0]
+    column = re.search(r"In CSV column #(\d+)", message)
+    if column and int(column.group(1)) < len(names):
+        where = locate(path, column=names[int(column.group(1))])
+        message = message.split(": ", 1)[-1]
+    else:
+        where = str(path)
+    if "UTF8" in message:
+        message = "text is not valid UTF-8; save the file as UTF-8"
+    return DataError(f"{where}: cannot read as CSV: {message}")
+
+
 class CsvTable:
     """A CSV file read as text columns; `column(name)` types one column on demand."""
 
@@ -132,22 +153,7 @@ def read_csv_table(path) -> CsvTable:
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False),
         )
     except pa.ArrowInvalid as exc:
-        found = _find_ragged_row(path, delimiter, len(names))
-        if found is not None:
-            row, line, width = found
-            raise DataError(
-                f"{locate(path, row=row)}, line {line} of the file: expected {len(names)} "
-                f"fields like the header, got {width} (delimiter {delimiter!r})") from None
-        message = str(exc).splitlines()[0]
-        column = re.search(r"In CSV column #(\d+)", message)
-        if column and int(column.group(1)) < len(names):
-            where = locate(path, column=names[int(column.group(1))])
-            message = message.split(": ", 1)[-1]
-        else:
-            where = str(path)
-        if "UTF8" in message:
-            message = "text is not valid UTF-8; save the file as UTF-8"
-        raise DataError(f"{where}: cannot read as CSV: {message}") from None
+        raise read_error(path, delimiter, names, exc) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file ({exc})") from None
     if table.num_rows == 0:

@@ -41,9 +41,16 @@ def resolve_target(path, names: list[str], target) -> list[str]:
     raise DataError(f"{path}: no target column {target!r}; columns are: {_names_list(names)}")
 
 
+def _at(table, column: str, row: int) -> str:
+    """The error location of `row` (0-based within `table`) of `column`; a table that is one
+    record batch of a streamed file carries `first_row`, the batch's offset in that file."""
+    return locate(table.path, column=column, row=getattr(table, "first_row", 0) + row,
+                  header=table.header)
+
+
 def _float32(table, column) -> np.ndarray:
     def where(index):
-        return locate(table.path, column=column.name, row=index[0], header=table.header)
+        return _at(table, column.name, index[0])
 
     return finite_float32(column.values, where=where)
 
@@ -65,7 +72,7 @@ def _class_targets(table, column):
         if not np.all(values == np.round(values)):
             row = int(np.flatnonzero(values != np.round(values))[0])
             raise DataError(
-                f"{locate(table.path, column=name, row=row, header=table.header)}: value "
+                f"{_at(table, name, row)}: value "
                 f"{short(values[row])} is not a class label (it has a fraction); "
                 "use task='regression'")
         values = values.astype(np.int64)
@@ -79,7 +86,7 @@ def _check_binary(table, column) -> None:
     if len(bad):
         row = int(bad[0])
         raise DataError(
-            f"{locate(table.path, column=column.name, row=row, header=table.header)}: multilabel "
+            f"{_at(table, column.name, row)}: multilabel "
             f"targets must be 0 or 1, got {short(column.values[row])}")
 
 
@@ -197,7 +204,7 @@ def encode_table(table, schema: dict, *, require_target: bool = False) -> Datase
         codes, unseen = lookup(column.values, categories[name])
         if unseen is not None:
             raise DataError(
-                f"{locate(table.path, column=name, row=unseen, header=table.header)}: category "
+                f"{_at(table, name, unseen)}: category "
                 f"{short(column.values[unseen])} was not seen in training "
                 f"(known: {_names_list(categories[name])})")
         blocks.append(_one_hot(codes, len(categories[name])))
@@ -219,7 +226,7 @@ def _encode_targets(table, schema: dict, targets: list[str]) -> np.ndarray:
         y, unseen = lookup(column.values, schema["class_names"])
         if unseen is not None:
             raise DataError(
-                f"{locate(table.path, column=column.name, row=unseen, header=table.header)}: "
+                f"{_at(table, column.name, unseen)}: "
                 f"class {short(column.values[unseen])} was not seen in training "
                 f"(known: {_names_list(schema['class_names'])})")
         return y

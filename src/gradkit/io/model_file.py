@@ -14,6 +14,7 @@ import numpy as np
 
 from gradkit import _safetensors
 from gradkit._model_format import CONFIG_KEY as _KEY
+from gradkit._model_format import OPTIMIZER_PREFIX as _OPTIMIZER
 from gradkit._model_format import FORMAT_VERSION, write_model
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import ModelFileError
@@ -24,13 +25,17 @@ from gradkit.train import Sequential
 __all__ = ["save", "load", "read_config", "FORMAT_VERSION"]
 
 
-def save(model, path, *, extra=None):
-    """Write `model` (weights, architecture, class and feature names) to `path` atomically.
+def save(model, path, *, extra=None, include_optimizer=False):
+    """Write `model` (weights, architecture, class and feature names, compile settings) to
+    `path` atomically.
 
     Args:
         extra: more JSON-able information to keep in the config (e.g. training settings).
+        include_optimizer: also keep the optimizer's state (Adam's moments, its step count),
+            so that fitting the loaded model goes on where it stopped (`model.save` does, as
+            Keras's does).
     """
-    write_model(model, path, extra=extra)
+    write_model(model, path, extra=extra, include_optimizer=include_optimizer)
 
 
 def read_config(path):
@@ -83,6 +88,8 @@ def load(path):
     """Rebuild the model saved at `path`; refuse anything gradkit did not write."""
     path = os.fspath(path)
     config, tensors = read_config(path)
+    opt_state = {k[len(_OPTIMIZER):]: tensors.pop(k) for k in list(tensors)
+                 if k.startswith(_OPTIMIZER)}
     model_config = config["model"]
     layers = model_config.get("layers")
     if not isinstance(layers, list) or not layers:
@@ -127,6 +134,8 @@ def load(path):
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ModelFileError(f"{path}: weight {name!r} holds NaN or infinite values")
     model.load_state_dict(tensors)
+    if opt_state:
+        _load_optimizer_state(model, opt_state, path)
     model.saved_config = config
     model.eval()
     _check_runs(model, path)
@@ -134,6 +143,24 @@ def load(path):
 
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _load_optimizer_state(model, state, path):
+    """Give the compiled optimizer its saved state, checked: one value per parameter, finite."""
+    if model.optimizer is None:
+        raise ModelFileError(f"{path}: the file holds optimizer state but no compile settings")
+    n = model.num_parameters()
+    for key, value in state.items():
+        if key != "iterations" and (value.ndim != 1 or value.size != n
+                                    or value.dtype.kind != "f"
+                                    or not np.isfinite(value).all()):
+            raise ModelFileError(f"{path}: optimizer state {key!r} must be {n} finite floats "
+                                 f"(one per parameter), got shape {value.shape}, {value.dtype}")
+    try:
+        model.optimizer.load_state_dict(state)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: optimizer state does not fit "
+                             f"{type(model.optimizer).__name__}: {err}") from None
 
 
 def _check_runs(model, path):

@@ -8,6 +8,7 @@
     sigmoid(x)  = 1 / (1 + e^-x)       tanh(x) = (e^x - e^-x) / (e^x + e^-x)
     relu(x)     = max(0, x)            leaky_relu(x) = x if x > 0 else αx (α = 0.1 in the notes)
     elu(x)      = x if x > 0 else α(e^x - 1)
+    selu(x)     = λ elu(x, α), λ ≈ 1.0507, α ≈ 1.6733 (self-normalizing; Keras's and PyTorch's)
     softplus(x) = log(1 + e^x)         softmax(x)_i = e^x_i / Σ_j e^x_j
     gelu(x)     ≈ ½x(1 + tanh(√(2/π)(x + 0.044715x³)))      silu(x) = x σ(x)
 PReLU (learnable α) is a layer: see `gradkit.nn.layers.PReLU`.
@@ -74,6 +75,17 @@ def elu(x, alpha=1.0):
     return ag.where(x.data > 0, x, (ag.exp(ag.minimum(x, 0.0)) + -1.0) * alpha)
 
 
+# SELU's constants (Klambauer et al. 2017), as Keras and PyTorch define them.
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+def selu(x):
+    """Scaled ELU: λ x for x > 0, λ α (e^x - 1) otherwise (λ ≈ 1.0507, α ≈ 1.6733); with
+    lecun_normal weights it keeps activations near zero mean and unit variance."""
+    return elu(x, alpha=_SELU_ALPHA) * _SELU_SCALE
+
+
 def softplus(x):
     return ag.softplus(x)
 
@@ -103,6 +115,7 @@ def silu(x):
 ACTIVATIONS = Registry("activation", {
     "identity": identity, "linear": identity, "step": step, "rbf": rbf,
     "sigmoid": sigmoid, "tanh": tanh, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
+    "selu": selu,
     "softplus": softplus, "softmax": softmax, "log_softmax": log_softmax, "gelu": gelu,
     "silu": silu, "swish": silu,
 })

@@ -24,6 +24,15 @@ def _fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
+def _either(name, value, keras_name, keras_value, default):
+    if value is not None and keras_value is not None and value != keras_value:
+        raise ValueError(f"{name} and Keras's {keras_name} are one setting; got {name}="
+                         f"{value!r}, {keras_name}={keras_value!r}")
+    if value is not None:
+        return value
+    return keras_value if keras_value is not None else default
+
+
 class Initializer:
     """Callable `init(shape, rng, dtype) -> ndarray`; `get_config()` names its settings."""
 
@@ -84,7 +93,13 @@ class RandomNormal(Initializer):
 
     name = "random_normal"
 
-    def __init__(self, std=0.05, mean=0.0):
+    def __init__(self, std=None, *, mean=0.0, stddev=None):
+        # mean is keyword-only: Keras's positional order is (mean, stddev), so
+        # RandomNormal(0.0, 0.01) written for Keras is refused rather than read as std 0.
+        if std is not None and stddev is not None and std != stddev:
+            raise ValueError(f"std and Keras's stddev are one setting; got std={std!r}, "
+                             f"stddev={stddev!r}")
+        std = 0.05 if std is None and stddev is None else (std if std is not None else stddev)
         if std < 0:
             raise ValueError(f"std must be >= 0, got std={std!r}")
         self.std, self.mean = float(std), float(mean)
@@ -99,7 +114,10 @@ class RandomNormal(Initializer):
 class RandomUniform(Initializer):
     name = "random_uniform"
 
-    def __init__(self, low=-0.05, high=0.05):
+    def __init__(self, low=None, high=None, *, minval=None, maxval=None):
+        # Keras's minval/maxval are the same settings, in the same order.
+        low = _either("low", low, "minval", minval, -0.05)
+        high = _either("high", high, "maxval", maxval, 0.05)
         if not low <= high:
             raise ValueError(f"need low <= high, got low={low!r}, high={high!r}")
         self.low, self.high = float(low), float(high)

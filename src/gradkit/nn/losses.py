@@ -1,11 +1,19 @@
 """Losses by name or object: `loss(y_pred, y_true, sample_weight=None)` -> scalar Tensor.
 
 Each loss computes one value per sample, multiplies by sample and class weights, and reduces
-with `reduction` ("mean" over the batch, "sum", or "none"). Cross-entropies take logits by
-default (`from_logits=True`): the fused forms are finite for any logit, unlike log(softmax).
+with `reduction` ("mean" over the batch, "sum", or "none"; Keras's "sum_over_batch_size" is
+"mean"). gradkit's own cross-entropies (`cross_entropy`, `CrossEntropy`, `binary_cross_entropy`,
+...) take logits by default (`from_logits=True`): the fused forms are finite for any logit,
+unlike log(softmax). Keras's spellings (`sparse_categorical_crossentropy`,
+`SparseCategoricalCrossentropy`, `binary_crossentropy`, ...) mean what they mean in Keras:
+probabilities by default (`from_logits=False`). A model whose last layer applies the matching
+softmax or sigmoid computes such a loss from that layer's pre-activation (see
+`Sequential`), so the probabilities are never put through a log.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -15,6 +23,9 @@ from gradkit.autograd import Tensor
 from gradkit.errors import DataError
 
 _REDUCTIONS = ("mean", "sum", "none")
+# Keras's names for the same reductions: its default "sum_over_batch_size" is the batch mean
+# (weighted values summed, divided by the batch size), as gradkit's "mean" is.
+_REDUCTION_ALIASES = {"sum_over_batch_size": "mean", None: "none"}
 
 
 def class_weights_per_sample(class_weight, y, class_names=None):
@@ -54,12 +65,18 @@ class Loss:
     output = None
 
     def __init__(self, *, reduction="mean", class_weight=None):
+        reduction = _REDUCTION_ALIASES.get(reduction, reduction)
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got reduction={reduction!r}")
         self.reduction = reduction
         self.class_weight = class_weight
 
     def __call__(self, y_pred, y_true, sample_weight=None):
+        return self.loss_of(y_pred, y_true, sample_weight)
+
+    def loss_of(self, y_pred, y_true, sample_weight=None):
+        """The loss in gradkit's order, (prediction, target), whatever the class's call order
+        (Keras's classes are called as Keras calls them: loss(y_true, y_pred))."""
         y_true = y_true.data if isinstance(y_true, Tensor) else np.asarray(y_true)
         weights = self._weights(y_true, sample_weight)
         if weights is not None:
@@ -99,6 +116,16 @@ class Loss:
 
     def describe(self):
         return {"name": self.name, **self.get_config()}
+
+    def with_logits(self):
+        """This loss reading logits: a copy with `from_logits=True` (self if it has no such
+        setting, or already reads logits). The model uses it to compute a probabilities loss
+        from the pre-activation of its softmax or sigmoid output layer."""
+        if getattr(self, "from_logits", True):
+            return self
+        twin = copy.copy(self)
+        twin.from_logits = True
+        return twin
 
 
 def _rowwise_mean(x):
@@ -275,7 +302,9 @@ class CrossEntropy(Loss):
             return ag.softmax_cross_entropy(y_pred, t, reduction=self.reduction, weights=weights)
         if t.ndim == 1:
             t = np.eye(n_classes, dtype=y_pred.dtype)[t]
-        logp = ag.log(ag.clip(y_pred, 1e-7, 1.0))
+        # Keras's form for probabilities: rows renormalized to sum 1, clipped to [eps, 1 - eps].
+        p = y_pred / ag.sum(y_pred, axis=-1, keepdims=True)
+        logp = ag.log(ag.clip(p, 1e-7, 1.0 - 1e-7))
         losses = -ag.sum(logp * t, axis=-1)
         return self._reduce(losses, weights)
 
@@ -338,6 +367,57 @@ class GaussianNLL(Loss):
         return _rowwise_mean(nll)
 
 
+class _KerasOrder:
+    """Keras's call order: `loss(y_true, y_pred, sample_weight=None)`, arrays welcome."""
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if not isinstance(y_pred, Tensor):
+            y_pred = np.asarray(y_pred)
+            y_pred = Tensor(y_pred if y_pred.dtype.kind == "f" else y_pred.astype(np.float32))
+        return self.loss_of(y_pred, y_true, sample_weight)
+
+
+def value(loss, y_pred, y_true, sample_weight=None):
+    """`loss` of a prediction against a target, in gradkit's order for any loss: a `Loss`
+    (whatever its own call order) or a callable `fn(y_pred, y_true, sample_weight)`."""
+    if isinstance(loss, Loss):
+        return loss.loss_of(y_pred, y_true, sample_weight)
+    return loss(y_pred, y_true, sample_weight)
+
+
+class CategoricalCrossentropy(_KerasOrder, CategoricalCrossEntropy):
+    """Keras's `CategoricalCrossentropy`: one-hot or probability rows against probabilities
+    (`from_logits=False` by default, as in Keras); gradkit's `CategoricalCrossEntropy` reads
+    logits. Called as Keras calls it: `loss(y_true, y_pred)`."""
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, *, from_logits=False, label_smoothing=0.0, **kw):
+        super().__init__(from_logits=from_logits, label_smoothing=label_smoothing, **kw)
+
+
+class SparseCategoricalCrossentropy(_KerasOrder, SparseCategoricalCrossEntropy):
+    """Keras's `SparseCategoricalCrossentropy`: integer labels against probabilities
+    (`from_logits=False` by default, as in Keras); gradkit's `SparseCategoricalCrossEntropy`
+    reads logits. Called as Keras calls it: `loss(y_true, y_pred)`."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def __init__(self, *, from_logits=False, **kw):
+        super().__init__(from_logits=from_logits, **kw)
+
+
+class BinaryCrossentropy(_KerasOrder, BinaryCrossEntropy):
+    """Keras's `BinaryCrossentropy`: 0/1 (or soft) targets against probabilities
+    (`from_logits=False` by default, as in Keras); gradkit's `BinaryCrossEntropy` reads logits.
+    Called as Keras calls it: `loss(y_true, y_pred)`."""
+
+    name = "binary_crossentropy"
+
+    def __init__(self, *, from_logits=False, label_smoothing=0.0, **kw):
+        super().__init__(from_logits=from_logits, label_smoothing=label_smoothing, **kw)
+
+
 def _check_smoothing(eps):
     if not 0.0 <= eps < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got label_smoothing={eps!r}")
@@ -345,14 +425,12 @@ def _check_smoothing(eps):
 
 LOSSES = Registry("loss", {cls.name: cls for cls in (
     MeanSquaredError, MeanAbsoluteError, Huber, Hinge, MulticlassHinge, BinaryCrossEntropy,
-    CrossEntropy,
-    CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL)}, case_sensitive=True)
+    CrossEntropy, CategoricalCrossEntropy, SparseCategoricalCrossEntropy, GaussianNLL,
+    CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy)},
+    case_sensitive=True)
 for _alias, _cls in {"mean_squared_error": MeanSquaredError,
                      "mean_absolute_error": MeanAbsoluteError,
-                     "bce": BinaryCrossEntropy, "binary_crossentropy": BinaryCrossEntropy,
-                     "categorical_crossentropy": CategoricalCrossEntropy,
-                     "sparse_categorical_crossentropy": SparseCategoricalCrossEntropy,
-                     "crossentropy": CrossEntropy}.items():
+                     "bce": BinaryCrossEntropy, "crossentropy": CrossEntropy}.items():
     LOSSES.add(_cls, _alias)
 
 

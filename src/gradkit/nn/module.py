@@ -7,6 +7,8 @@ arrays named in `_buffers`: saved in the state dict, never trained.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gradkit._registry import Registry
@@ -30,6 +32,16 @@ def layer_from_config(config):
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"a layer config needs 'class_name' and 'config', got {config!r}")
     return get_layer_class(config["class_name"]).from_config(config.get("config", {}))
+
+
+def _sample_shape(shape):
+    """One sample's shape from Keras's `input_shape` (an int is a 1-D shape)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                            and d > 0 for d in shape):
+        raise ValueError(f"input_shape must be positive integers (one sample's shape, without "
+                         f"the batch axis), got input_shape={shape!r}")
+    return tuple(int(d) for d in shape)
 
 
 class Parameter(Tensor):
@@ -160,11 +172,31 @@ class Layer(Module):
     keep `forward` short, and list their constructor arguments in `get_config()`.
     """
 
-    def __init__(self, *, name=None, dtype=np.float32):
+    # Keras's `input_shape=` on a model's first layer (`Flatten(input_shape=(28, 28))`): the
+    # shape of one sample, which `Sequential` builds the model for at once.
+    declared_input_shape = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, input_shape=None, **kw):
+            init(self, *args, **kw)
+            if input_shape is not None:
+                self.declared_input_shape = _sample_shape(input_shape)
+
+        cls.__init__ = __init__
+
+    def __init__(self, *, name=None, dtype=np.float32, input_shape=None):
         self.name = name
         self.dtype = np.dtype(dtype)
         self.built = False
         self.input_shape = None
+        if input_shape is not None:      # a layer without its own __init__ (Flatten)
+            self.declared_input_shape = _sample_shape(input_shape)
 
     def __call__(self, x, *args, **kwargs):
         if not self.built:
@@ -185,6 +217,28 @@ class Layer(Module):
         without allocating: a model file's config is checked against it before anything is
         built, so a hostile config cannot ask for terabytes."""
         return 0
+
+    def get_weights(self):
+        """Copies of this layer's parameters, then its buffers (Keras's order: kernel, bias;
+        gamma, beta, moving mean, moving variance)."""
+        return list(self.state_dict().values())
+
+    def set_weights(self, weights):
+        """Replace this layer's parameters and buffers, in `get_weights`'s order."""
+        keys = list(self.state_dict())
+        if len(weights) != len(keys):
+            raise ValueError(f"set_weights needs {len(keys)} arrays ({keys}), got {len(weights)}")
+        self.load_state_dict(dict(zip(keys, weights)))
+        self._weights_set = True     # a seeded build of a fresh model keeps these
+
+    def count_params(self):
+        """The number of trainable parameters of this layer (Keras's name)."""
+        return self.num_parameters()
+
+    @property
+    def weights(self):
+        """Keras's `layer.weights`: the parameters, then the buffers (empty before build)."""
+        return [*self.parameters(), *(b for _, b in self.named_buffers())]
 
     def get_config(self):
         # dtype too: without it a float64 layer would come back from its config as float32.

@@ -9,6 +9,7 @@ True
 array([0.5, 2.5])
 """
 
+from gradkit import _fast
 from gradkit.optim import schedules, updates
 from gradkit.optim.first_order import (
     SGD,
@@ -21,6 +22,8 @@ from gradkit.optim.first_order import (
     RMSProp,
 )
 from gradkit.optim.lbfgs import LBFGS
+
+RMSprop = RMSProp       # Keras's spelling
 from gradkit.optim.newton import Newton
 from gradkit.optim.optimizer import MinimizeResult, Optimizer, get
 from gradkit.optim.schedules import Schedule
@@ -35,6 +38,8 @@ from gradkit.optim.updates import (
     sgd_update,
 )
 
+_fast.attach_optimizers(Adam, AdamW)
+
 __all__ = [
     "LBFGS",
     "SGD",
@@ -48,6 +53,7 @@ __all__ = [
     "Newton",
     "Optimizer",
     "RMSProp",
+    "RMSprop",
     "Schedule",
     "adadelta_update",
     "adagrad_update",

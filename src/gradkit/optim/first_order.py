@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from gradkit.optim import kernels, updates
+from gradkit.optim import updates
 from gradkit.optim.optimizer import Optimizer
 
 
@@ -206,6 +206,7 @@ class RMSProp(Optimizer):
 
     name = "rmsprop"
     state_names = ("v",)
+    keras_names = {"rho": "gamma"}
 
     def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-8, eps_inside_sqrt=False,
                  clipnorm=None, clipvalue=None):
@@ -269,6 +270,7 @@ class Adam(Optimizer):
 
     name = "adam"
     state_names = ("m", "v")
+    keras_names = {"beta_1": "beta1", "beta_2": "beta2"}
 
     def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
                  clipnorm=None, clipvalue=None):
@@ -277,20 +279,16 @@ class Adam(Optimizer):
         self.eps = _positive("eps", eps)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
-    weight_decay = 0.0
+    # The update rule (gradkit._fast installs a compiled one with the same results).
+    rule = staticmethod(updates.adam_update)
 
     def _apply(self, lr):
-        p, g = self._flat, self._flat_grad
-        m, v = self._buffer("m"), self._buffer("v")
-        settings = dict(lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-                        t=self.iterations + 1, flush=self._flush_due())
-        if kernels.available(p.size):          # one fused pass, bit-identical to the rule
-            kernels.adam(p, g, m, v, weight_decay=self.weight_decay, **settings)
-        elif self.weight_decay:
-            updates.adamw_update(p, g, m, v, weight_decay=self.weight_decay,
-                                 scratch=self._work(), **settings)
-        else:
-            updates.adam_update(p, g, m, v, scratch=self._work(), **settings)
+        self.rule(self._flat, self._flat_grad, self._buffer("m"), self._buffer("v"),
+                  scratch=self._work(), **self._settings(lr))
+
+    def _settings(self, lr):
+        return dict(lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                    t=self.iterations + 1, flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
@@ -306,12 +304,16 @@ class AdamW(Adam):
     """
 
     name = "adamw"
+    rule = staticmethod(updates.adamw_update)
 
     def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
                  weight_decay=1e-2, clipnorm=None, clipvalue=None):
         self.weight_decay = _number("weight_decay", weight_decay)
         super().__init__(params, lr, beta1=beta1, beta2=beta2, eps=eps, clipnorm=clipnorm,
                          clipvalue=clipvalue)
+
+    def _settings(self, lr):
+        return {**super()._settings(lr), "weight_decay": self.weight_decay}
 
     def get_config(self):
         return {**super().get_config(), "weight_decay": self.weight_decay}

@@ -13,6 +13,7 @@ fresh every step and never overwritten.
 """
 
 import dataclasses
+import functools
 import math
 import numbers
 
@@ -35,6 +36,38 @@ class MinimizeResult:
     evaluations: int
     success: bool
     message: str
+
+
+_KERAS_REFUSED = {
+    "epsilon": "Keras adds its epsilon where gradkit (and PyTorch) do not (to √v rather than "
+               "to the bias-corrected √v̂ in Adam, inside the square root in RMSprop), so the "
+               "same number would take other steps: pass gradkit's eps=",
+    "weight_decay": "Keras decays the weights decoupled from the gradient: use AdamW",
+}
+
+
+def _keras_arguments(cls, init):
+    """Wrap `init` so that Keras's names work: `learning_rate=` is `lr=`, and the class's
+    `keras_names` map to gradkit's settings; a Keras argument whose meaning differs here
+    is refused with the reason."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        names = {"learning_rate": "lr", **type(self).keras_names}
+        for keras_name, ours in names.items():
+            if keras_name in kwargs:
+                value = kwargs.pop(keras_name)
+                if kwargs.get(ours) is not None:
+                    raise TypeError(f"{type(self).__name__} got {ours}= and Keras's "
+                                    f"{keras_name}=, which are one setting: pass one")
+                kwargs[ours] = value
+        for keras_name, why in _KERAS_REFUSED.items():
+            if keras_name in kwargs and keras_name not in init.__code__.co_varnames:
+                raise TypeError(f"{type(self).__name__}({keras_name}=...) is not supported: "
+                                f"{why}")
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 def _lr_like(x):
@@ -73,10 +106,17 @@ class Optimizer:
     takes_lr = True           # False where a line search or the Newton step sets step lengths
     default_lr = 1e-3
 
+    # Keras's argument names that mean exactly gradkit's setting, per class (besides
+    # `learning_rate`, which every optimizer takes).
+    keras_names = {}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__ and cls.name:
             OPTIMIZERS.add(cls, cls.name, *cls.__dict__.get("aliases", ()))
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _keras_arguments(cls, init)
 
     def __init__(self, params=None, *, lr=None, clipnorm=None, clipvalue=None):
         if _lr_like(params):  # Adam(1e-3): the learning rate came first
@@ -113,6 +153,15 @@ class Optimizer:
         if isinstance(value, numbers.Real) and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"lr must be a finite non-negative number, got lr={value!r}")
         self.schedule = schedules.get(value)
+
+    @property
+    def learning_rate(self):
+        """Keras's name for `lr` (read and set)."""
+        return self.lr
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self.lr = value
 
     # -- parameters ----------------------------------------------------------------------------
 

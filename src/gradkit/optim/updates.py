@@ -10,6 +10,9 @@ omitted); passing a preallocated one keeps the step free of full-size temporarie
 `y += a * x` is two NumPy passes into a work array (`axpy`), not SciPy's one-pass BLAS axpy:
 SciPy ships its own OpenBLAS with its own thread pool, which fights NumPy's for the cores right
 after a matrix product (bench/NOTES.md has the numbers), so the update rules use NumPy alone.
+
+These rules are the reference: `gradkit._fast` installs a compiled Adam/AdamW update with the
+same results, bit for bit, where its switch is on.
 """
 
 import math
@@ -42,7 +45,7 @@ def flush_subnormal(a, tmp):
     A decaying state (momentum, Adam's moments) of a parameter whose gradient is zero, such as
     a dead ReLU unit's, shrinks geometrically into the subnormal range and lingers there for
     ~150 steps; every vectorized operation touching a subnormal takes a microcode assist, which
-    made a batch-32 Adam step 8x slower after one epoch of the notes' network. A subnormal
+    makes a batch-32 Adam step up to 8x slower once the notes' network has trained an epoch. A subnormal
     moment moves no weight (its update is below 1e-35), so it is flushed, as a flush-to-zero
     FPU mode would (TensorFlow runs in that mode on x86). `tmp` is a work array of a's shape.
     The rules with a decaying state do this when called with `flush=True`.

@@ -26,8 +26,8 @@ from gradkit.practice._doctor_report import StepResult
 
 def diagnose(setup, model, bias_tol, variance_tol):
     """(training error, validation error, "bias" | "variance" | None)."""
-    train_err = setup.error(model.evaluate(setup.train_X, setup.train_y))
-    val_err = setup.error(model.evaluate(setup.val_X, setup.val_y))
+    train_err = setup.error(model.evaluate_logs(setup.train_X, setup.train_y))
+    val_err = setup.error(model.evaluate_logs(setup.val_X, setup.val_y))
     # The notes: reduce the bias first (a network that cannot fit the training data has
     # nothing to regularize), then the variance.
     kind = "bias" if train_err > bias_tol else \
@@ -283,6 +283,6 @@ def test_once(setup, res, step):
     """With a separate test file: the recommended model on it, once, at the very end."""
     if setup.test_X is None or not len(setup.test_X) or res["diverged"]:
         return
-    logs = res["model"].evaluate(setup.test_X, setup.test_y)
+    logs = res["model"].evaluate_logs(setup.test_X, setup.test_y)
     step.numbers[f"test {setup.score_name} (the test file, once)"] = \
         setup.format_score(setup.score(logs))

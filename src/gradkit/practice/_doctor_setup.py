@@ -70,9 +70,9 @@ class Setup:
         loss, metrics = loss_and_metrics(train.task)
         given = test if config.test_data is not None else None
         return cls(train.X, train.y, val.X, val.y, train.task, _n_outputs(train), loss, metrics,
-                   config.batch_size, config.lr, config.optimizer, config.init,
-                   config.activation, config.data, config=config, train_ds=train,
-                   n_test=len(test) if test is not None else 0,
+                   config.rows_per_batch(len(train.X)), config.lr, config.optimizer,
+                   config.init, config.activation, config.data, config=config,
+                   train_ds=train, n_test=len(test) if test is not None else 0,
                    test_X=given.X if given is not None else None,
                    test_y=given.y if given is not None else None)
 
@@ -106,7 +106,7 @@ class Setup:
             if overfit:
                 cfg.l1, cfg.dropout = 0.0, 0.0
             model = build_model(cfg, self.train_ds, rng)
-            steps = -(-len(self.train_X) // cfg.batch_size)
+            steps = -(-len(self.train_X) // self.batch_size)
             optimizer = make_optimizer(cfg, steps)
         else:
             model = self._copy_base(rng, l2=l2, init=init, overfit=overfit)
@@ -184,7 +184,7 @@ class Setup:
         return self.metric_name != "r2"
 
     def train_score(self, model, X, y):
-        return self.score(model.evaluate(X, y))
+        return self.score(model.evaluate_logs(X, y))
 
     def fits(self, model, X, y):
         s = self.train_score(model, X, y)
@@ -228,7 +228,7 @@ class Setup:
         if self.config is not None:
             c = self.config
             model = (f"hidden {c.hidden}, {c.activation}, init {c.init}, optimizer "
-                     f"{c.optimizer}, batch size {c.batch_size}")
+                     f"{c.optimizer}, batch size {self.batch_size}")
         else:
             model = f"{len(self.base.layers)} layers ({self.base.num_parameters():,} parameters)"
         test = f", {self.n_test} test samples set aside (not used)" if self.n_test else ""

@@ -232,7 +232,7 @@ def _fit(setup, model, epochs, patience, seed):
         return {"score": -math.inf, "val_loss": math.inf, "diverged": True, "model": model,
                 "history": model.history, "epochs_run": len(model.history.epoch)
                 if model.history is not None else 0}
-    val = model.evaluate(setup.val_X, setup.val_y)
+    val = model.evaluate_logs(setup.val_X, setup.val_y)
     score = setup.score(val)
     return {"score": score if math.isfinite(score) else -math.inf, "val_loss": val["loss"],
             "diverged": False, "model": model, "history": history,

@@ -33,6 +33,7 @@ from gradkit._threads import blas_limit
 from gradkit.autograd import Tensor
 from gradkit.errors import ConfigError
 from gradkit.io import load
+from gradkit.nn import losses
 from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
                                   make_optimizer, split_data)
 from gradkit.train import metrics as gmetrics
@@ -102,9 +103,11 @@ class Ensemble:
             return np.asarray(self.class_names, dtype=object)[idx]
         return idx
 
-    def evaluate(self, X, y):
+    def evaluate(self, X, y, *, return_dict=True):
         """{"loss", metric...}: classifiers get the cross-entropy of the mean probabilities and
-        the accuracy; regression gets the members' loss on the mean output."""
+        the accuracy; regression gets the members' loss on the mean output. (A dict always:
+        `return_dict` is accepted so that code written for `Sequential.evaluate(...,
+        return_dict=True)` runs on an ensemble too.)"""
         first = self.models[0]
         yt = encode_targets(first, y)
         if self._kind == "softmax":
@@ -121,14 +124,14 @@ class Ensemble:
             logit = np.log(p) - np.log(1 - p)
             return {"loss": loss, "binary_accuracy": gmetrics.binary_accuracy(t, logit)}
         out = self.predict(X)
-        logs = {"loss": float(first.loss(Tensor(out), yt, None).data)}
+        logs = {"loss": float(losses.value(first.loss, Tensor(out), yt).data)}
         for name, fn in first.metrics:
             logs[name] = fn(yt, out)
         return logs
 
     def evaluate_members(self, X, y):
         """Each member's own `evaluate(X, y)`."""
-        return [m.evaluate(X, y) for m in self.models]
+        return [m.evaluate_logs(X, y) for m in self.models]
 
     @classmethod
     def load(cls, paths):
@@ -162,7 +165,8 @@ def _train_member(config_dict, seed, train, val, blas_threads=None):
     config = RunConfig.from_dict(config_dict)
     model = build_model(config, train, np.random.default_rng(seed))
     loss, metric_names = loss_and_metrics(train.task)
-    steps = -(-len(train) // config.batch_size)
+    batch_size = config.rows_per_batch(len(train))
+    steps = -(-len(train) // batch_size)
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     callbacks = []
     if config.early_stopping and len(val):
@@ -170,7 +174,7 @@ def _train_member(config_dict, seed, train, val, blas_threads=None):
                                        restore_best=True))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
             blas_limit(blas_threads):
-        history = model.fit(train.X, train.y, batch_size=config.batch_size,
+        history = model.fit(train.X, train.y, batch_size=batch_size,
                             epochs=config.epochs, callbacks=callbacks, seed=seed, verbose=0,
                             validation_data=(val.X, val.y) if len(val) else None)
     return model.get_weights(), history.to_dict()

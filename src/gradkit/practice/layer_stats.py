@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradkit.autograd import Tensor, no_grad
+from gradkit.nn import losses
 from gradkit.nn.layers import Activation, BatchNorm, Dense, PReLU
 from gradkit.practice.plots import _pyplot, _save
 from gradkit.train.inputs import encode_targets
@@ -152,8 +153,11 @@ def _gradients(model, X, y, lr):
         opt.zero_grad()
     else:
         model.zero_grad()
-    out = model.forward(Tensor(X))
-    loss = model.loss(out, yt, None)
+    # The loss as training computes it (from the output layer's pre-activation where the
+    # loss reads probabilities after a softmax or sigmoid layer).
+    fused, loss_fn = model._loss_plan()
+    out = model.forward_logits(Tensor(X)) if fused else model.forward(Tensor(X))
+    loss = losses.value(loss_fn, out, yt)
     penalty = model.penalty()
     if penalty is not None:
         loss = loss + penalty

@@ -19,6 +19,7 @@ import numpy as np
 from gradkit import _atomic, optim
 from gradkit import data as gdata
 from gradkit import io as gio
+from gradkit.data.stream import is_stream, is_stream_source
 from gradkit.errors import ConfigError
 from gradkit.nn import initializers, regularizers
 from gradkit.nn import layers as L
@@ -57,11 +58,15 @@ _FIELD_TYPES = {
        for name in ("activation", "init", "optimizer", "schedule", "normalize")},
     **{name: (_REAL, (), "a number") for name in ("lr", "dropout", "l1", "l2", "val", "test")},
     **{name: (_INT, (), "an integer")
-       for name in ("batch_size", "epochs", "early_stopping", "seed", "checkpoint_every")},
+       for name in ("epochs", "early_stopping", "seed", "checkpoint_every")},
+    "batch_size": (_INT + _NONE, (), "an integer, or null for every training row in one batch"),
     "pca_components": (_INT + _NONE, (), "an integer or null"),
     "task": (_STR + _NONE, (), "classification, regression, multilabel or null"),
     "test_data": (_STR + _NONE, (), "a file path or null"),
     "batch_norm": ((bool,), (), "true or false"),
+    "stream": ((bool,), (), "true or false"),
+    "shuffle_buffer": (_INT, (), "an integer"),
+    "statistics": (_STR + _NONE, (), "a file path or null"),
 }
 
 
@@ -77,7 +82,7 @@ class RunConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     schedule: str = "constant"
-    batch_size: int = 32
+    batch_size: int | None = 32      # None: every training row in one batch (full batch)
     epochs: int = 30
     dropout: float = 0.0
     batch_norm: bool = False
@@ -92,6 +97,9 @@ class RunConfig:
     checkpoint_every: int = 0        # steps; 0 = at every epoch end only
     task: str | None = None          # None: inferred from the target (integers: classes)
     test_data: str | None = None     # a separate test file; then `test` must be 0
+    stream: bool = False             # read in record batches (a folder or glob always is)
+    shuffle_buffer: int = 65536      # rows the shuffle buffer of a streamed run mixes
+    statistics: str | None = None    # a streamed run's statistics, computed once (a search's)
 
     def validate(self):
         """Raise ConfigError naming the first setting of the wrong type or out of range."""
@@ -112,7 +120,8 @@ class RunConfig:
              f"activation must be one of {ACTIVATIONS}, got {self.activation!r}"),
             (math.isfinite(self.lr) and self.lr > 0,
              f"lr must be a finite number > 0, got {self.lr!r}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}"),
+            (self.batch_size is None or self.batch_size >= 1,
+             f"batch_size must be >= 1, got {self.batch_size!r}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}"),
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}"),
             (self.l1 >= 0 and self.l2 >= 0, f"l1 and l2 must be >= 0, got {self.l1}, {self.l2}"),
@@ -139,6 +148,8 @@ class RunConfig:
             (self.seed >= 0, f"seed must be >= 0, got {self.seed!r}"),
             (self.checkpoint_every >= 0,
              f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}"),
+            (self.shuffle_buffer >= 0,
+             f"shuffle_buffer must be >= 0, got {self.shuffle_buffer!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -152,6 +163,10 @@ class RunConfig:
         except (ValueError, TypeError) as err:
             raise ConfigError(f"init: {err}") from None
         return self
+
+    def rows_per_batch(self, n_train):
+        """The batch size in rows: `batch_size`, or all `n_train` rows when it is None."""
+        return n_train if self.batch_size is None else self.batch_size
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -186,8 +201,38 @@ class RunConfig:
 def load_data(config):
     """The run's data set; `task` overrides what the loader infers (e.g. integer-valued
     regression targets such as counts or ages would otherwise be read as classes)."""
+    if is_stream_source(config.data):
+        raise ConfigError(f"{config.data}: a folder or glob of tables is read as a stream, which "
+                          "only `gradkit train` (without --ensemble) does so far; give one file "
+                          "to load it into memory")
     options = {"task": config.task} if config.task is not None else {}
-    return gdata.load(config.data, target=config.target, **options)
+    ds = gdata.load(config.data, target=config.target, **options)
+    if config.task is None:
+        _refuse_numbers_as_classes(ds, config)
+    return ds
+
+
+# A whole-number target is read as classes; with more than this many distinct values and
+# fewer than this many rows per value on average, it is a quantity (diabetes' disease
+# progression, rounded: 214 values in 442 rows), not a set of classes.
+_MANY_CLASSES, _FEW_ROWS_PER_CLASS = 20, 5
+
+
+def _refuse_numbers_as_classes(ds, config):
+    """Refuse, with a line naming --task, to train one class per distinct number."""
+    names = ds.class_names
+    if ds.task != "classification" or names is None or len(names) <= _MANY_CLASSES:
+        return
+    if not all(isinstance(n, str) and n.lstrip("-").isdigit() for n in names):
+        return      # named classes: the user's labels, however many
+    n_rows, n_classes = len(ds.y), len(names)
+    if n_rows >= _FEW_ROWS_PER_CLASS * n_classes:
+        return
+    raise ConfigError(
+        f"{config.data}: the target holds {n_classes} distinct whole numbers in {n_rows} rows "
+        f"({n_rows / n_classes:.1f} rows per value): that looks like a quantity, not classes. "
+        "Pass --task regression to predict the number, or --task classification to train "
+        f"{n_classes} classes")
 
 
 def split_data(config, ds):
@@ -202,15 +247,16 @@ def split_data(config, ds):
 
 def build_model(config, train, rng):
     """The Sequential the config describes, its Normalization adapted on the training split."""
+    streamed = is_stream(train)         # a Stream: shapes from its schema, statistics streamed
     model_layers = []
-    if train.X.ndim > 2:
+    if not streamed and train.X.ndim > 2:
         model_layers.append(L.Flatten())
     if config.normalize != "none":
         try:      # e.g. more pca_components than the data has features: the user's setting
             seed = {"seed": config.seed} if config.normalize == "random_projection" else {}
             norm = L.Normalization(mode=config.normalize, n_components=config.pca_components,
                                    **seed)
-            norm.adapt(train.X.reshape(len(train.X), -1))
+            norm.adapt(train if streamed else train.X.reshape(len(train.X), -1))
         except ValueError as err:
             raise ConfigError(f"normalize {config.normalize!r} on {config.data}: {err}") from None
         model_layers.append(norm)
@@ -227,14 +273,18 @@ def build_model(config, train, rng):
                                         kernel_regularizer=reg))
         if config.dropout:
             model_layers.append(L.Dropout(config.dropout))
-    n_out = train.n_classes if train.task != "regression" else \
-        (1 if train.y.ndim == 1 else train.y.shape[1])
+    if streamed:
+        n_out = train.n_classes if train.task != "regression" else \
+            (train.target_shape or (1,))[0]
+    else:
+        n_out = train.n_classes if train.task != "regression" else \
+            (1 if train.y.ndim == 1 else train.y.shape[1])
     # Small output weights: the notes' step 1 expects the initial loss to be log C (every class
     # equally likely); glorot_uniform here gave logits of std ~1.4 after He-initialized ReLU
     # layers, an initial loss ~25% above log C (`gradkit doctor` flags that).
     model_layers.append(L.Dense(n_out, init={"name": "random_normal", "std": 0.01}))
     model = Sequential(model_layers)
-    model.build(train.X.shape[1:], rng)
+    model.build((train.n_features,) if streamed else train.X.shape[1:], rng)
     return model
 
 
@@ -244,11 +294,6 @@ def loss_and_metrics(task):
     if task == "multilabel":
         return "binary_cross_entropy", ["binary_accuracy"]
     return "mse", ["mae", "r2"]
-
-
-# A batch size at least as large as any training split: the whole split is one batch. The
-# command line gives it to the full-batch optimizers (lbfgs, newton) when --batch-size is absent.
-FULL_BATCH = 1_000_000_000
 
 
 def make_optimizer(config, steps_per_epoch):
@@ -286,6 +331,10 @@ class RunResult:
 def train_run(config, out, *, resume=False, verbose=1, console=None):
     """Run `config`, writing the run folder `out`; return the model, history and test metrics."""
     config.validate()
+    from gradkit.practice._stream_run import train_stream_run, wants_stream
+
+    if wants_stream(config):
+        return train_stream_run(config, out, resume=resume, verbose=verbose, console=console)
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
@@ -293,7 +342,8 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     rng = np.random.default_rng(config.seed)
     model = build_model(config, train, rng)
     loss, metric_names = loss_and_metrics(ds.task)
-    steps = -(-len(train) // config.batch_size)
+    batch_size = config.rows_per_batch(len(train))
+    steps = -(-len(train) // batch_size)
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     model.class_names = ds.class_names
     model.feature_names = ds.feature_names
@@ -309,7 +359,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
     # the last good checkpoint; NumPy's overflow warnings on the way there (from forward passes
     # with huge weights) would only print noise before that line, or raise under -W error.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = model.fit(train.X, train.y, batch_size=config.batch_size,
+        history = model.fit(train.X, train.y, batch_size=batch_size,
                             epochs=config.epochs,
                             validation_data=(val.X, val.y) if len(val) else None,
                             callbacks=callbacks, seed=config.seed, verbose=0,
@@ -317,7 +367,7 @@ def train_run(config, out, *, resume=False, verbose=1, console=None):
                             checkpoint_every=config.checkpoint_every or None,
                             resume_from=resume_from)
         # No test set (test 0, no test_data): no test metrics, rather than NaNs of an empty set.
-        results = {"test_" + k: v for k, v in model.evaluate(test.X, test.y).items()} \
+        results = {"test_" + k: v for k, v in model.evaluate_logs(test.X, test.y).items()} \
             if len(test) else {}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})

@@ -24,11 +24,13 @@ import shutil
 from dataclasses import dataclass, field
 
 from gradkit import _atomic
+from gradkit.data.stream import is_stream_source
 from gradkit.errors import ConfigError
 from gradkit.practice import _executors as executors
 from gradkit.practice import _search_final as F
 from gradkit.practice import _search_report as R
 from gradkit.practice._search_report import print_table
+from gradkit.practice._stream_run import open_stream, share_statistics, wants_stream
 from gradkit.practice.run import RunConfig, load_data, split_data
 
 SAMPLERS = ("random", "tpe", "coarse-to-fine")
@@ -126,6 +128,10 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
                                                         test_data)
     test_data = os.path.abspath(test_data) if test_data is not None else None
     out = os.path.abspath(os.fspath(storage_dir))
+    if wants_stream(RunConfig.from_dict(config)):       # one statistics pass for every trial
+        config = share_statistics(config, out)
+        # The finalists' folds split data in memory; a streamed search ends with its ranking.
+        finalists = 0
     trials_dir = os.path.join(out, "trials")
     os.makedirs(trials_dir, exist_ok=True)
     verbosity = optuna.logging.get_verbosity()
@@ -179,7 +185,8 @@ def _prepare(data, base, space, metric, seed, test_data):
     S.check_choices(distributions)
     data = os.fspath(data)
     # Workers (a Dask cluster's included) may run elsewhere than this folder.
-    source = os.path.abspath(data) if os.path.exists(data) else data
+    source = os.path.abspath(data) if os.path.exists(data) or is_stream_source(data) \
+        else data
     if test_data is not None:
         # The test file replaces the test split: trials train on all of `data` less validation.
         base.setdefault("test", 0.0)
@@ -195,15 +202,22 @@ def _prepare(data, base, space, metric, seed, test_data):
     config.validate()
     if not config.val:
         raise ConfigError("a search scores trials on the validation split; val must be > 0")
-    ds = load_data(config)
-    if ds.y is None:
-        raise ConfigError(f"{data}: has no target to train on")
+    if wants_stream(config):        # every trial streams the same files (shared storage)
+        task = open_stream(config)[0].task
+    else:
+        ds = load_data(config)
+        if ds.y is None:
+            raise ConfigError(f"{data}: has no target to train on")
+        task = ds.task
     if metric is None:
         metric = {"classification": "val_accuracy",
-                  "multilabel": "val_binary_accuracy"}.get(ds.task, "val_loss")
-    check_metric(metric, ds.task)
+                  "multilabel": "val_binary_accuracy"}.get(task, "val_loss")
+    check_metric(metric, task)
     check_space(config.to_dict(), distributions)
     if test_data is not None:       # a test file that does not fit fails now, not at the end
+        if wants_stream(config):
+            raise ConfigError("test_data: a streamed search has no final model to test yet; "
+                              "evaluate best.json's run on the test file")
         split_data(dataclasses.replace(config, test_data=os.fspath(test_data)), ds)
     direction = "minimize" if metric.endswith(_MINIMIZED) else "maximize"
     return config.to_dict(), distributions, metric, direction

@@ -72,7 +72,7 @@ class BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": [Boolean()],
-        "init": [Options(str, set(initializers.names())), dict, initializers.Initializer],
+        "init": [None, Options(str, set(initializers.names())), dict, initializers.Initializer],
         "optimizer": [None, str, dict, optim.Optimizer],
         "learning_rate_schedule": [None, Options(str, set(comp.SCHEDULE_NAMES)), dict,
                                    schedules.Schedule],
@@ -127,8 +127,9 @@ class BaseMLP(BaseEstimator):
         loss = comp.BatchLoss(base, scale)
         nominal_batch = min(200, len(X)) if self.batch_size == "auto" else self.batch_size
         penalty = comp.BatchL2(self.alpha, loss, nominal_batch) if self.alpha > 0 else None
-        init = self._param("init", comp.resolve_init, self.init)
+        init = None if self.init is None else self._param("init", comp.resolve_init, self.init)
         layers = comp.build_layers(hidden, activation=self.activation, init=init,
+                                   n_features=int(np.prod(X.shape[1:])),
                                    dropout=float(self.dropout), batch_norm=self.batch_norm,
                                    n_outputs=n_outputs, penalty=penalty,
                                    dtype=np.dtype(self.dtype).type)

@@ -45,7 +45,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     gradkit's additions:
         dropout: drop probability after each hidden layer (default 0: none).
         batch_norm: BatchNorm before each hidden activation (default False).
-        init: weight initializer name, config or object (default "glorot_uniform").
+        init: weight initializer name, config or object; None (the default) is
+            scikit-learn's own: weights and biases uniform in ±sqrt(6 / (fan_in + fan_out))
+            (2 instead of 6 for activation="logistic").
         loss: None or "log_loss" (scikit-learn's), or a gradkit cross-entropy (name, config dict
             or object), e.g. "cross_entropy" (softmax even for two classes) or
             {"name": "cross_entropy", "label_smoothing": 0.1}.
@@ -86,7 +88,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, batch_norm=False, init="glorot_uniform", loss=None,
+                 dropout=0.0, batch_norm=False, init=None, loss=None,
                  optimizer=None, learning_rate_schedule=None, class_weight=None,
                  callbacks=None, dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes

@@ -68,7 +68,7 @@ class BatchLoss:
                 # mean(w_i ℓ_i · n / Σw) = Σ w_i ℓ_i / Σw: the weighted mean of the batch.
                 sample_weight = w * (n / total)
                 self.batch_weight = total
-        loss = self.base(y_pred, y_true, sample_weight)
+        loss = losses.value(self.base, y_pred, y_true, sample_weight)
         return loss * self.scale if self.scale != 1.0 else loss
 
     def describe(self):
@@ -98,18 +98,40 @@ def hidden_activation(name):
     return ACTIVATION_ALIASES.get(name, name)
 
 
-def build_layers(hidden, *, activation, init, dropout, batch_norm, n_outputs, penalty, dtype):
-    """Dense layers (with BatchNorm → activation and Dropout after each hidden one if asked)."""
+def sklearn_inits(activation, fan_in, fan_out):
+    """scikit-learn's initialization of one layer (its `_init_coef`): W and b both uniform in
+    ±sqrt(factor / (fan_in + fan_out)), factor 6, or 2 for the logistic activation."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    bound = float(np.sqrt(factor / (fan_in + fan_out)))
+    uniform = initializers.RandomUniform(-bound, bound)
+    return uniform, uniform
+
+
+def build_layers(hidden, *, activation, init, dropout, batch_norm, n_outputs, penalty, dtype,
+                 n_features=None):
+    """Dense layers (with BatchNorm → activation and Dropout after each hidden one if asked).
+
+    `init` None is scikit-learn's initialization (`sklearn_inits`), which needs `n_features`.
+    """
     act = hidden_activation(activation)
+    sizes = [n_features, *[int(u) for u in hidden], int(n_outputs)]
+
+    def inits(i):
+        if init is not None:
+            return {"init": init}
+        w, b = sklearn_inits(activation, sizes[i], sizes[i + 1])
+        return {"init": w, "bias_init": b}
+
     layers = []
-    for units in hidden:
-        layers.append(Dense(int(units), activation=None if batch_norm else act, init=init,
+    for i, units in enumerate(hidden):
+        layers.append(Dense(int(units), activation=None if batch_norm else act, **inits(i),
                             kernel_regularizer=penalty, dtype=dtype))
         if batch_norm:
             layers += [BatchNorm(dtype=dtype), Activation(act, dtype=dtype)]
         if dropout:
             layers.append(Dropout(dropout, dtype=dtype))
-    layers.append(Dense(int(n_outputs), init=init, kernel_regularizer=penalty, dtype=dtype))
+    layers.append(Dense(int(n_outputs), **inits(len(hidden)), kernel_regularizer=penalty,
+                        dtype=dtype))
     return layers
 
 
@@ -121,10 +143,14 @@ def resolve_init(init):
 
 
 def resolve_loss(loss):
-    """A gradkit Loss from a name, a config dict or an object (copied)."""
-    if isinstance(loss, losses.Loss):
-        return copy.deepcopy(loss)
-    return losses.get(loss)
+    """A gradkit Loss from a name, a config dict or an object (copied), reading logits.
+
+    The estimator's network ends in its own output unit, without an activation, and turns
+    its outputs into probabilities itself: a loss named for probabilities (Keras's
+    "sparse_categorical_crossentropy", from_logits=False) is the same loss read from those
+    logits, as a Keras model with a softmax output layer computes it."""
+    resolved = copy.deepcopy(loss) if isinstance(loss, losses.Loss) else losses.get(loss)
+    return resolved.with_logits() if isinstance(resolved, losses.Loss) else resolved
 
 
 def resolve_schedule(spec, *, lr, steps_per_epoch, epochs):

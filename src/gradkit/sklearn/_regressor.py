@@ -48,7 +48,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, batch_norm=False, init="glorot_uniform", loss=None,
+                 dropout=0.0, batch_norm=False, init=None, loss=None,
                  optimizer=None, learning_rate_schedule=None, callbacks=None,
                  dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes

@@ -4,10 +4,10 @@ state in `on_train_begin`, and stops training with `model.stop_training = True`.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import math
-import sys
-import time
+import os
 
 import numpy as np
 
@@ -18,12 +18,21 @@ from gradkit.train.metrics import mode_for
 
 
 class Callback:
-    """Base class: every hook is a no-op. `self.model` is set by `fit`."""
+    """Base class: every hook is a no-op. `self.model` is set by `fit`.
+
+    Keras's hook names work: `on_train_batch_begin`/`on_train_batch_end` are the per-batch
+    hooks (`on_batch_begin`/`on_batch_end` are their older names, as in Keras; override
+    either), and `on_test_begin`/`on_test_end` bracket the validation pass at each epoch end.
+    A batch's logs hold "loss", the mean loss of the epoch so far (Keras's running mean).
+    """
 
     model = None
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        self.params = params
 
     def on_train_begin(self, logs=None): ...
     def on_train_end(self, logs=None): ...
@@ -31,6 +40,18 @@ class Callback:
     def on_epoch_end(self, epoch, logs=None): ...
     def on_batch_begin(self, batch, logs=None): ...
     def on_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs)
+
+
+def _overrides(cb, *hooks):
+    return any(getattr(type(cb), h) is not getattr(Callback, h) for h in hooks)
 
 
 class CallbackList(Callback):
@@ -40,11 +61,13 @@ class CallbackList(Callback):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             cb.set_model(model)
-        # Only callbacks that override the per-batch hooks are called per batch (hot path).
+        # Only callbacks that override a per-batch hook are called per batch (hot path).
         self._batch_end = [cb for cb in self.callbacks
-                           if type(cb).on_batch_end is not Callback.on_batch_end]
+                           if _overrides(cb, "on_batch_end", "on_train_batch_end")]
         self._batch_begin = [cb for cb in self.callbacks
-                             if type(cb).on_batch_begin is not Callback.on_batch_begin]
+                             if _overrides(cb, "on_batch_begin", "on_train_batch_begin")]
+        self._test = [cb for cb in self.callbacks
+                      if _overrides(cb, "on_test_begin", "on_test_end")]
 
     def on_train_begin(self, logs=None):
         for cb in self.callbacks:
@@ -64,11 +87,19 @@ class CallbackList(Callback):
 
     def on_batch_begin(self, batch, logs=None):
         for cb in self._batch_begin:
-            cb.on_batch_begin(batch, logs)
+            cb.on_train_batch_begin(batch, logs)
 
     def on_batch_end(self, batch, logs=None):
         for cb in self._batch_end:
-            cb.on_batch_end(batch, logs)
+            cb.on_train_batch_end(batch, logs)
+
+    def on_test_begin(self, logs=None):
+        for cb in self._test:
+            cb.on_test_begin(logs)
+
+    def on_test_end(self, logs=None):
+        for cb in self._test:
+            cb.on_test_end(logs)
 
     @property
     def wants_batch_logs(self):
@@ -91,16 +122,33 @@ def _monitored(logs, monitor, who):
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
 
-    With `restore_best=True`, the weights of the best epoch are put back at the end.
+    Keras's arguments and defaults: `patience=0`, `restore_best_weights=False` (gradkit's
+    `restore_best` is the same switch): with it, the weights of the best epoch are put back
+    at the end. `baseline`: training also stops if `monitor` does not beat it within
+    `patience` epochs; `start_from_epoch`: epochs before it are not watched.
     """
 
-    def __init__(self, monitor="val_loss", *, patience=5, min_delta=0.0, mode="auto",
-                 restore_best=True):
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=None, start_from_epoch=0, *,
+                 restore_best=None):
         if patience < 0:
             raise ValueError(f"patience must be >= 0, got patience={patience!r}")
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        if restore_best is not None and restore_best_weights is not None \
+                and bool(restore_best) != bool(restore_best_weights):
+            raise ValueError("restore_best and restore_best_weights are one setting; got "
+                             f"restore_best={restore_best!r}, "
+                             f"restore_best_weights={restore_best_weights!r}")
+        self.monitor, self.patience = monitor, int(patience)
+        self.min_delta = abs(float(min_delta))
         self.mode = mode_for(monitor) if mode == "auto" else mode
-        self.restore_best = restore_best
+        self.restore_best = bool(restore_best if restore_best is not None
+                                 else restore_best_weights)
+        self.baseline, self.start_from_epoch = baseline, int(start_from_epoch)
+        self.verbose = verbose
+
+    @property
+    def restore_best_weights(self):
+        return self.restore_best
 
     def on_train_begin(self, logs=None):
         self.best, self.best_epoch, self.wait = None, None, 0
@@ -108,17 +156,23 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = _monitored(logs, self.monitor, "EarlyStopping")
+        if epoch < self.start_from_epoch:
+            return
         if _better(self.mode, value, self.best, self.min_delta):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best, self.best_epoch = value, epoch
             if self.restore_best:
                 self.best_weights = self.model.get_weights()
-            return
+            if self.baseline is None or _better(self.mode, value, self.baseline, 0.0):
+                self.wait = 0
+                return
         self.wait += 1
         # `patience` epochs without improvement stop training (Keras's rule; the notes' "after
         # M successive increases"): with `>` it took patience + 1.
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.model.stop_training = True
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping")
 
     def on_train_end(self, logs=None):
         if (logs or {}).get("diverged"):
@@ -126,19 +180,37 @@ class EarlyStopping(Callback):
         if self.restore_best and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
-
 class ModelCheckpoint(Callback):
     """Save the model (safetensors + config) after each epoch, or only when `monitor` improves.
 
-    `path` may contain `{epoch}`, formatted with the 1-based epoch number.
+    `filepath` is formatted as Keras formats it: `{epoch}` is the 1-based epoch and every log
+    is a field, so "m-{epoch:02d}-{val_loss:.2f}.safetensors" works. The file is a whole model
+    (`gk.load_model` reads it back); Keras's `save_weights_only=True` is refused, since a file
+    of weights alone is not a gradkit model file.
     """
 
-    def __init__(self, path, *, monitor="val_loss", save_best_only=False, mode="auto"):
-        self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
+    def __init__(self, filepath=None, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", save_freq="epoch",
+                 initial_value_threshold=None, *, path=None):
+        if (filepath is None) == (path is None):
+            raise TypeError("ModelCheckpoint needs the file to write: filepath=... (or path=)")
+        if save_weights_only:
+            raise ValueError("save_weights_only=True is not supported: gradkit writes the whole "
+                             "model (weights and config) in one .safetensors file")
+        if save_freq != "epoch":
+            raise ValueError(f"save_freq must be 'epoch', got save_freq={save_freq!r} (saving "
+                             "every n batches is fit's checkpoint_every)")
+        self.path = str(filepath if filepath is not None else path)
+        self.monitor, self.save_best_only, self.verbose = monitor, save_best_only, verbose
         self.mode = mode_for(monitor) if mode == "auto" else mode
+        self.initial_value_threshold = initial_value_threshold
+
+    @property
+    def filepath(self):
+        return self.path
 
     def on_train_begin(self, logs=None):
-        self.best = None
+        self.best = self.initial_value_threshold
         self.saved = []
 
     def on_epoch_end(self, epoch, logs=None):
@@ -147,36 +219,68 @@ class ModelCheckpoint(Callback):
             if not _better(self.mode, value, self.best, 0.0):
                 return
             self.best = value
-        path = self.path.format(epoch=epoch + 1)
+        path = self._format(epoch, logs or {})
         write_model(self.model, path)         # gradkit.io.save's writer, a floor below train
         self.saved.append(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved the model to {path}")
+
+    def _format(self, epoch, logs):
+        try:
+            return self.path.format(**{**logs, "epoch": epoch + 1})
+        except (KeyError, IndexError, ValueError) as err:
+            raise KeyError(f"ModelCheckpoint cannot format {self.path!r}: {err!r}; the fields "
+                           f"available are epoch and {sorted(logs)}") from None
 
 
 class LearningRateScheduler(Callback):
-    """Set the optimizer's learning rate from `schedule(epoch)` at the start of every epoch.
+    """Set the optimizer's learning rate from the schedule at the start of every epoch.
 
-    `schedule` is a gradkit schedule or any callable epoch -> learning rate. (For a per-step
-    schedule, give it to the optimizer itself: `Adam(lr=gk.schedules.Cosine(...))`.)
+    `schedule` is Keras's `schedule(epoch, lr)` (epoch 0-based, lr the current rate), a
+    callable `schedule(epoch)`, or a gradkit schedule. (For a per-step schedule, give it to
+    the optimizer itself: `Adam(lr=gk.schedules.Cosine(...))`.)
     """
 
-    def __init__(self, schedule):
-        self.schedule = schedule
+    def __init__(self, schedule, verbose=0):
+        self.schedule, self.verbose = schedule, verbose
+        self._takes_lr = not isinstance(schedule, Schedule) and _positional_count(schedule) >= 2
 
     def on_epoch_begin(self, epoch, logs=None):
         # A gradkit schedule is evaluated at t = epoch directly: through __call__ a per="epoch"
         # schedule would divide the epoch by steps_per_epoch again (or refuse without it).
         value = getattr(self.schedule, "value", None) if isinstance(self.schedule, Schedule) \
             else None
-        self.model.optimizer.lr = float(value(epoch) if value else self.schedule(epoch))
+        if value:
+            lr = value(epoch)
+        elif self._takes_lr:
+            lr = self.schedule(epoch, float(self.model.optimizer.lr))
+        else:
+            lr = self.schedule(epoch)
+        self.model.optimizer.lr = float(lr)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
 
     def on_epoch_end(self, epoch, logs=None):
-        logs["lr"] = float(self.model.optimizer.lr)
+        logs["lr"] = logs["learning_rate"] = float(self.model.optimizer.lr)
+
+
+def _positional_count(fn):
+    """How many positional arguments `fn` can take (2 for Keras's schedule(epoch, lr))."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 2
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by `factor` when `monitor` stalls for `patience` epochs."""
+    """Multiply the learning rate by `factor` when `monitor` stalls for `patience` epochs.
 
-    def __init__(self, monitor="val_loss", *, factor=0.1, patience=3, min_delta=1e-4,
+    Keras's defaults (patience 10, min_delta 1e-4, cooldown 0, min_lr 0)."""
+
+    def __init__(self, monitor="val_loss", *, factor=0.1, patience=10, min_delta=1e-4,
                  min_lr=0.0, cooldown=0, mode="auto"):
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got factor={factor!r}")
@@ -199,7 +303,7 @@ class ReduceLROnPlateau(Callback):
                 opt = self.model.optimizer
                 opt.lr = max(float(opt.lr) * self.factor, self.min_lr)
                 self.wait, self.cooling = 0, self.cooldown
-        logs["lr"] = float(self.model.optimizer.lr)
+        logs["lr"] = logs["learning_rate"] = float(self.model.optimizer.lr)
 
 
 class TerminateOnNaN(Callback):
@@ -216,12 +320,30 @@ class TerminateOnNaN(Callback):
 
 
 class CSVLogger(Callback):
-    """Write one row per epoch (epoch, loss, metrics...) to a CSV file, atomically each epoch."""
+    """Write one row per epoch to a CSV file, rewritten atomically each epoch.
 
-    def __init__(self, path):
-        self.path = str(path)
+    As Keras's: `filename`, `separator`, `append`; the "epoch" column is 0-based and the other
+    columns are the logs in sorted order. With `append=True` the rows go after those already
+    in the file (and no second header); otherwise the file is replaced.
+    """
+
+    def __init__(self, filename=None, separator=",", append=False, *, path=None):
+        if (filename is None) == (path is None):
+            raise TypeError("CSVLogger needs the file to write: filename=... (or path=)")
+        self.path = str(filename if filename is not None else path)
+        self.separator, self.append = separator, bool(append)
+
+    @property
+    def filename(self):
+        return self.path
 
     def on_train_begin(self, logs=None):
+        self.prefix = ""
+        if self.append and os.path.isfile(self.path):
+            with open(self.path, encoding="utf-8", newline="") as f:
+                self.prefix = f.read()
+            if self.prefix and not self.prefix.endswith("\n"):
+                self.prefix += "\n"
         # A resumed fit has already put the earlier epochs on the model's history: start from
         # them, or the file would be rewritten with the epochs after the resume only.
         history = getattr(self.model, "history", None)
@@ -231,71 +353,18 @@ class CSVLogger(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._add(epoch, logs)
-        keys = list(dict.fromkeys(k for row in self.rows for k in row))
+        keys = ["epoch"] + sorted(dict.fromkeys(k for row in self.rows for k in row
+                                                if k != "epoch"))
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
-        writer.writeheader()
+        writer = csv.DictWriter(buf, fieldnames=keys, delimiter=self.separator,
+                                lineterminator="\n")
+        if not self.prefix:
+            writer.writeheader()
         writer.writerows(self.rows)
-        _atomic.atomic_write_text(self.path, buf.getvalue())
+        _atomic.atomic_write_text(self.path, self.prefix + buf.getvalue())
 
     def _add(self, epoch, logs):
-        self.rows.append({"epoch": epoch + 1, **{k: v for k, v in logs.items()
-                                                 if np.isscalar(v)}})
-
-
-class ProgressBar(Callback):
-    """A rich progress bar with loss, metrics and ETA; quiet when output is not a terminal."""
-
-    def __init__(self, *, force=False, file=None):
-        self.force, self.file = force, file
-
-    def on_train_begin(self, logs=None):
-        stream = self.file or sys.stdout
-        self.enabled = self.force or (hasattr(stream, "isatty") and stream.isatty())
-        self.progress = None
-        self.epochs = (logs or {}).get("epochs", 0)
-        self.steps = (logs or {}).get("steps", 0)
-        if not self.enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
-        self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(bar_width=24),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-            console=Console(file=stream, force_terminal=self.force or None), transient=False)
-        self.progress.start()
-        self.last = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.progress is not None:
-            self.task = self.progress.add_task("", total=self.steps,
-                                               epoch=f"{epoch + 1}/{self.epochs}", info="")
-
-    def on_batch_end(self, batch, logs=None):
-        if self.progress is None:
-            return
-        now = time.monotonic()
-        if now - self.last > 0.1 or batch + 1 == self.steps:   # redraw at most 10 times a second
-            self.last = now
-            self.progress.update(self.task, completed=batch + 1,
-                                 info=f"loss {logs['loss']:.4f}")
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.progress is not None:
-            info = " ".join(f"{_short_key(k)} {v:.3f}" for k, v in logs.items()
-                            if isinstance(v, float) and math.isfinite(v))
-            self.progress.update(self.task, completed=self.steps, info=info)
-
-    def on_train_end(self, logs=None):
-        if self.progress is not None:
-            self.progress.stop()
-
-
-def _short_key(key):
-    """Log names short enough that an epoch's line fits an 80-column terminal."""
-    return key.replace("accuracy", "acc").replace("val_", "val ")
+        self.rows.append({"epoch": epoch, **{k: v for k, v in logs.items() if np.isscalar(v)}})
 
 
 class SnapshotEnsemble(Callback):
@@ -345,6 +414,9 @@ class SnapshotEnsemble(Callback):
         finally:
             self.model.set_weights(current)
 
+
+# The progress bar lives in its own module; it is one of the callbacks all the same.
+from gradkit.train.progress import ProgressBar  # noqa: E402
 
 __all__ = ["Callback", "CallbackList", "EarlyStopping", "ModelCheckpoint",
            "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger",

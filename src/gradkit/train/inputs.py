@@ -11,15 +11,23 @@ import numpy as np
 
 from gradkit.errors import DataError
 from gradkit.nn.losses import class_weights_per_sample
+from gradkit.train import _boundary
 
 
-def encode_targets(model, y):
+def encode_targets(model, y, rows=None):
     """Labels as the loss wants them: int64 class indices, float32 rows or values.
 
     String labels become indices into `model.class_names` (sorted, kept on the model);
-    labels the model has not seen are refused.
+    labels the model has not seen are refused. Labels are checked here (None, negative,
+    outside the output layer, one per row of X when `rows` is given): a `DataError` naming
+    what was found and what was expected.
     """
+    if y is None:
+        raise DataError("y is missing: pass one label (or target row) per sample")
     y = np.asarray(y)
+    _boundary.no_nones(y)
+    if rows is not None:
+        _boundary.rows_match(rows, len(y) if y.ndim else 0)
     if y.dtype.kind in "USO":
         labels = y.astype(str)
         if model.class_names is None:
@@ -30,21 +38,26 @@ def encode_targets(model, y):
             raise DataError(f"labels not seen in training: {unseen[:5]}; "
                             f"known classes: {model.class_names}")
         return np.array([index[v] for v in labels.tolist()], dtype=np.int64)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"y must hold numbers or class names, got an array of dtype {y.dtype}")
     kind = getattr(model.loss, "output", None)
+    if kind == "softmax" and y.ndim == 2 and y.shape[1] == 1 and y.dtype.kind in "biu":
+        y = y[:, 0]               # Keras takes integer labels as a column too
     if kind == "softmax" and y.ndim == 1:
-        if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
-            raise DataError("classification labels must be whole numbers, got fractional values")
-        return y.astype(np.int64)
+        labels = _boundary.class_indices(y)
+        _boundary.labels_fit_outputs(model, labels)
+        return labels
+    if kind == "softmax":
+        _boundary.labels_fit_outputs(model, y)
+    if kind == "sigmoid":
+        return _boundary.probabilities(y)
     return y.astype(np.float32)
 
 
-def as_features(X, name="X"):
-    """X as C-contiguous float32 rows; refuses 1-D input, no rows, NaN and inf."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if X.ndim < 2:
-        raise DataError(f"{name} must have one row per sample (2-D or more), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise DataError(f"{name} has no rows")
+def as_features(X, name="X", expected=None):
+    """X as C-contiguous float32 rows of the model's input shape (`expected`, when built);
+    refuses other shapes, 1-D input, no rows, text, NaN and inf."""
+    X = _boundary.features(X, name, expected)
     if not all_finite(X):
         row = int(np.argwhere(~np.isfinite(X.reshape(len(X), -1)))[0, 0])
         raise DataError(f"{name} contains NaN or inf (first at row {row})")
@@ -66,9 +79,6 @@ def row_weights(y, *, class_weight=None, sample_weight=None, class_names=None):
     """One float64 weight per row (class weight times sample weight), or None for neither."""
     w = class_weights_per_sample(class_weight, y, class_names)
     if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float64)
-        if sw.shape != (len(y),):
-            raise DataError(f"sample_weight must hold one weight per row, shape ({len(y)},), "
-                            f"got shape {sw.shape}")
+        sw = _boundary.sample_weights(sample_weight, len(y))
         w = sw if w is None else w * sw
     return w

@@ -7,13 +7,15 @@ import math
 
 import numpy as np
 
-from gradkit._memory import reuse_freed_memory
-from gradkit.errors import DataError, TrainingDiverged
+from gradkit._streams import is_stream
+from gradkit.errors import TrainingDiverged
+from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
 from gradkit.train.metrics import log_value
+from gradkit.train.streaming import fit_stream
 
 __all__ = ["fit", "encode_targets"]
 
@@ -66,10 +68,12 @@ class _Run:
     batch_logs: dict = dataclasses.field(default_factory=dict)
 
 
-def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_split=0.0,
-        validation_data=None, class_weight=None, sample_weight=None, callbacks=None, seed=None,
-        verbose=1, checkpoint_dir=None, checkpoint_every=None, resume_from=None):
-    """Train `model` on (X, y) with mini-batch gradient descent.
+def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
+        validation_split=0.0, validation_data=None, class_weight=None, sample_weight=None,
+        callbacks=None, seed=None, verbose="auto", checkpoint_dir=None, checkpoint_every=None,
+        resume_from=None, x=None):
+    """Train `model` on (X, y) with mini-batch gradient descent; X may be a
+    `gradkit.data.Stream` (y None; validation_data another Stream), read and never held.
 
     Args:
         batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
@@ -82,16 +86,25 @@ def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_spli
         callbacks: list of `Callback`s. A non-finite loss or gradient raises
             `TrainingDiverged` unless `TerminateOnNaN(enabled=False)` is passed.
         seed: seeds shuffling, weight initialization and dropout: same seed, same weights.
-        verbose: 1 shows a progress bar (when writing to a terminal), 0 nothing.
+        verbose: as Keras's: 0 nothing; 1 ("auto") a progress bar on a terminal and one line
+            per epoch elsewhere (a script piped to a log); 2 one line per epoch.
         checkpoint_dir: write resumable checkpoints there at every epoch end (and every
             `checkpoint_every` steps if given).
         resume_from: a checkpoint file or directory to continue from.
+        x: Keras's name for X (`fit(x=..., y=...)`).
     """
+    X = _boundary.keras_x(X, {"X": x} if x is not None else {}, "fit")
     if model.optimizer is None or model.loss is None:
         raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
-            batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer, got batch_size={batch_size!r}")
+    if batch_size is not None:
+        batch_size = _boundary.batch_size(batch_size, None)
+    if is_stream(X):        # data larger than memory: read, never held (train/streaming.py)
+        return fit_stream(
+            model, X, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
+            validation_split=validation_split, validation_data=validation_data,
+            class_weight=class_weight, sample_weight=sample_weight, callbacks=callbacks,
+            seed=seed, verbose=verbose, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, resume_from=resume_from)
     data = _prepare_data(model, X, y, validation_split=validation_split,
                          validation_data=validation_data, class_weight=class_weight,
                          sample_weight=sample_weight)
@@ -118,15 +131,14 @@ def fit(model, X, y, *, batch_size=None, epochs=1, shuffle=True, validation_spli
 def _prepare_data(model, X, y, *, validation_split, validation_data, class_weight,
                   sample_weight):
     """Validate and encode the arrays, weigh the rows, and hold out the validation rows."""
-    X = as_features(X)
-    y = encode_targets(model, y)
-    if len(y) != len(X):
-        raise DataError(f"X has {len(X)} rows but y has {len(y)}")
+    expected = model.input_shape if model.built else None
+    X = as_features(X, "X", expected)
+    y = encode_targets(model, y, rows=len(X))
     w = row_weights(y, class_weight=class_weight, sample_weight=sample_weight,
                     class_names=model.class_names)
     if validation_data is not None:
-        return _Data(X, y, w, as_features(validation_data[0], "validation_data's X"),
-                     encode_targets(model, validation_data[1]))
+        X_val = as_features(validation_data[0], "validation_data's X", X.shape[1:])
+        return _Data(X, y, w, X_val, encode_targets(model, validation_data[1], rows=len(X_val)))
     if validation_split:
         if not 0 < validation_split < 1:
             raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
@@ -138,16 +150,22 @@ def _prepare_data(model, X, y, *, validation_split, validation_data, class_weigh
 def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkpoint_dir,
            checkpoint_every):
     """Build the model, bind the optimizer, assemble the callbacks: a run at epoch 0."""
-    reuse_freed_memory()        # every step's activations reuse the last step's blocks
     rng = np.random.default_rng(seed)
-    if not model.built:
+    if not model.built or (getattr(model, "_fresh", False) and seed is not None):
+        # (a model built at construction, whose weights nobody set, draws them from the seed)
         model.build(data.X.shape[1:], rng)
+        _boundary.labels_fit_outputs(model, data.y)
+        if data.y_val is not None:
+            _boundary.labels_fit_outputs(model, data.y_val, "validation_data's y")
+    model._plan = None
+    model._loss_plan()          # a loss that cannot go with the output layer: said first
     model.optimizer.bind(model.parameters())
 
     user_cbs = list(callbacks or [])
     guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)), TerminateOnNaN())
+    verbose = _boundary.verbosity(verbose)
     if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
-        user_cbs.insert(0, ProgressBar())
+        user_cbs.insert(0, ProgressBar(verbose=verbose))
 
     n = len(data.X)
     steps = math.ceil(n / batch_size)
@@ -194,7 +212,7 @@ def _run_epoch(run, epoch):
         if model.stop_training:
             break
     run.perm = None
-    logs = _epoch_logs(model, run.acc, data.y, data.X_val, data.y_val)
+    logs = _epoch_logs(model, run.acc, data.y, data.X_val, data.y_val, cbs)
     cbs.on_epoch_end(epoch, logs)
     run.history.record_epoch(epoch, logs)
     if run.checkpoint_dir:
@@ -225,7 +243,8 @@ def _train_batch(run, epoch, b):
     run.step += 1
     run.acc.add(idx, value, out)
     run.history.batch_loss.append(value)
-    batch_logs["loss"] = value
+    # Keras's batch logs: the mean loss of the epoch so far (its progress bar's number).
+    batch_logs["loss"] = run.acc.scalars["loss_sum"] / run.acc.scalars["count"]
     cbs.on_batch_end(b, batch_logs)
     if run.checkpoint_dir and run.checkpoint_every and run.step % run.checkpoint_every == 0 \
             and b + 1 < run.steps:
@@ -233,13 +252,16 @@ def _train_batch(run, epoch, b):
                   step=run.step, perm=run.perm, history=run.history, accum=run.acc)
 
 
-def _epoch_logs(model, acc, y, X_val, y_val):
+def _epoch_logs(model, acc, y, X_val, y_val, cbs):
     logs = {"loss": acc.scalars["loss_sum"] / max(acc.scalars["count"], 1)}
     if acc.arrays:
         out = acc.arrays["outputs"]
         for name, fn in model.metrics:
             logs[name] = log_value(fn(y, out))
     if X_val is not None:
-        for key, value in model.evaluate(X_val, y_val).items():
+        cbs.on_test_begin({})
+        val = model.evaluate_logs(X_val, y_val)
+        cbs.on_test_end(dict(val))
+        for key, value in val.items():
             logs[f"val_{key}"] = value
     return logs

@@ -107,10 +107,14 @@ def r2(y_true, y_pred):
 METRICS = Registry("metric", {
     "accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accuracy,
     "top_k_accuracy": top_k_accuracy, "precision": precision, "recall": recall,
-    "f1": f1, "mse": mse, "mae": mae, "r2": r2}, case_sensitive=True)
+    "f1": f1, "mse": mse, "mae": mae, "r2": r2,
+    # Keras's names for the same numbers (logs keep the name given to compile)
+    "sparse_categorical_accuracy": accuracy, "categorical_accuracy": accuracy,
+    "mean_squared_error": mse, "mean_absolute_error": mae}, case_sensitive=True)
 # Metrics where larger is better (early stopping and checkpoints pick the direction from this).
 HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "top_k_accuracy", "precision",
-                    "recall", "f1", "r2"}
+                    "recall", "f1", "r2", "sparse_categorical_accuracy",
+                    "categorical_accuracy"}
 
 
 def get(metric):
@@ -118,6 +122,15 @@ def get(metric):
     if callable(metric):
         return getattr(metric, "__name__", "metric"), metric
     return metric, METRICS.lookup(metric)
+
+
+def names():
+    return METRICS.names()
+
+
+def known(name, fn):
+    """Whether (name, fn) is gradkit's own metric of that name (so it can be saved by name)."""
+    return name in METRICS and METRICS.lookup(name) is fn
 
 
 def log_value(value):

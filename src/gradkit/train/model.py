@@ -6,15 +6,15 @@ import math
 
 import numpy as np
 
-import gradkit.autograd as ag
 from gradkit import optim
-from gradkit._memory import reuse_freed_memory
+from gradkit._model_format import write_model
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
+from gradkit.nn.layers.core import InputLayer
 from gradkit.nn.module import Layer, Module, layer_from_config
-from gradkit.train import loop
+from gradkit.train import _boundary, loop
 from gradkit.train import metrics as metrics_mod
-from gradkit.train.inputs import encode_targets
+from gradkit.train._inference import OutputAndInference
 
 
 _SUMMARY_KEYS = ("units", "activation", "rate", "std", "mode", "n_components", "momentum")
@@ -28,7 +28,7 @@ def _short(layer):
     return f"{type(layer).__name__}({', '.join(parts)})"
 
 
-class Sequential(Module):
+class Sequential(OutputAndInference, Module):
     """Layers applied in order; built lazily from the first input's shape.
 
     >>> model = Sequential([Dense(512, activation="relu"), Dense(10)])
@@ -37,10 +37,19 @@ class Sequential(Module):
     """
 
     def __init__(self, layers=None, *, name=None):
-        self.layers = list(layers or [])
-        for layer in self.layers:
+        layers = list(layers or [])
+        for layer in layers:
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential takes layers, got {type(layer).__name__}")
+        # Keras's `Input(shape=...)` first, or `input_shape=` on the first layer, fixes the
+        # input shape: the model is built at once, as Keras builds it (Input is not a layer of
+        # `model.layers` there either).
+        declared = None
+        if layers and isinstance(layers[0], InputLayer):
+            declared = layers.pop(0).shape
+        elif layers and getattr(layers[0], "declared_input_shape", None) is not None:
+            declared = layers[0].declared_input_shape
+        self.layers = layers
         self.name = name
         self.built = False
         self.input_shape = None
@@ -52,26 +61,88 @@ class Sequential(Module):
         self.feature_names = None
         self.history = None
         self._running_cache = None
+        self._plan = None
+        self._fresh = False
+        if declared is not None:
+            self.build(declared)
+            self._fresh = True
 
     def add(self, layer):
-        if self.built:
-            raise RuntimeError("cannot add a layer to a built model")
+        """Append a layer. On a built model (after `Input`), the layer is built at once on the
+        model's output shape, as Keras builds it."""
+        if isinstance(layer, InputLayer):
+            if self.layers:
+                raise ValueError("Input(shape=...) must come before the first layer")
+            self.build(layer.shape)
+            self._fresh = True
+            return
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential takes layers, got {type(layer).__name__}")
         self.layers.append(layer)
+        self._plan = None
+        if self.built:
+            self._extend(layer)
+        elif len(self.layers) == 1 and getattr(layer, "declared_input_shape", None) is not None:
+            self.build(layer.declared_input_shape)
+            self._fresh = True
+
+    def _extend(self, layer):
+        if isinstance(layer, Layer) and not layer.built:
+            layer.build(self.output_shape, np.random.default_rng())
+        if isinstance(layer, Layer):
+            self.output_shape = layer.compute_output_shape(self.output_shape)
+        self._running_cache = None
+
+    def pop(self):
+        """Remove the last layer (Keras's `Sequential.pop`); returns it."""
+        if not self.layers:
+            raise IndexError("pop from a model without layers")
+        self._plan = None
+        layer = self.layers.pop()
+        if self.built:
+            shape = self.input_shape
+            for kept in self.layers:
+                shape = kept.compute_output_shape(shape) if isinstance(kept, Layer) else shape
+            self.output_shape = shape
+            self._running_cache = None
+        return layer
+
+    @property
+    def weights(self):
+        """Keras's `model.weights`: every parameter, then the buffers."""
+        return [*self.parameters(), *(b for _, b in self.named_buffers())]
 
     # -- building -----------------------------------------------------------------------------
     def build(self, input_shape, rng=None, *, seed=None):
-        """Create every layer's weights for inputs of `input_shape` (no batch axis)."""
+        """Create every layer's weights for inputs of `input_shape`.
+
+        `input_shape` has no batch axis, or Keras's leading None for it: `build((None, 784))`
+        and `build((784,))` are the same.
+
+        A model built at construction (from `Input` or `input_shape=`) whose weights nobody
+        has set yet is "fresh": a seeded build (or `fit(seed=...)`) draws its weights again
+        from that seed, so the seed decides the weights however the model was declared.
+        """
+        reinit = getattr(self, "_fresh", False) and (rng is not None or seed is not None)
         rng = rng if rng is not None else np.random.default_rng(seed)
-        shape = tuple(int(d) for d in input_shape)
+        shape = _boundary.sample_shape(input_shape)
         self.input_shape = shape
         for layer in self.layers:
-            if isinstance(layer, Layer) and not layer.built:
+            redraw = reinit and not hasattr(layer, "adapt") \
+                and not getattr(layer, "_weights_set", False)
+            if isinstance(layer, Layer) and (not layer.built or redraw):
                 layer.build(shape, rng)
             shape = layer.compute_output_shape(shape) if isinstance(layer, Layer) else shape
         self.output_shape = shape
         self.built = True
+        self._fresh = False
         self._running_cache = None
+        self._plan = None
         return self
+
+    def load_state_dict(self, state, *, strict=True):
+        super().load_state_dict(state, strict=strict)
+        self._fresh = False         # weights given: a seeded fit must not draw them again
 
     def forward(self, x):
         for layer in self.layers:
@@ -80,7 +151,9 @@ class Sequential(Module):
 
     def __call__(self, x):
         if not isinstance(x, Tensor):
-            x = Tensor(np.asarray(x, dtype=np.float32))
+            x = Tensor(_boundary.features(x, "X", self.input_shape if self.built else None))
+        elif self.built:
+            _boundary.check_shape(x.shape, "X", self.input_shape)
         if not self.built:
             self.build(x.shape[1:])
         return self.forward(x)
@@ -124,12 +197,54 @@ class Sequential(Module):
             raise ValueError(f"set_weights needs {len(keys)} arrays, got {len(weights)}")
         self.load_state_dict(dict(zip(keys, weights)))
 
+    def count_params(self):
+        """The number of trainable parameters (Keras's name for `num_parameters`)."""
+        if not self.built:
+            raise RuntimeError("count_params() needs a built model: call build(input_shape), "
+                               "fit, or start the model with Input(shape=...)")
+        return self.num_parameters()
+
+    def layer_names(self):
+        """Each layer's name: its own, or Keras's default ("dense", "dense_1", ...)."""
+        counts, names = {}, []
+        for layer in self.layers:
+            if getattr(layer, "name", None):
+                names.append(layer.name)
+                continue
+            base = _snake(type(layer).__name__)
+            n = counts.get(base, 0)
+            counts[base] = n + 1
+            names.append(base if n == 0 else f"{base}_{n}")
+        return names
+
+    def get_layer(self, name=None, index=None):
+        """The layer called `name`, or at position `index` (Keras's `get_layer`)."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer needs exactly one of name= or index=")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"index {index} is out of range: the model has "
+                                 f"{len(self.layers)} layers")
+            return self.layers[index]
+        names = self.layer_names()
+        if name not in names:
+            raise ValueError(f"no layer named {name!r}; the layers are {names}")
+        return self.layers[names.index(name)]
+
+    def save(self, path, *, include_optimizer=True, extra=None):
+        """Write the model to a .safetensors file, as Keras's `model.save`: the weights, the
+        compile settings and (with `include_optimizer`, the default) the optimizer's state.
+        `gk.load_model(path)` (or `gk.load`) gives it back ready to evaluate and to go on
+        fitting where it stopped."""
+        write_model(self, path, include_optimizer=include_optimizer, extra=extra)
+
     # -- configuration --------------------------------------------------------------------------
     def get_config(self):
         return {"name": self.name, "layers": [layer.describe() for layer in self.layers],
                 "input_shape": list(self.input_shape) if self.input_shape else None,
                 "class_names": self.class_names, "feature_names": self.feature_names,
-                "loss": self.loss.describe() if hasattr(self.loss, "describe") else None}
+                "loss": self.loss.describe() if hasattr(self.loss, "describe") else None,
+                "compile": self.compile_config()}
 
     @classmethod
     def from_config(cls, config):
@@ -140,15 +255,45 @@ class Sequential(Module):
             model.loss = losses_mod.get(config["loss"])
         if config.get("input_shape"):
             model.build(config["input_shape"])
+        settings = config.get("compile")
+        if settings is not None:
+            # A saved model keeps its compile settings (Keras's habit): it evaluates and fits
+            # as soon as it is loaded.
+            if not isinstance(settings, dict) or set(settings) != {"optimizer", "loss",
+                                                                   "metrics"}:
+                raise ValueError("'compile' must hold optimizer, loss and metrics, got "
+                                 f"{settings!r}")
+            metrics = settings["metrics"]
+            if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+                raise ValueError(f"compile metrics must be a list of names, got {metrics!r}")
+            model.compile(optimizer=settings["optimizer"], loss=settings["loss"],
+                          metrics=metrics)
         return model
 
     # -- training -------------------------------------------------------------------------------
     def compile(self, optimizer="adam", loss="cross_entropy", metrics=None):
-        """Choose the optimizer, the loss and the metrics reported by fit and evaluate."""
+        """Choose the optimizer, the loss and the metrics reported by fit and evaluate.
+
+        Keras's loss names mean what they mean in Keras: "sparse_categorical_crossentropy"
+        after `Dense(10, activation="softmax")` reads probabilities, and is computed from the
+        layer's pre-activation (see `_loss_plan`); gradkit's "cross_entropy" reads logits.
+        """
         self.optimizer = optim.get(optimizer)
         self.loss = losses_mod.get(loss)
         self.metrics = [metrics_mod.get(m) for m in (metrics or [])]
+        self._plan = None
+        if self.layers:
+            self._loss_plan()     # a loss that cannot go with the output layer: said now
         return self
+
+    def compile_config(self):
+        """The compile settings as JSON (what a model file keeps), or None before compile."""
+        if self.optimizer is None or not hasattr(self.loss, "describe"):
+            return None
+        # Metrics by name only: a custom metric function is code, which a file never holds.
+        names = [name for name, fn in self.metrics if metrics_mod.known(name, fn)]
+        return {"optimizer": self.optimizer.get_config(), "loss": self.loss.describe(),
+                "metrics": names}
 
     # `model.fit(X, y, ...)` is `gradkit.train.loop.fit(model, X, y, ...)`, its arguments and
     # docstring included; returns a `History`.
@@ -171,9 +316,10 @@ class Sequential(Module):
         # (the loss's below, the gradient's in `opt.step`) turn into a refused step; NumPy's
         # warning would only repeat it, and where warnings are errors it would be raised before
         # the check could say where. The update itself stays outside: that is the optimizer's.
+        fused, loss_fn = self._loss_plan()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = self.forward(Tensor(xb))
-            loss = self.loss(out, yb, wb)
+            out = self.forward_logits(Tensor(xb)) if fused else self.forward(Tensor(xb))
+            loss = losses_mod.value(loss_fn, out, yb, wb)
             pen = self.penalty()
             if pen is not None:
                 loss = loss + pen
@@ -188,10 +334,12 @@ class Sequential(Module):
         return value, out.data, applied
 
     def _objective(self, xb, yb, wb):
-        """The batch's loss (+ penalties) and outputs, under the same errstate as train_step."""
+        """The batch's loss (+ penalties) and outputs, under the same errstate as train_step
+        (the loss computed as train_step computes it: see `_loss_plan`)."""
+        fused, loss_fn = self._loss_plan()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = self.forward(Tensor(xb))
-            loss = self.loss(out, yb, wb)
+            out = self.forward_logits(Tensor(xb)) if fused else self.forward(Tensor(xb))
+            loss = losses_mod.value(loss_fn, out, yb, wb)
             pen = self.penalty()
             return (loss if pen is None else loss + pen), out
 
@@ -239,58 +387,13 @@ class Sequential(Module):
                                    if getattr(m, name, None) is not None]
         return self._running_cache
 
-    # -- inference ------------------------------------------------------------------------------
-    def predict(self, X, batch_size=1024):
-        """The model's outputs (logits for classifiers), in batches, without a graph."""
-        X = np.asarray(X, dtype=np.float32)
-        if not self.built:
-            raise RuntimeError("predict() needs a trained or built model")
-        reuse_freed_memory()        # each batch's activations reuse the last batch's blocks
-        was_training = self.training
-        self.eval()
-        try:
-            with no_grad():
-                first = self.forward(Tensor(X[:batch_size])).data
-                if len(X) <= batch_size:
-                    return np.array(first)
-                out = np.empty((len(X),) + first.shape[1:], dtype=first.dtype)
-                out[:batch_size] = first
-                for start in range(batch_size, len(X), batch_size):
-                    out[start:start + batch_size] = self.forward(
-                        Tensor(X[start:start + batch_size])).data
-                return out
-        finally:
-            self.train(was_training)
 
-    def predict_proba(self, X, batch_size=1024):
-        """Class probabilities: softmax (or sigmoid) of the logits."""
-        logits = self.predict(X, batch_size=batch_size)
-        kind = getattr(self.loss, "output", None)
-        if kind == "softmax":
-            return ag.softmax(Tensor(logits), axis=-1).data
-        if kind == "sigmoid":
-            return ag.sigmoid(Tensor(logits)).data
-        raise ValueError("predict_proba needs a classifier (a cross-entropy loss), "
-                         f"this model's loss is {getattr(self.loss, 'name', self.loss)!r}")
-
-    def predict_classes(self, X, batch_size=1024):
-        """Predicted labels: class names when the model was trained on named classes."""
-        logits = self.predict(X, batch_size=batch_size)
-        kind = getattr(self.loss, "output", None)
-        if kind == "sigmoid" and logits.shape[-1] > 1:
-            return (logits > 0).astype(np.int64)          # multi-label: one 0/1 per label
-        idx = metrics_mod._predicted_classes(logits)
-        if self.class_names is not None:
-            return np.asarray(self.class_names, dtype=object)[idx]
-        return idx
-
-    def evaluate(self, X, y, batch_size=1024, sample_weight=None):
-        """{"loss": ..., metric: ...} on (X, y)."""
-        yt = encode_targets(self, y)
-        out = self.predict(X, batch_size=batch_size)
-        with no_grad():
-            loss = float(self.loss(Tensor(out), yt, sample_weight).data)
-        logs = {"loss": loss}
-        for name, fn in self.metrics:
-            logs[name] = metrics_mod.log_value(fn(yt, out))
-        return logs
+def _snake(name):
+    """Keras's default layer name from a class name: BatchNormalization -> batch_normalization."""
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper()
+                                   or (i + 1 < len(name) and name[i + 1].islower())):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)

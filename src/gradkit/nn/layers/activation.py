@@ -1,4 +1,5 @@
-"""PReLU: the leaky ReLU whose slope is learned (the notes' "parametric rectifier", 001)."""
+"""PReLU: the leaky ReLU whose slope is learned (the notes' "parametric rectifier", 001); and
+Keras's LeakyReLU layer, with Keras's argument and default."""
 
 from __future__ import annotations
 
@@ -42,3 +43,31 @@ class PReLU(Layer):
 
     def get_config(self):
         return {"alpha_init": self.alpha_init, "name": self.name, "dtype": self.dtype.name}
+
+
+@register
+class LeakyReLU(Layer):
+    """Keras's `LeakyReLU`: f(x) = x for x > 0, negative_slope · x otherwise.
+
+    Args:
+        negative_slope: Keras 3's default, 0.3 (the layer's; Keras's `leaky_relu` function
+            defaults to 0.2 and gradkit's activation "leaky_relu" to the notes' 0.1).
+    """
+
+    def __init__(self, negative_slope=0.3, *, name=None, dtype=np.float32, alpha=None):
+        super().__init__(name=name, dtype=dtype)
+        if alpha is not None:     # Keras 2's name, which Keras 3 still takes
+            negative_slope = alpha
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope,
+                                                              (int, float, np.number)) \
+                or not np.isfinite(negative_slope) or negative_slope < 0:
+            raise ValueError("negative_slope must be a finite number >= 0, got "
+                             f"negative_slope={negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return ag.where(x.data > 0, x, x * self.negative_slope)
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope, "name": self.name,
+                "dtype": self.dtype.name}

@@ -1,4 +1,5 @@
-"""Dense, Activation and Flatten: the layers every feed-forward network is made of."""
+"""Dense, Activation, Flatten and Keras's Input: the layers every feed-forward network is
+made of."""
 
 from __future__ import annotations
 
@@ -6,7 +7,18 @@ import numpy as np
 
 import gradkit.autograd as ag
 from gradkit.nn import activations, initializers, regularizers
-from gradkit.nn.module import Layer, Parameter, register
+from gradkit.errors import DataError
+from gradkit.nn.module import Layer, Parameter, _sample_shape, register
+
+
+def _one_of(name, value, keras_name, keras_value, default):
+    """gradkit's setting or Keras's name for it (not both, unless they agree)."""
+    if value is not None and keras_value is not None and value != keras_value:
+        raise ValueError(f"{name} and {keras_name} are one setting; got {name}={value!r} and "
+                         f"{keras_name}={keras_value!r}")
+    if value is not None:
+        return value
+    return keras_value if keras_value is not None else default
 
 
 def _describe(component):
@@ -20,17 +32,21 @@ class Dense(Layer):
     Args:
         units: number of outputs.
         activation: name ("relu", "tanh", ...) or callable; None for logits.
-        init: weight initializer (name, config or object), default "glorot_uniform".
-        bias_init: default "zeros".
+        init: weight initializer (name, config or object), default "glorot_uniform";
+            Keras's `kernel_initializer` is the same setting.
+        bias_init: default "zeros"; Keras's `bias_initializer` is the same setting.
         use_bias: add b (default True).
         kernel_regularizer: penalty on W added to the loss (e.g. "l2" or gk.regularizers.l2(1e-4)).
         bias_regularizer: off by default: the notes observe that regularizing b underfits.
     """
 
-    def __init__(self, units, activation=None, *, init="glorot_uniform", bias_init="zeros",
+    def __init__(self, units, activation=None, *, init=None, bias_init=None,
                  use_bias=True, kernel_regularizer=None, bias_regularizer=None,
-                 activation_kwargs=None, name=None, dtype=np.float32):
+                 activation_kwargs=None, name=None, dtype=np.float32,
+                 kernel_initializer=None, bias_initializer=None):
         super().__init__(name=name, dtype=dtype)
+        init = _one_of("init", init, "kernel_initializer", kernel_initializer, "glorot_uniform")
+        bias_init = _one_of("bias_init", bias_init, "bias_initializer", bias_initializer, "zeros")
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise ValueError(f"units must be a positive integer, got units={units!r}")
         self.units = int(units)
@@ -48,7 +64,8 @@ class Dense(Layer):
 
     def build(self, input_shape, rng=None):
         if len(input_shape) < 1:
-            raise ValueError(f"Dense needs inputs with a feature axis, got shape {input_shape}")
+            raise DataError(f"Dense needs inputs with a feature axis, got samples of shape "
+                            f"{tuple(input_shape)}")
         rng = np.random.default_rng() if rng is None else rng
         fan_in = int(input_shape[-1])
         self.W = Parameter(self.init((fan_in, self.units), rng, self.dtype), name="W")
@@ -118,3 +135,33 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
+
+
+@register
+class InputLayer(Layer):
+    """Keras's input placeholder: fixes the shape of one sample; passes inputs through.
+
+    `Sequential([Input(shape=(784,)), Dense(10)])` builds the model at once for that shape
+    (and, as in Keras, the Input is not one of `model.layers`).
+    """
+
+    def __init__(self, shape=None, *, batch_size=None, name=None, dtype=np.float32,
+                 batch_shape=None):
+        super().__init__(name=name, dtype=dtype)
+        if shape is None and batch_shape is not None:
+            shape = tuple(batch_shape)[1:]
+        if shape is None:
+            raise ValueError("Input needs shape=: the shape of one sample, e.g. shape=(784,)")
+        self.shape = _sample_shape(shape)
+
+    def forward(self, x):
+        return x
+
+    def get_config(self):
+        return {"shape": list(self.shape), "name": self.name, "dtype": self.dtype.name}
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):  # noqa: N802
+    """Keras's `Input(shape=...)`: the first entry of a `Sequential`, fixing its input shape."""
+    return InputLayer(shape, batch_size=batch_size, name=name, batch_shape=batch_shape,
+                      dtype=np.float32 if dtype is None else dtype)

@@ -81,3 +81,24 @@ class BatchNorm(Layer):
     def get_config(self):
         return {"momentum": self.momentum, "eps": self.eps, "name": self.name,
                 "dtype": self.dtype.name}
+
+
+@register
+class BatchNormalization(BatchNorm):
+    """Keras's `BatchNormalization`: gradkit's BatchNorm with Keras's names and defaults,
+    momentum 0.99 and epsilon 1e-3.
+
+    `momentum` means the same in both (the weight of the old running statistic, as the
+    formula above), and both use the biased batch variance for the running variance (PyTorch
+    keeps the unbiased one). Only the last axis is normalized (`axis=-1`).
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, *, name=None, dtype=np.float32):
+        if axis != -1:
+            raise ValueError(f"BatchNormalization normalizes the last axis only (axis=-1), got "
+                             f"axis={axis!r}")
+        super().__init__(momentum=momentum, eps=epsilon, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"momentum": self.momentum, "epsilon": self.eps, "name": self.name,
+                "dtype": self.dtype.name}

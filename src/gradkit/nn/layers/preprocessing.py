@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit._streams import is_stream
 from gradkit.autograd import Tensor
 from gradkit.nn.layers._random import check_seed
 from gradkit.nn.module import Layer, register
@@ -122,7 +123,11 @@ class Normalization(Layer):
         super().build(input_shape)
 
     def adapt(self, X):
-        """Compute the statistics from training data X, shape (samples, ..., features); returns self."""
+        """Compute the statistics from training data X, shape (samples, ..., features), or from
+        a `gradkit.data.Stream` (its statistics pass: float64 moments merged pairwise, the same
+        numbers to float32 precision without holding the data); returns self."""
+        if is_stream(X):
+            return self._adapt_stream(X)
         X = np.asarray(X.data if isinstance(X, Tensor) else X)
         if X.ndim < 2 or X.shape[0] < 1:
             raise ValueError(f"adapt needs an array of shape (samples, features), got {X.shape}")
@@ -136,22 +141,47 @@ class Normalization(Layer):
             self.build(X.shape[1:])
         flat = X.reshape(-1, X.shape[-1])
         mean = flat.mean(axis=0)
-        std = flat.std(axis=0)
+        std = self._set_moments(flat.shape[0], mean, flat.std(axis=0))
+
+        def correlation():
+            z = (flat - mean) / std
+            return z.T @ z / z.shape[0]
+
+        self._set_components(correlation)
+        return self
+
+    def _set_moments(self, count, mean, std):
         # A constant column's std is 0, or rounding noise far below its mean: keep it at 0.
         std = np.where(std > 1e-10 * np.abs(mean), std, 1.0)
         self.mean[...] = mean
         self.std[...] = std
-        self.count[...] = flat.shape[0]
+        self.count[...] = count
+        return std
+
+    def _set_components(self, correlation):
+        """Random components, or the principal components of `correlation()` (the covariance
+        of the standardized features, computed only where it is needed)."""
         if self.mode == "random_projection":
             d, k = self.components.shape
             rng = np.random.default_rng(self.seed)
             self.components[...] = rng.normal(0.0, 1.0 / np.sqrt(k), size=(d, k))
         elif self.mode != "standardize":
-            self._adapt_pca((flat - mean) / std)
+            self._adapt_pca(correlation())
+
+    def _adapt_stream(self, stream):
+        stats = stream.statistics(covariance=self.mode in ("pca", "whiten"))
+        if stats.count < 1:
+            raise ValueError(f"adapt needs at least one row, the stream {stream!r} has none")
+        shape = (stream.n_features,)
+        if not self.built or self.input_shape != shape:
+            self.build(shape)
+        moments = stats.moments
+        std = self._set_moments(stats.count, moments.mean, np.sqrt(moments.variance))
+        self._set_components(lambda: moments.covariance / np.outer(std, std))
         return self
 
-    def _adapt_pca(self, z):
-        cov = z.T @ z / z.shape[0]
+    def _adapt_pca(self, cov):
+        """Components and variances from the covariance of the standardized features."""
         eigval, eigvec = np.linalg.eigh(cov)
         k = self.components.shape[1]
         order = np.argsort(eigval)[::-1][:k]

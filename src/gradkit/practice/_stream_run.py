@@ -1,0 +1,123 @@
+"""`gradkit train` on data larger than memory: the run of `practice.run`, read as a Stream.
+
+A run streams when its data is a folder of Parquet or CSV files or a glob of them, or when
+`stream` is set (`--stream`) for one file. Everything else is the in-memory run's: the same
+config, the same model, the same run folder. What differs is where the numbers come from: the
+split is fixed by each row's identity (a hash of seed, file and row, see `gradkit.data.stream`)
+rather than a stratified shuffle, the Normalization statistics come from the statistics pass,
+and the test metrics and confusion matrix are summed over the test rows batch by batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from gradkit import _atomic
+from gradkit import data as gdata
+from gradkit import io as gio
+from gradkit.data.stream import is_stream_source
+from gradkit.errors import ConfigError
+from gradkit.practice import plots
+from gradkit.practice.run import (RunConfig, RunResult, build_model, history_csv,
+                                  loss_and_metrics, make_optimizer)
+from gradkit.train import callbacks as cb
+from gradkit.train import metrics as gmetrics
+from gradkit.train.checkpoint import list_checkpoints
+from gradkit.train.streaming import evaluate_stream
+
+# Rows per record batch read; fixed so that a config reproduces its run bit for bit (the
+# buffer's draws depend on the size of the batches that fill it).
+BATCH_ROWS = 65536
+
+
+def wants_stream(config) -> bool:
+    """Whether the run streams: `stream` set, or data that is a folder or glob of tables."""
+    return bool(config.stream) or is_stream_source(config.data)
+
+
+def open_stream(config):
+    """The data set of `config` as a Stream, and its (train, val, test) split."""
+    s = gdata.stream(config.data, target=config.target, task=config.task,
+                     batch_rows=BATCH_ROWS, shuffle_buffer=config.shuffle_buffer,
+                     seed=config.seed)
+    parts = s.split(val=config.val, test=config.test)
+    if config.statistics and os.path.exists(config.statistics):
+        parts[0].load_statistics(config.statistics)     # False: other data; the pass runs
+    return s, parts
+
+
+def share_statistics(config, out):
+    """A search's base config (a dict) with `statistics` naming a file in `out` that holds the
+    streamed data set's statistics, computed here once instead of in every trial."""
+    path = os.path.join(out, "statistics.safetensors")
+    run = RunConfig.from_dict(config, source="search base")
+    if not os.path.exists(path):
+        os.makedirs(out, exist_ok=True)
+        _, (train, _, _) = open_stream(run)
+        train.statistics(covariance=run.normalize in ("pca", "whiten"))
+        train.save_statistics(path)
+    return {**config, "statistics": path}
+
+
+def _test_results(model, test, task, n_classes):
+    """Test metrics and (for classifiers) the confusion matrix, summed batch by batch."""
+    results = {"test_" + k: v for k, v in evaluate_stream(model, test).items()}
+    cm = None
+    if task == "classification":
+        cm = np.zeros((n_classes, n_classes), np.int64)
+        for X, y in test.batches(4096, shuffle=False):
+            cm += gmetrics.confusion_matrix(y, model.predict(X), n_classes)
+    return results, cm
+
+
+def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
+    """`practice.run.train_run` for a streamed data set; returns its RunResult."""
+    whole, (train, val, test) = open_stream(config)
+    schema, task = whole.schema, whole.task
+    if len(train) == 0 or len(test) == 0:
+        raise ConfigError(f"{config.data}: {len(train)} training and {len(test)} test rows "
+                          f"after the split (val={config.val}, test={config.test}); the data "
+                          "set is too small to split")
+    rng = np.random.default_rng(config.seed)
+    model = build_model(config, train, rng)
+    loss, metric_names = loss_and_metrics(task)
+    if config.batch_size is None:      # one batch of every row is what streaming avoids
+        raise ConfigError(f"{config.data}: a streamed run reads record batches, so it needs an "
+                          "integer batch_size, got null (every row in one batch)")
+    steps = -(-len(train) // config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
+    model.class_names = whole.class_names
+    model.feature_names = whole.feature_names
+
+    os.makedirs(out, exist_ok=True)
+    ckpt_dir = os.path.join(out, "checkpoints")
+    resume_from = ckpt_dir if resume and list_checkpoints(ckpt_dir) else None
+    callbacks = [cb.ProgressBar(file=console)] if verbose else []
+    has_val = len(val) > 0
+    if config.early_stopping and has_val:
+        callbacks.append(cb.EarlyStopping("val_loss", patience=config.early_stopping,
+                                          restore_best=True))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        history = model.fit(train, None, batch_size=config.batch_size, epochs=config.epochs,
+                            validation_data=val if has_val else None, callbacks=callbacks,
+                            seed=config.seed, verbose=0, checkpoint_dir=ckpt_dir,
+                            checkpoint_every=config.checkpoint_every or None,
+                            resume_from=resume_from)
+        results, cm = _test_results(model, test, task, whole.n_classes)
+    results.update({"train_samples": len(train), "val_samples": len(val),
+                    "test_samples": len(test), "epochs_run": len(history.epoch)})
+    extra = {"run": config.to_dict(), "data_schema": schema, "task": task}
+    gio.save(model, os.path.join(out, "model.safetensors"), extra=extra)
+    _atomic.atomic_write_text(os.path.join(out, "config.json"),
+                             json.dumps({"run": config.to_dict()}, indent=2) + "\n")
+    _atomic.atomic_write_text(os.path.join(out, "metrics.json"),
+                             json.dumps(results, indent=2) + "\n")
+    _atomic.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
+    plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
+                          metric=metric_names[0], title=f"gradkit train {config.data}")
+    if cm is not None:
+        plots.confusion_matrix(cm, whole.class_names, os.path.join(out, "confusion_matrix.png"))
+    return RunResult(model, history, results, out)

@@ -1,0 +1,171 @@
+"""Checks at the public boundary of `fit`, `evaluate` and `predict`: arrays of the right rank,
+shape and kind, labels the output layer can take. Each failure is one `DataError` naming the
+array, what was expected and what was found; inside, the arrays are trusted."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from gradkit.errors import DataError
+
+
+def sample_shape(input_shape):
+    """The shape of one sample: `(784,)` from `(784,)`, or from Keras's `(None, 784)`."""
+    shape = tuple(input_shape)
+    if shape and shape[0] is None:
+        shape = shape[1:]
+    if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                            and d > 0 for d in shape):
+        raise ValueError(f"input_shape must be positive integers (one sample's shape, or "
+                         f"Keras's (None, ...) with the batch axis first), got {input_shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _expected(shape):
+    return "(n_samples, " + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") \
+        + ")"
+
+
+def check_shape(shape, name, expected):
+    """Refuse an input whose sample shape is not the one the model was built for."""
+    if expected is None:
+        return
+    shape = tuple(shape)
+    if len(shape) != len(expected) + 1 or tuple(shape[1:]) != tuple(expected):
+        what = (f"{expected[0]} features per row, found {shape[1]}"
+                if len(shape) == 2 and len(expected) == 1 else
+                f"rank {len(expected) + 1}, found rank {len(shape)}"
+                if len(shape) != len(expected) + 1 else f"samples of shape {tuple(expected)}")
+        raise DataError(f"{name} has shape {shape}; this model takes {_expected(expected)}: "
+                        f"expected {what}")
+
+
+def features(X, name, expected=None):
+    """X as a C-contiguous float32 array of one row per sample, checked against `expected`
+    (the model's input shape, without the batch axis) when the model is built."""
+    if X is None:
+        raise DataError(f"{name} is missing: pass the input array")
+    arr = np.asarray(X)
+    if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "O" and any(v is None for v in arr.reshape(-1).tolist()):
+            raise DataError(f"{name} holds None values; expected numbers")
+        try:
+            arr = arr.astype(np.float32)
+        except (TypeError, ValueError):
+            raise DataError(f"{name} must hold numbers, got an array of dtype {arr.dtype}") \
+                from None
+    if arr.ndim < 2:
+        hint = f" {_expected(expected)}" if expected is not None else " (2-D or more)"
+        raise DataError(f"{name} must have one row per sample,{hint}, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise DataError(f"{name} has no rows")
+    check_shape(arr.shape, name, expected)
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def labels_fit_outputs(model, y, name="y"):
+    """Refuse class labels the output layer has no unit for (a softmax loss's integer labels
+    index the outputs; a label of 12 with 10 units would train on nothing or fail deep inside)."""
+    if getattr(model.loss, "output", None) != "softmax" or not model.built:
+        return
+    width = int(model.output_shape[-1])
+    if y.ndim == 1:
+        if len(y) and int(y.max()) >= width:
+            row = int(np.argmax(y >= width))
+            raise DataError(f"{name} holds label {int(y[row])} at row {row}, but the output "
+                            f"layer has {width} units: expected labels 0..{width - 1}")
+    elif y.shape[-1] != width:
+        raise DataError(f"{name} has {y.shape[-1]} columns (one-hot or probability rows), but "
+                        f"the output layer has {width} units")
+
+
+def class_indices(y, name="y"):
+    """Whole-number, non-negative class labels as int64 (checked, not cast blindly)."""
+    if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        raise DataError(f"{name}: classification labels must be whole numbers, got fractional "
+                        "values")
+    labels = y.astype(np.int64)
+    if len(labels) and labels.min() < 0:
+        row = int(np.argmax(labels < 0))
+        raise DataError(f"{name} holds the negative label {int(labels[row])} at row {row}: "
+                        "expected class indices 0, 1, ...")
+    return labels
+
+
+def probabilities(y, name="y"):
+    """0/1 (or soft) binary targets: a value outside [0, 1] is not a probability."""
+    t = y.astype(np.float32)
+    if t.size and (t.min() < 0 or t.max() > 1):
+        raise DataError(f"{name} holds {float(t.min() if t.min() < 0 else t.max()):g}; a "
+                        "sigmoid cross-entropy needs targets in [0, 1] (0/1 labels)")
+    return t
+
+
+def no_nones(y, name="y"):
+    if y.dtype.kind == "O":
+        flat = y.reshape(-1).tolist()
+        if any(v is None for v in flat):
+            raise DataError(f"{name} holds None at row {flat.index(None)}: every sample needs "
+                            "a label")
+
+
+def rows_match(n_x, n_y, x_name="X", y_name="y"):
+    if n_x != n_y:
+        raise DataError(f"{x_name} has {n_x} rows but {y_name} has {n_y}: expected one label "
+                        "per row")
+
+
+def sample_weights(sample_weight, n):
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.shape != (n,):
+        raise DataError(f"sample_weight must hold one weight per row, shape ({n},), got shape "
+                        f"{sw.shape}")
+    return sw
+
+
+def batch_size(value, default):
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"batch_size must be a positive integer, got batch_size={value!r}")
+    return int(value)
+
+
+def keras_x(x, kwargs, who):
+    """The input array, given positionally or by name (Keras's `x=`, gradkit's `X=`)."""
+    if "X" in kwargs:
+        if x is not None:
+            raise TypeError(f"{who} got the input twice (x and X)")
+        x = kwargs.pop("X")
+    return x
+
+
+def no_more(kwargs, who):
+    if kwargs:
+        raise TypeError(f"{who}() got unexpected keyword arguments {sorted(kwargs)}")
+
+
+def verbosity(verbose):
+    """Keras's verbose as 0, 1 or 2 ("auto" is 1, as in Keras)."""
+    if verbose == "auto":
+        return 1
+    if verbose in (0, 1, 2) and not isinstance(verbose, float):
+        return int(verbose)
+    raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got verbose={verbose!r}")
+
+
+def clock():
+    return time.monotonic()
+
+
+def report(verbose, n, batch_size, started, logs=None):
+    """The one line evaluate and predict print when verbose (Keras's last progress line)."""
+    if not verbosity(verbose):
+        return
+    steps = -(-n // (batch_size or 1024))
+    parts = [f"{steps}/{steps}", f"{time.monotonic() - started:.2f}s"]
+    parts += [f"{k}: {v:.4f}" for k, v in (logs or {}).items() if isinstance(v, float)]
+    print(" - ".join(parts), file=sys.stdout, flush=True)

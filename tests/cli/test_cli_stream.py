@@ -1,0 +1,189 @@
+"""`gradkit train / predict / evaluate` on a folder or glob of files: streamed, same run folder,
+same errors, predictions in the input's row order, and SIGKILL + --resume bit-identical."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+COLORS = {"red": "cat", "green": "dog", "blue": "bird"}
+
+
+def write_parts(folder, sizes=(120, 150, 130), *, seed=0, row_group=32):
+    """Parquet files of x1, color, x2, label: the color decides the animal."""
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i, n in enumerate(sizes):
+        colors = rng.choice(list(COLORS), n)
+        table = pa.table({"x1": rng.normal(size=n), "color": colors, "x2": rng.normal(size=n),
+                          "label": [COLORS[c] for c in colors]})
+        pq.write_table(table, folder / f"part{i}.parquet", row_group_size=row_group)
+    return folder
+
+
+FLAGS = ("--target", "label", "--hidden", "16", "--epochs", "2", "--batch-size", "16",
+         "--quiet", "--shuffle-buffer", "50")
+
+
+def test_train_on_a_folder_streams_into_the_usual_run_folder(kit, tmp_path):
+    data = write_parts(tmp_path / "parts")
+    result = kit.run("train", data, *FLAGS, "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    for name in ("model.safetensors", "config.json", "metrics.json", "history.csv",
+                 "learning_curves.png", "confusion_matrix.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train_samples"] + metrics["val_samples"] + metrics["test_samples"] == 400
+    assert metrics["test_accuracy"] > 0.9
+    config = json.loads((run / "config.json").read_text())["run"]
+    assert config["shuffle_buffer"] == 50 and config["stream"] is False
+    # The config reproduces the run bit for bit.
+    again = kit.run("train", "--config", run / "config.json", "--quiet", "--out", tmp_path / "b")
+    assert again.exit_code == 0, again.output
+    a, b = gk.load(run / "model.safetensors"), gk.load(tmp_path / "b" / "model.safetensors")
+    for w1, w2 in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(w1, w2)
+
+
+def test_a_bad_row_in_the_third_file_is_one_error_line(kit, tmp_path):
+    data = write_parts(tmp_path / "parts")
+    table = pq.read_table(data / "part2.parquet")
+    x2 = table.column("x2").to_numpy().copy()
+    x2[77] = np.inf
+    pq.write_table(table.set_column(2, "x2", pa.array(x2)), data / "part2.parquet",
+                   row_group_size=32)
+    result = kit.run("train", str(data / "*.parquet"), *FLAGS)
+    # The run folder of a glob is named after the glob's folder (checked before any is made).
+    assert result.stdout.startswith(f"gradkit train {data / '*.parquet'} -> runs/parts\n")
+    line = kit.error_line(result)
+    assert "part2.parquet, column 'x2', data row 78 (1-based): value inf is NaN or infinite" \
+        in line
+
+
+def test_predict_writes_parquet_in_the_input_row_order(kit, tmp_path):
+    data = write_parts(tmp_path / "parts")
+    assert kit.run("train", data, *FLAGS, "--out", tmp_path / "run").exit_code == 0
+    model = tmp_path / "run" / "model.safetensors"
+    out = tmp_path / "predictions.parquet"
+    result = kit.run("predict", model, data, "--out", out, "--proba")
+    assert result.exit_code == 0, result.output
+    predicted = pq.read_table(out)
+    assert predicted.column_names == ["prediction", "p_bird", "p_cat", "p_dog"]
+    inputs = pa.concat_tables([pq.read_table(data / f"part{i}.parquet") for i in range(3)])
+    truth = inputs.column("label").to_pylist()
+    assert predicted.num_rows == len(truth)
+    hits = np.mean(np.array(predicted.column("prediction").to_pylist()) == np.array(truth))
+    assert hits > 0.9
+    # The same as the in-memory prediction of the same rows, row for row.
+    pq.write_table(inputs.drop(["label"]), tmp_path / "all.parquet")
+    net = gk.load(model)
+    schema = net.saved_config["extra"]["data_schema"]
+    ds = gk.data.encode_like(tmp_path / "all.parquet", schema)
+    assert predicted.column("prediction").to_pylist() == net.predict_classes(ds.X).tolist()
+    evaluated = kit.run("evaluate", model, data)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(hits, abs=1e-6)
+
+
+# -- SIGKILL at random moments, then --resume ----------------------------------------------------
+
+
+def test_sigkill_then_resume_of_a_streamed_run_is_bit_identical(tmp_path):
+    data = write_parts(tmp_path / "parts", sizes=(200, 220, 180), row_group=40)
+    # The gradkit under test, wherever it was imported from (a relative PYTHONPATH would not
+    # survive the change of directory).
+    source = os.path.dirname(os.path.dirname(gk.__file__))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, "-m", "gradkit.cli", "train", str(data), "--target", "label",
+            "--hidden", "16", "--epochs", "2", "--batch-size", "16", "--checkpoint-every", "2",
+            "--shuffle-buffer", "100", "--quiet"]
+
+    def run(out, *extra):
+        return subprocess.Popen([*args, "--out", str(out), *extra], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+
+    reference = run(tmp_path / "ref")
+    _, err = reference.communicate(timeout=120)
+    assert reference.returncode == 0, err.decode()
+    expected = gk.load(tmp_path / "ref" / "model.safetensors").get_weights()
+
+    def newest_step(directory):
+        names = sorted(os.listdir(directory)) if directory.is_dir() else []
+        names = [n for n in names if n.startswith("ckpt-") and n.endswith(".safetensors")]
+        return int(names[-1][5:-12]) if names else 0
+
+    # Kills land a random number of checkpoints (2 steps each) into a run, plus 0-10 ms, so
+    # many come while a checkpoint is written, whatever the speed of the machine.
+    rnd = random.Random(20)
+    ckpt_dir, kills, procs = tmp_path / "killed" / "checkpoints", 0, []
+    try:
+        while True:
+            proc = run(tmp_path / "killed", "--resume")
+            procs.append(proc)
+            if kills < 3:
+                target = newest_step(ckpt_dir) + rnd.randint(2, 20)
+                while proc.poll() is None and newest_step(ckpt_dir) < target:
+                    time.sleep(0.001)
+                time.sleep(rnd.uniform(0, 0.01))
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.communicate()
+                    kills += 1
+                    continue
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()
+            break
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    got = gk.load(tmp_path / "killed" / "model.safetensors").get_weights()
+    assert kills >= 1
+    for w1, w2 in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(w1, w2)
+
+
+def test_commands_that_do_not_stream_say_so(kit, tmp_path):
+    data = write_parts(tmp_path / "parts")
+    line = kit.error_line(kit.run("train", data, *FLAGS, "--ensemble", "2"))
+    assert "is read as a stream, which only `gradkit train` (without --ensemble) does" in line
+
+
+def test_search_streams_a_folder_with_one_statistics_pass(kit, tmp_path, monkeypatch):
+    from gradkit.data.stream import Stream
+
+    passes = []
+    real = Stream._statistics_pass
+
+    def counted(self, covariance):
+        passes.append(covariance)
+        return real(self, covariance)
+
+    monkeypatch.setattr(Stream, "_statistics_pass", counted)
+    data = write_parts(tmp_path / "parts")
+    out = tmp_path / "search"
+    result = kit.run("search", data, "--target", "label", "--trials", "2", "--epochs", "1",
+                     "--workers", "1",
+                     "--sampler", "random", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert passes == [False]           # made once by the search, loaded by both trials
+    best = json.loads((out / "best.json").read_text())
+    assert best["run"]["data"] == str(data.resolve())
+    assert best["run"]["statistics"] == str(out / "statistics.safetensors")
+    metrics = json.loads((out / best["search"]["folder"] / "metrics.json").read_text())
+    assert metrics["train_samples"] + metrics["val_samples"] + metrics["test_samples"] == 400

@@ -1,0 +1,103 @@
+"""Side by side with Keras 3 (PyTorch backend) on tiny cases: the same names give the same
+numbers. Runs where the `compat` extra (keras, torch) is installed."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras", reason="Keras 3 is in the compat extra: "
+                                            "pip install gradkit[compat]")
+if keras.backend.backend() != "torch":
+    pytest.skip("the anchors run Keras on its PyTorch backend (KERAS_BACKEND=torch)",
+                allow_module_level=True)
+
+import gradkit as gk  # noqa: E402
+
+# Keras's own NumPy-2 deprecation notices, not gradkit's.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+R = np.random.default_rng(1)
+X = R.normal(size=(24, 4)).astype(np.float32)
+Y = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 0.8)
+W = [R.normal(0, 0.5, size=(4, 3)).astype(np.float32), R.normal(0, 0.1, 3).astype(np.float32)]
+
+
+def _pair(activation, loss, units=3):
+    weights = [W[0][:, :units], W[1][:units]]
+    k = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(units,
+                                                                      activation=activation)])
+    k.set_weights(weights)
+    k.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss=loss,
+              metrics=["accuracy"])
+    g = gk.Sequential([gk.layers.Input(shape=(4,)), gk.layers.Dense(units,
+                                                                    activation=activation)])
+    g.set_weights(weights)
+    g.compile(optimizer=gk.optim.SGD(learning_rate=0.5), loss=loss, metrics=["accuracy"])
+    return k, g
+
+
+@pytest.mark.parametrize("activation, loss, target", [
+    ("softmax", "sparse_categorical_crossentropy", lambda: Y),
+    ("softmax", "categorical_crossentropy", lambda: np.eye(3, dtype=np.float32)[Y]),
+    ("sigmoid", "binary_crossentropy", lambda: (Y > 0).astype(np.float32)),
+])
+def test_loss_metrics_and_one_step_match_keras(activation, loss, target):
+    units = 1 if activation == "sigmoid" else 3
+    k, g = _pair(activation, loss, units)
+    y = target()
+    k_loss, k_acc = k.evaluate(X, y, verbose=0)
+    g_loss, g_acc = g.evaluate(X, y)
+    assert g_loss == pytest.approx(k_loss, rel=1e-5) and g_acc == pytest.approx(k_acc)
+    np.testing.assert_allclose(g.predict(X), k.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+    k.fit(X, y, batch_size=24, epochs=1, shuffle=False, verbose=0)
+    g.fit(X, y, batch_size=24, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls, kwargs", [
+    ("SparseCategoricalCrossentropy", {}),
+    ("SparseCategoricalCrossentropy", {"from_logits": True}),
+    ("CategoricalCrossentropy", {"label_smoothing": 0.1}),
+    ("BinaryCrossentropy", {}),
+])
+def test_loss_objects_read_what_keras_reads(cls, kwargs):
+    logits = R.normal(size=(6, 3)).astype(np.float32)
+    labels = np.array([0, 2, 1, 1, 0, 2])
+    if cls == "BinaryCrossentropy":
+        y_pred, y_true = 1 / (1 + np.exp(-logits)), (logits > 0.3).astype(np.float32)
+    else:
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        y_pred = logits if kwargs.get("from_logits") else probs
+        y_true = labels if cls.startswith("Sparse") else np.eye(3, dtype=np.float32)[labels]
+    expected = float(getattr(keras.losses, cls)(**kwargs)(y_true, y_pred))
+    got = float(getattr(gk.losses, cls)(**kwargs)(y_true, y_pred).numpy())     # Keras's order
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_batch_normalization_matches_keras_in_training_and_inference():
+    x = R.normal(1.0, 2.0, size=(16, 3)).astype(np.float32)
+    k = keras.layers.BatchNormalization()
+    g = gk.layers.BatchNormalization()
+    g.build((3,))
+    k_out = np.asarray(k(x, training=True).detach().cpu())
+    g_out = g(gk.tensor(x)).numpy()
+    np.testing.assert_allclose(g_out, k_out, rtol=1e-4, atol=1e-5)
+    k_mean, k_var = (np.asarray(v.numpy()) for v in (k.moving_mean, k.moving_variance))
+    np.testing.assert_allclose(g.running_mean, k_mean, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(g.running_var, k_var, rtol=1e-5)
+    g.eval()
+    np.testing.assert_allclose(g(gk.tensor(x)).numpy(),
+                               np.asarray(k(x, training=False).detach().cpu()), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_leaky_relu_and_selu_match_keras():
+    x = np.linspace(-3, 3, 13).astype(np.float32)
+    np.testing.assert_allclose(gk.layers.LeakyReLU()(gk.tensor(x)).numpy(),
+                               np.asarray(keras.layers.LeakyReLU()(x).cpu()), rtol=1e-6)
+    np.testing.assert_allclose(gk.activations.apply("selu", gk.tensor(x)).numpy(),
+                               np.asarray(keras.activations.selu(x).cpu()), rtol=1e-6,
+                               atol=1e-7)
