@@ -14,6 +14,7 @@ from gradkit._version import __version__
 from gradkit.autograd import *  # noqa: F401,F403
 from gradkit.autograd import __all__ as _autograd_all
 from gradkit._fast import kernels_enabled, set_kernels
+from gradkit.autograd.creation import DTYPES as _DTYPES
 from gradkit.errors import (ConfigError, DataError, GradkitError, ModelFileError,
                             TrainingDiverged)
 
@@ -43,10 +44,15 @@ _LAZY = {
     "Input": ("gradkit.nn.layers", "Input"),
     "practice": ("gradkit.practice", None),
     "sklearn": ("gradkit.sklearn", None),
+    "accelerator": ("gradkit.accelerator", None),
 }
 
 
 def __getattr__(name):
+    # PyTorch's dtype names that are also Python builtins (gk.float, gk.long, ...): attributes
+    # only, never star-imported, so `from gradkit import *` cannot shadow float or int.
+    if name in _DTYPE_NAMES:
+        return _DTYPES[name]
     if name not in _LAZY:
         raise AttributeError(f"module 'gradkit' has no attribute {name!r}")
     module_name, attr = _LAZY[name]
@@ -55,9 +61,11 @@ def __getattr__(name):
     globals()[name] = value
     return value
 
+_DTYPE_NAMES = ("float", "double", "half", "long", "int", "bool")
+
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_DTYPE_NAMES))
 
 
 __all__ = [*_autograd_all, *_LAZY, "ConfigError", "DataError", "GradkitError",

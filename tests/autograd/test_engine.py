@@ -10,8 +10,10 @@ import gradkit as gk
 
 
 def test_tensor_defaults_to_float32_and_keeps_float64_on_request():
-    assert gk.tensor([1, 2]).dtype == np.float32
+    assert gk.tensor([1.0, 2]).dtype == np.float32
     assert gk.tensor(np.zeros(3)).dtype == np.float32
+    assert gk.tensor([1, 2]).dtype == np.int64          # whole numbers stay int64, as in PyTorch
+    assert gk.tensor([True]).dtype == np.bool_
     assert gk.tensor([1.0], dtype=np.float64).dtype == np.float64
     x = gk.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     assert (x * 2.0 + 1).dtype == np.float32           # Python scalars never upcast
@@ -57,12 +59,15 @@ def test_graph_is_freed_unless_retained():
     y.backward(retain_graph=True)
     y.backward()
     np.testing.assert_array_equal(x.grad, [4.0, 8.0])
-    assert y._node is None
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+    np.testing.assert_array_equal(x.grad, [4.0, 8.0])
 
 
 def test_non_scalar_backward_needs_explicit_grad():
     x = gk.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"single-value output, got shape \(2,\)"):
+    with pytest.raises(RuntimeError, match=r"implicitly created only for scalar outputs: "
+                                           r"backward\(\) got an output of shape \(2,\)"):
         (x * 2).backward()
     (x * 2).backward(np.array([1.0, -1.0]))
     np.testing.assert_array_equal(x.grad, [2.0, -2.0])
@@ -108,7 +113,8 @@ def test_composites_have_values_of_numpy(rng):
     x = gk.tensor(a, dtype=np.float64)
     np.testing.assert_allclose(gk.mean(x, axis=0).data, a.mean(axis=0))
     np.testing.assert_allclose(x.var(axis=1).data, a.var(axis=1))
-    np.testing.assert_allclose(x.std().data, a.std())
+    np.testing.assert_allclose(x.std(ddof=0).data, a.std())
+    np.testing.assert_allclose(x.std(dim=0).data, a.std(axis=0, ddof=1))   # PyTorch: n - 1
     np.testing.assert_allclose(gk.min(x, axis=1).data, a.min(axis=1))
     np.testing.assert_allclose((x - 1).data, a - 1)
     assert gk.gradcheck(lambda v: v.var(axis=0) + gk.sqrt(v * v + 1).mean(),

@@ -50,6 +50,9 @@ CASES = {
     "sigmoid": [(gk.sigmoid, [t(3, 4, low=-5, high=5)])],
     "relu": [(gk.relu, [apart(3, 4)])],
     "softplus": [(gk.softplus, [t(3, 4, low=-5, high=5)])],
+    # erf, and exact GELU (x Φ(x)), which is what it is there for
+    "erf": [(gk.erf, [t(3, 4, low=-3, high=3)]),
+            (lambda x: gk.nn.functional.gelu(x), [t(3, 4, low=-4, high=4)])],
     "sum": [(gk.sum, [t(3, 4)]), (lambda x: gk.sum(x, axis=0), [t(3, 4)]),
             (lambda x: gk.sum(x, axis=(0, 2), keepdims=True), [t(2, 3, 4)]),
             (lambda x: x.sum(axis=-1, keepdims=True), [t(2, 5)])],
@@ -122,3 +125,31 @@ def test_gradcheck_reports_input_and_element_of_a_wrong_gradient():
             gk.gradcheck(lambda x: bad(x), gk.tensor([1.0, 2.0, 3.0], True, np.float64))
     finally:
         del PRIMITIVES["_bad_square"]
+
+
+def test_tanh_gelu_is_gradient_checked_in_float64():
+    # Not a primitive (a composite of tanh), but a separate formula from exact GELU.
+    x = t(3, 4, low=-4, high=4)
+    assert gk.gradcheck(lambda v: gk.nn.functional.gelu(v, approximate="tanh"), x)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_values_match_torch(approximate):
+    torch = pytest.importorskip("torch", reason="torch is the anchor for PyTorch's gelu")
+    x = np.linspace(-6, 6, 97)
+    want = torch.nn.functional.gelu(torch.from_numpy(x), approximate=approximate).numpy()
+    got = gk.nn.functional.gelu(gk.tensor(x, dtype=np.float64), approximate=approximate)
+    np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-15)
+    got32 = gk.nn.functional.gelu(gk.tensor(x), approximate=approximate)
+    assert got32.dtype == np.float32
+    np.testing.assert_allclose(got32.data, want, rtol=1e-6, atol=1e-6)
+
+
+def test_gelu_default_is_exact_and_differs_from_tanh_form():
+    x = gk.tensor([1.0], dtype=np.float64)
+    exact = gk.nn.functional.gelu(x).item()
+    assert exact == pytest.approx(0.8413447460685429)          # 1 · Φ(1)
+    assert gk.nn.functional.gelu(x, approximate="tanh").item() == pytest.approx(0.8411919906082768)
+    assert gk.nn.functional.gelu(x, approximate=False).item() == exact   # Keras's spelling
+    with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
+        gk.nn.functional.gelu(x, approximate="erf")

@@ -25,9 +25,13 @@ def grad(theta):
 
 
 def run(opt, steps):
-    """Bind the quadratic's parameters to `opt`, take `steps` steps, return θ after each."""
+    """Bind the quadratic's parameters to `opt` (an optimizer, or a function making one from
+    the parameters, PyTorch-style), take `steps` steps, return θ after each."""
     w, b = Param(THETA0[:2]), Param(THETA0[2])
-    opt.bind([w, b])
+    if isinstance(opt, optim.Optimizer):
+        opt.bind([w, b])
+    else:
+        opt = opt([w, b])
     out = []
     for _ in range(steps):
         opt.zero_grad()
@@ -109,14 +113,42 @@ def test_adagrad():
 
 
 def test_rmsprop():
-    # v ← γv + (1 − γ)g²;  θ ← θ − α g / (√v + ε).
+    # MIPT: v ← γv + (1 − γ)g²;  θ ← θ − α g / (√v + ε).
     theta, v, expected = THETA0.copy(), np.zeros(3), []
     for _ in range(3):
         g = grad(theta)
         v = 0.9 * v + (1 - 0.9) * g**2
         theta = theta - 0.01 * g / (np.sqrt(v) + 1e-8)
         expected.append(theta)
-    assert_steps(run(optim.RMSProp(lr=0.01), 3), expected)
+    assert_steps(run(optim.RMSProp(lr=0.01, eps=1e-8, eps_inside_sqrt=False), 3), expected)
+
+
+def test_rmsprop_defaults_are_kerass():
+    # Keras's RMSprop(): ρ = 0.9, ε = 1e-7 inside the root, learning rate 1e-3.
+    theta, v, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        v = 0.9 * v + (1 - 0.9) * g**2
+        theta = theta - 1e-3 * g / np.sqrt(v + 1e-7)
+        expected.append(theta)
+    for opt in (optim.RMSProp(), optim.get("rmsprop"), optim.RMSprop(learning_rate=1e-3)):
+        assert_steps(run(opt, 3), expected)
+
+
+def test_rmsprop_made_with_parameters_is_pytorchs():
+    # torch.optim.RMSprop(params, lr=0.01): α = 0.99, ε = 1e-8 added to √v.
+    theta, v, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        v = 0.99 * v + (1 - 0.99) * g**2
+        theta = theta - 0.01 * g / (np.sqrt(v) + 1e-8)
+        expected.append(theta)
+    assert_steps(run(lambda ps: optim.RMSprop(ps), 3), expected)
+    assert_steps(run(lambda ps: optim.RMSprop(ps, lr=0.01, alpha=0.99), 3), expected)
+    with pytest.raises(TypeError, match=r"RMSprop\(momentum=0.9\) is not supported"):
+        optim.RMSprop(momentum=0.9)
+    with pytest.raises(TypeError, match="alpha= .PyTorch's name. and rho=/gamma="):
+        optim.RMSprop(alpha=0.9, rho=0.9)
 
 
 def test_rmsprop_with_eps_inside_the_root_is_the_kit_form():
@@ -128,7 +160,7 @@ def test_rmsprop_with_eps_inside_the_root_is_the_kit_form():
         theta = theta - 0.01 * g / np.sqrt(v + 0.5)
         expected.append(theta)
     assert_steps(run(optim.RMSProp(lr=0.01, eps=0.5, eps_inside_sqrt=True), 3), expected)
-    outside = run(optim.RMSProp(lr=0.01, eps=0.5), 1)[0]
+    outside = run(optim.RMSProp(lr=0.01, eps=0.5, eps_inside_sqrt=False), 1)[0]
     assert not np.allclose(outside, expected[0])
     opt = optim.get({"name": "rmsprop", "eps_inside_sqrt": True})
     assert opt.eps_inside_sqrt is True and opt.get_config()["eps_inside_sqrt"] is True

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from gradkit.autograd.tensor import Tensor
+from gradkit.autograd.tensor import Node, Tensor
 
 
 def topological_order(root, *, leaves=True):
@@ -36,10 +36,19 @@ def topological_order(root, *, leaves=True):
         node = t._node
         if node is None:
             continue
+        if node.parents is None:
+            raise RuntimeError(_FREED_MESSAGE.format(name=node.prim.name))
         for _, x in node.parents:
             if id(x) not in visited and (leaves or x._node is not None):
                 stack.append((x, False))
     return order
+
+
+_FREED_MESSAGE = (
+    "Trying to backward through the graph a second time: the values that {name!r} saved for "
+    "its gradient were freed by an earlier backward() through it. Specify retain_graph=True "
+    "in the first backward() if you need to backward through the graph a second time "
+    "(or compute the outputs once and backward their sum).")
 
 
 def backward(root, grad=None, *, retain_graph=False):
@@ -48,6 +57,7 @@ def backward(root, grad=None, *, retain_graph=False):
     Interior tensors are visited in reverse topological order with their gradients summed in
     a dict (fan-out); a leaf's contribution goes straight into its `.grad` as it is computed,
     so the sort never walks the leaves (the parameters, half the graph of a small network).
+    A node freed by an earlier backward is found by the sort, before any `.grad` changes.
     """
     if not root.requires_grad:
         raise RuntimeError("backward() needs a tensor that requires grad: none of its inputs "
@@ -55,8 +65,9 @@ def backward(root, grad=None, *, retain_graph=False):
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(
-                f"backward() without a gradient needs a single-value output, got shape "
-                f"{root.shape}; pass grad= of that shape (e.g. loss.sum().backward())")
+                f"grad can be implicitly created only for scalar outputs: backward() got an "
+                f"output of shape {root.shape}; pass gradient= of that shape (or call "
+                f"backward() on a single value, e.g. loss.sum().backward())")
         grad = _one(root.shape, root.dtype)
     else:
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=root.dtype)
@@ -98,7 +109,18 @@ def backward(root, grad=None, *, retain_graph=False):
             # Fan-out: sum, never in place, because a VJP may hand the same array to two inputs.
             grads[key] = gi if prev is None else prev + gi
         if not retain_graph:
-            t._node = None
+            t._node = _FREED.get(prim) or _freed(prim)
+
+
+# A freed tensor keeps a node without inputs or saved values (one per primitive, shared), so a
+# second backward through it is refused instead of treating the tensor as a leaf (PyTorch's
+# rule), and the arrays the first backward needed are released as before.
+_FREED = {}
+
+
+def _freed(prim):
+    node = _FREED[prim] = Node(prim, None, None, None, None, None)
+    return node
 
 
 @functools.lru_cache(maxsize=32)

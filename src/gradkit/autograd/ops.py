@@ -7,6 +7,7 @@ come from the chain rule and need no code of their own.
 from __future__ import annotations
 
 import builtins
+import collections
 
 import numpy as np
 
@@ -93,13 +94,19 @@ def relu(x):
     return apply(P.relu, (x,), {})
 
 
+def erf(x):
+    """The error function, 2/√π ∫₀ˣ e^(−t²) dt."""
+    return apply(P.erf, (x,), {})
+
+
 def softplus(x):
     """log(1 + e^x), finite for any x."""
     return apply(P.softplus, (x,), {})
 
 
-def sum(x, axis=None, keepdims=False):
-    return apply(P.sum, (x,), {"axis": _axis(axis), "keepdims": keepdims})
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    axis, keepdims = _dims("sum", axis, keepdims, dim, keepdim)
+    return apply(P.sum, (x,), {"axis": axis, "keepdims": keepdims})
 
 
 def sumsq(x, *, scale=1.0):
@@ -107,24 +114,70 @@ def sumsq(x, *, scale=1.0):
     return apply(P.sumsq, (x,), {"scale": float(scale)})
 
 
-def max(x, axis=None, keepdims=False):
-    """The largest value; the gradient goes to the (first) arg-max."""
+# PyTorch's max(x, dim=d) and min(x, dim=d) return both, under these field names.
+MaxResult = collections.namedtuple("max", ["values", "indices"])
+MinResult = collections.namedtuple("min", ["values", "indices"])
+
+
+def max(x, *other, axis=None, keepdims=False, dim=None, keepdim=None):
+    """The largest value; the gradient goes to the (first) arg-max.
+
+    `max(x, axis=a)` is NumPy's (the values); `max(x, dim=d)` is PyTorch's (a named tuple of
+    values and indices); `max(x, y)` with a tensor or array y is the elementwise maximum, as
+    in PyTorch. A positional axis, `max(x, 1)`, means the values in NumPy and the pair in
+    PyTorch, so it is refused rather than guessed.
+    """
+    if other:
+        return _positional_extreme("max", x, other, maximum)
+    if dim is not None:
+        axis, keepdims = _dims("max", axis, keepdims, dim, keepdim)
+        return MaxResult(_max_prim(x, axis, keepdims), argmax(x, axis=axis, keepdims=keepdims))
+    return _max_prim(x, *_dims("max", axis, keepdims, None, keepdim))
+
+
+def _max_prim(x, axis, keepdims):
     return apply(P.max, (x,), {"axis": axis, "keepdims": keepdims})
 
 
-def logsumexp(x, axis=None, keepdims=False):
+def _positional_extreme(name, x, other, elementwise):
+    if len(other) == 1 and isinstance(other[0], (Tensor, np.ndarray)):
+        return elementwise(x, other[0])
+    raise TypeError(
+        f"{name}(x, {', '.join(map(repr, other))}) is ambiguous: NumPy's {name}(x, 1) gives the "
+        f"values, PyTorch's gives (values, indices); write {name}(x, axis=1) for the values or "
+        f"{name}(x, dim=1) for both")
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the largest value (int64, no gradient), over all elements or along an axis."""
+    axis, keepdims = _dims("argmax", axis, keepdims, dim, keepdim)
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    return Tensor(np.argmax(data, axis=axis, keepdims=keepdims).astype(np.int64))
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the smallest value (int64, no gradient), over all elements or along an axis."""
+    axis, keepdims = _dims("argmin", axis, keepdims, dim, keepdim)
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    return Tensor(np.argmin(data, axis=axis, keepdims=keepdims).astype(np.int64))
+
+
+def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """log Σ e^x, shifted by the maximum so it never overflows."""
-    return apply(P.logsumexp, (x,), {"axis": _axis(axis), "keepdims": keepdims})
+    axis, keepdims = _dims("logsumexp", axis, keepdims, dim, keepdim)
+    return apply(P.logsumexp, (x,), {"axis": axis, "keepdims": keepdims})
 
 
-def log_softmax(x, axis=-1):
-    """x - logsumexp(x): log-probabilities, stable for large |x|."""
-    return apply(P.log_softmax, (x,), {"axis": axis})
+def log_softmax(x, axis=None, *, dim=None):
+    """x - logsumexp(x) along `axis` (default -1): log-probabilities, stable for large |x|."""
+    axis = _dims("log_softmax", axis, False, dim, None)[0]
+    return apply(P.log_softmax, (x,), {"axis": -1 if axis is None else axis})
 
 
-def softmax(x, axis=-1):
-    """e^x / Σ e^x along `axis`."""
-    return apply(P.softmax, (x,), {"axis": axis})
+def softmax(x, axis=None, *, dim=None):
+    """e^x / Σ e^x along `axis` (`dim`, as PyTorch spells it; default -1)."""
+    axis = _dims("softmax", axis, False, dim, None)[0]
+    return apply(P.softmax, (x,), {"axis": -1 if axis is None else axis})
 
 
 def matmul(a, b):
@@ -147,12 +200,21 @@ def getitem(x, index):
     return apply(P.getitem, (x,), {"index": index})
 
 
-def concatenate(tensors, axis=0):
-    return apply(P.concatenate, tuple(tensors), {"axis": axis})
+def concatenate(tensors, axis=None, *, dim=None):
+    """The tensors joined along `axis` (`dim`; default 0)."""
+    axis = _dims("concatenate", axis, False, dim, None)[0]
+    return apply(P.concatenate, tuple(tensors), {"axis": 0 if axis is None else axis})
 
 
-def stack(tensors, axis=0):
-    return apply(P.stack, tuple(tensors), {"axis": axis})
+def cat(tensors, dim=0):
+    """PyTorch's name for `concatenate`."""
+    return concatenate(tensors, dim=dim)
+
+
+def stack(tensors, axis=None, *, dim=None):
+    """The tensors stacked along a new `axis` (`dim`; default 0)."""
+    axis = _dims("stack", axis, False, dim, None)[0]
+    return apply(P.stack, tuple(tensors), {"axis": 0 if axis is None else axis})
 
 
 def cast(x, dtype):
@@ -212,27 +274,78 @@ def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
+def _dims(name, axis, keepdims, dim, keepdim):
+    """NumPy's axis/keepdims or PyTorch's dim/keepdim (same meaning), one of each pair."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{name}() got axis={axis!r} and dim={dim!r}; pass one of them")
+        axis = dim
+    if keepdim is not None:
+        if keepdims:
+            raise TypeError(f"{name}() got keepdims={keepdims!r} and keepdim={keepdim!r}; "
+                            "pass one of them")
+        keepdims = keepdim
+    return _axis(axis), bool(keepdims)
+
+
 # -- composites: no backward code --------------------------------------------------------------
 def subtract(a, b):
     # A constant is negated as it is: a Python float stays weakly typed and never upcasts.
     return add(a, negative(b) if isinstance(b, Tensor) else -b)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     x = _t(x)
+    axis, keepdims = _dims("mean", axis, keepdims, dim, keepdim)
     return multiply(sum(x, axis=axis, keepdims=keepdims), 1.0 / _count(x.shape, axis))
 
 
-def var(x, axis=None, keepdims=False, ddof=0):
-    """Mean squared deviation from the mean, divided by (n - ddof)."""
+def var(x, *positional, axis=None, keepdims=False, ddof=None, dim=None, keepdim=None,
+        correction=None, unbiased=None):
+    """Mean squared deviation from the mean, divided by (n - ddof).
+
+    NumPy's spelling (`axis`, `keepdims`, `ddof`, default ddof=0) divides by n; PyTorch's
+    (`dim`, `keepdim`, `correction` or `unbiased`, default correction=1) by n - 1. A call that
+    names neither (`var(x)`, `var(x, 1)`) would mean different numbers to the two, so it is
+    refused: say `ddof=`, `axis=` or `dim=`.
+    """
     x = _t(x)
+    ddof, axis, keepdims = _spread("var", positional, axis, keepdims, ddof, dim, keepdim,
+                                   correction, unbiased)
     d = subtract(x, mean(x, axis=axis, keepdims=True))
     n = _count(x.shape, axis)
     return multiply(sum(multiply(d, d), axis=axis, keepdims=keepdims), 1.0 / (n - ddof))
 
 
-def std(x, axis=None, keepdims=False, ddof=0):
+def std(x, *positional, axis=None, keepdims=False, ddof=None, dim=None, keepdim=None,
+        correction=None, unbiased=None):
+    """sqrt(var): the same two spellings and defaults as `var`."""
+    ddof, axis, keepdims = _spread("std", positional, axis, keepdims, ddof, dim, keepdim,
+                                   correction, unbiased)
     return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+def _spread(name, positional, axis, keepdims, ddof, dim, keepdim, correction, unbiased):
+    """(ddof, axis, keepdims) from NumPy's or PyTorch's arguments to var/std."""
+    torch_style = any(v is not None for v in (dim, keepdim, correction, unbiased))
+    numpy_style = axis is not None or ddof is not None or keepdims
+    if positional or not (torch_style or numpy_style):
+        raise TypeError(
+            f"{name}() needs its axis by name: NumPy's {name} divides by n (ddof=0), "
+            f"PyTorch's by n - 1 (correction=1); write {name}(x, axis=...) or "
+            f"{name}(x, ddof=0) for NumPy's, {name}(x, dim=...) or {name}(x, correction=1) "
+            f"for PyTorch's, got positional {positional!r}")
+    if torch_style and numpy_style:
+        raise TypeError(f"{name}() mixes NumPy's axis/keepdims/ddof with PyTorch's "
+                        "dim/keepdim/correction/unbiased; use one spelling")
+    if not torch_style:
+        return (0 if ddof is None else ddof), _axis(axis), bool(keepdims)
+    if correction is not None and unbiased is not None:
+        raise TypeError(f"{name}() got correction={correction!r} and unbiased={unbiased!r}; "
+                        "pass one of them")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    return correction, _axis(dim), bool(keepdim)
 
 
 def sqrt(x):
@@ -243,8 +356,16 @@ def square(x):
     return multiply(x, x)
 
 
-def min(x, axis=None, keepdims=False):
-    return negative(max(negative(x), axis=axis, keepdims=keepdims))
+def min(x, *other, axis=None, keepdims=False, dim=None, keepdim=None):
+    """The smallest value; the same spellings as `max` (dim= gives values and indices)."""
+    if other:
+        return _positional_extreme("min", x, other, minimum)
+    if dim is not None:
+        axis, keepdims = _dims("min", axis, keepdims, dim, keepdim)
+        values = negative(_max_prim(negative(x), axis, keepdims))
+        return MinResult(values, argmin(x, axis=axis, keepdims=keepdims))
+    axis, keepdims = _dims("min", axis, keepdims, None, keepdim)
+    return negative(_max_prim(negative(x), axis, keepdims))
 
 
 def _count(shape, axis):
@@ -254,10 +375,19 @@ def _count(shape, axis):
     return int(np.prod([shape[a] for a in axes]))
 
 
-def flatten(x):
-    return reshape(x, (_t(x).shape[0], -1))
+def flatten(x, start_dim=0, end_dim=-1):
+    """Axes start_dim..end_dim merged into one (PyTorch's flatten: all of them by default)."""
+    shape = _t(x).shape
+    if not shape:
+        return reshape(x, (1,))
+    start, end = (a % len(shape) for a in (start_dim, end_dim))
+    if start > end:
+        raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} "
+                         f"for a tensor of shape {shape}")
+    return reshape(x, shape[:start] + (-1,) + shape[end + 1:])
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           {"annotations", "builtins", "np", "P", "apply", "Tensor"}]
+           {"annotations", "builtins", "collections", "np", "P", "apply", "Tensor",
+            "MaxResult", "MinResult"}]
 del builtins

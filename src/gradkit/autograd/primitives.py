@@ -106,6 +106,20 @@ relu = defprimitive("relu", lambda x: np.maximum(x, 0), _relu_vjp)
 softplus = defprimitive("softplus", lambda x: np.logaddexp(0, x),
                         lambda g, ans, s, x: g * _sigmoid(x))
 
+
+
+def _erf(x):
+    from scipy.special import erf  # SciPy's erf: NumPy has none; imported on first use
+
+    return erf(x)
+
+
+# erf is a primitive because exact GELU, x Φ(x) = ½x(1 + erf(x/√2)), needs it.
+_TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
+erf = defprimitive("erf", _erf,
+                   lambda g, ans, s, x: g * (_TWO_OVER_SQRT_PI * np.exp(-x * x)).astype(
+                       ans.dtype, copy=False))
+
 # -- reductions -------------------------------------------------------------------------------
 sum = defprimitive(
     "sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),

@@ -13,6 +13,9 @@ import threading
 
 import numpy as np
 
+from gradkit.autograd.tensor_methods import TensorMethods
+
+
 class _GradMode(threading.local):
     enabled = True          # the class default is every thread's initial value
 
@@ -74,9 +77,15 @@ class Node:
         self.saved = saved
         self.parents = parents
 
+    def __repr__(self):
+        return f"<{self.prim.name} backward>"
 
-class Tensor:
+
+class Tensor(TensorMethods):
     """An n-dimensional array that can record the operations applied to it.
+
+    Its array methods (reductions, shapes, conversions) live in `TensorMethods`, which keeps
+    NumPy's and PyTorch's spellings apart where they would mean different things.
 
     Attributes:
         data: the values, a NumPy array.
@@ -113,10 +122,6 @@ class Tensor:
     @property
     def dtype(self):
         return self.data.dtype
-
-    @property
-    def size(self):
-        return self.data.size
 
     @property
     def T(self):
@@ -160,14 +165,21 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    def backward(self, grad=None, *, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Back-propagate from this tensor: fill `.grad` of every leaf that requires it.
 
+        As PyTorch's: a second backward through the same graph accumulates into `.grad` and
+        needs `retain_graph=True` in the first (otherwise it raises).
+
         Args:
-            grad: dL/d(self); needed unless self holds a single value (then 1).
+            gradient: dL/d(self); needed unless self holds a single value (then 1).
             retain_graph: keep the graph so `backward` can run through it again.
+            create_graph: not supported (gradkit computes first derivatives only).
         """
-        _backward.backward(self, grad, retain_graph=retain_graph)
+        if create_graph:
+            raise NotImplementedError("create_graph=True (a graph of the gradient, for "
+                                      "higher-order derivatives) is not supported by gradkit")
+        _backward.backward(self, gradient, retain_graph=bool(retain_graph))
 
     # -- operators ------------------------------------------------------------------------------
     def __add__(self, other):
@@ -251,38 +263,7 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         return self.data if dtype is None else self.data.astype(dtype)
 
-    # -- array methods mirroring NumPy's names ----------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis=None, keepdims=False, ddof=0):
-        return _ops.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
-
-    def std(self, axis=None, keepdims=False, ddof=0):
-        return _ops.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
-
-    def max(self, axis=None, keepdims=False):
-        return _ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _ops.min(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _ops.reshape(self, shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes or None)
-
-    def flatten(self):
-        return _ops.reshape(self, (-1,))
-
+    # -- elementwise methods (the reductions and shapes are in TensorMethods) ---------------------
     def exp(self):
         return _ops.exp(self)
 
@@ -304,15 +285,6 @@ class Tensor:
     def relu(self):
         return _ops.relu(self)
 
-    def softmax(self, axis=-1):
-        return _ops.softmax(self, axis=axis)
-
-    def log_softmax(self, axis=-1):
-        return _ops.log_softmax(self, axis=axis)
-
-    def logsumexp(self, axis=None, keepdims=False):
-        return _ops.logsumexp(self, axis=axis, keepdims=keepdims)
-
     def clip(self, lo=None, hi=None):
         return _ops.clip(self, lo, hi)
 
@@ -328,14 +300,18 @@ _FLOATS = (np.float16, np.float32, np.float64)
 
 
 def tensor(data, requires_grad=False, dtype=None, *, name=None):
-    """Make a tensor from a number, nested list or array.
+    """Make a tensor from a number, nested list or array (a copy, as PyTorch's `tensor`).
 
-    Values are float32 unless `dtype` says otherwise (float64 for gradient checks).
+    Without `dtype`, whole numbers stay integers (int64, or the array's integer dtype) and
+    booleans stay booleans, as in PyTorch; everything else becomes float32, gradkit's working
+    precision (a float64 array too: pass dtype=np.float64, or use `from_numpy`, to keep it).
     Only floating-point tensors can require gradients.
     """
     if isinstance(data, Tensor):
         data = data.data
-    dtype = np.float32 if dtype is None else np.dtype(dtype)
+    if dtype is None:
+        kind = np.asarray(data).dtype.kind
+        dtype = None if kind in "biu" else np.float32
     array = np.array(data, dtype=dtype)
     if requires_grad and array.dtype.type not in _FLOATS:
         raise TypeError(f"only floating-point tensors can require gradients, got dtype={array.dtype}")
@@ -345,3 +321,6 @@ def tensor(data, requires_grad=False, dtype=None, *, name=None):
 # Bound at the end so tensor.py, ops.py and backward.py can refer to one another.
 from gradkit.autograd import backward as _backward  # noqa: E402
 from gradkit.autograd import ops as _ops  # noqa: E402
+from gradkit.autograd import tensor_methods as _tensor_methods  # noqa: E402
+
+_tensor_methods._ops, _tensor_methods.Tensor = _ops, Tensor

@@ -16,6 +16,7 @@ from gradkit.data.builtin import DatasetInfo, list_datasets, load_builtin
 from gradkit.data.dataset import Dataset
 from gradkit.data.download import default_cache_dir, fetch
 from gradkit.data.idx import load_idx, read_idx
+from gradkit.data.loader import DataLoader, TensorDataset
 from gradkit.data.loading import encode_like, load, load_csv, load_parquet
 from gradkit.data.split import batches, train_val_test_split
 from gradkit.data.stream import Stream, stream
@@ -23,7 +24,8 @@ from gradkit.data.synthetic import make_circles, make_moons, make_spirals, make_
 from gradkit.errors import DataError
 
 __all__ = [
-    "DataError", "Dataset", "DatasetInfo", "arrays_to_dataset", "batches", "default_cache_dir",
+    "DataError", "DataLoader", "Dataset", "TensorDataset",
+    "DatasetInfo", "arrays_to_dataset", "batches", "default_cache_dir",
     "encode_like", "fetch", "list_datasets", "load", "load_builtin", "load_csv", "load_idx",
     "load_npy", "load_npz", "load_parquet", "make_circles", "make_moons", "make_spirals",
     "make_xor", "read_idx", "Stream", "stream", "train_val_test_split",

@@ -50,8 +50,13 @@ def _activation(g, x, name, kwargs):
         return g.op("LogSoftmax", [x], axis=int(kwargs.get("axis", -1)))
     if name in ("silu", "swish"):
         return g.op("Mul", [x, g.op("Sigmoid", [x])])
+    if name == "gelu" and kwargs.get("approximate", "none") in ("none", False):
+        # x Φ(x) = ½x(1 + erf(x/√2)), gradkit's default (exact) GELU.
+        erf = g.op("Erf", [g.op("Mul", [x, g.const(np.array(np.sqrt(0.5)), "c")])])
+        half = g.op("Mul", [x, g.const(np.array(0.5), "half")])
+        return g.op("Mul", [half, g.op("Add", [erf, g.const(np.array(1.0), "one")])])
     if name == "gelu":
-        # ½x(1 + tanh(√(2/π)(x + 0.044715x³))), the same approximation gradkit uses.
+        # ½x(1 + tanh(√(2/π)(x + 0.044715x³))), gradkit's approximate="tanh".
         cube = g.op("Mul", [x, g.op("Mul", [x, x])])
         inner = g.op("Add", [x, g.op("Mul", [cube, g.const(np.array(0.044715), "c")])])
         t = g.op("Tanh", [g.op("Mul", [inner, g.const(np.array(np.sqrt(2 / np.pi)), "c")])])

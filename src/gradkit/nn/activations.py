@@ -10,7 +10,8 @@
     elu(x)      = x if x > 0 else α(e^x - 1)
     selu(x)     = λ elu(x, α), λ ≈ 1.0507, α ≈ 1.6733 (self-normalizing; Keras's and PyTorch's)
     softplus(x) = log(1 + e^x)         softmax(x)_i = e^x_i / Σ_j e^x_j
-    gelu(x)     ≈ ½x(1 + tanh(√(2/π)(x + 0.044715x³)))      silu(x) = x σ(x)
+    gelu(x)     = x Φ(x) = ½x(1 + erf(x/√2))      (approximate="tanh":
+                  ½x(1 + tanh(√(2/π)(x + 0.044715x³))))      silu(x) = x σ(x)
 PReLU (learnable α) is a layer: see `gradkit.nn.layers.PReLU`.
 """
 
@@ -101,10 +102,22 @@ def log_softmax(x, axis=-1):
 _GELU_C = float(np.sqrt(2.0 / np.pi))
 
 
-def gelu(x):
-    """Gaussian error linear unit, the tanh approximation used by BERT and GPT-2."""
-    inner = (x + x * x * x * 0.044715) * _GELU_C
-    return x * (ag.tanh(inner) + 1.0) * 0.5
+_SQRT_HALF = float(np.sqrt(0.5))
+
+
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit x Φ(x), exact (erf) by default as in PyTorch and Keras.
+
+    `approximate="tanh"` (PyTorch's spelling; Keras's `approximate=True` too) gives the
+    tanh form of BERT and GPT-2, ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    """
+    if approximate in ("tanh", True):
+        inner = (x + x * x * x * 0.044715) * _GELU_C
+        return x * (ag.tanh(inner) + 1.0) * 0.5
+    if approximate not in ("none", False):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got "
+                         f"approximate={approximate!r}")
+    return x * (ag.erf(x * _SQRT_HALF) + 1.0) * 0.5
 
 
 def silu(x):

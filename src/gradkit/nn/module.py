@@ -112,6 +112,15 @@ class Module:
             if isinstance(value, Module):
                 yield from value.named_buffers(prefix=f"{prefix}{name}.")
 
+    def named_children(self):
+        """(name, module) for each direct child module (PyTorch's)."""
+        for name, value in self._children():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
     def modules(self):
         yield self
         for _, value in self._children():
@@ -160,6 +169,34 @@ class Module:
     def zero_grad(self):
         for p in self.parameters():
             p.grad = None
+
+    def to(self, *args, device=None, dtype=None):
+        """`to("cpu")` returns the module (PyTorch's habit); gradkit runs on the CPU only, so
+        another device, or a dtype, is refused rather than ignored."""
+        for arg in args:
+            if isinstance(arg, str):
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"gradkit runs on the CPU only, got device={device!r}; use 'cpu'")
+        if dtype is not None:
+            raise ValueError(f"{type(self).__name__}.to(dtype) is not supported, got "
+                             f"{dtype!r}; create the module with the dtype it needs")
+        return self
+
+    def extra_repr(self):
+        """The settings shown inside the parentheses of the module's repr."""
+        return ""
+
+    def __repr__(self):
+        # PyTorch's layout: settings, then one indented line per child module.
+        children = [(name, m) for name, m in self._children() if isinstance(m, Module)]
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        body = "".join(f"\n  ({name}): " + repr(m).replace("\n", "\n  ")
+                       for name, m in children)
+        return f"{type(self).__name__}({body}\n)"
 
     def num_parameters(self):
         return int(sum(p.data.size for p in self.parameters()))

@@ -20,10 +20,10 @@ from gradkit.optim.first_order import (
     Momentum,
     Nesterov,
     RMSProp,
+    RMSprop,
 )
 from gradkit.optim.lbfgs import LBFGS
 
-RMSprop = RMSProp       # Keras's spelling
 from gradkit.optim.newton import Newton
 from gradkit.optim.optimizer import MinimizeResult, Optimizer, get
 from gradkit.optim.schedules import Schedule

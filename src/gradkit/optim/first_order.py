@@ -15,7 +15,9 @@ import numbers
 import numpy as np
 
 from gradkit.optim import updates
-from gradkit.optim.optimizer import Optimizer
+from gradkit.optim.optimizer import Optimizer, _lr_like
+
+PYTORCH_SGD_LR = 1e-3
 
 
 def _number(name, value, *, low=0.0, high=math.inf, low_open=False, high_open=False):
@@ -46,7 +48,8 @@ class SGD(Optimizer):
     (coupled L2, as the penalty ½λ‖θ‖² would).
 
     Args:
-        lr: learning rate or schedule (default 0.01).
+        lr: learning rate or schedule (default 0.01, Keras's; 1e-3, PyTorch's, when the
+            parameters are given first, PyTorch-style, as in `SGD(model.parameters())`).
         momentum: γ in [0, 1) (default 0: plain SGD).
         nesterov: use Nesterov momentum (needs momentum > 0).
         weight_decay: λ ≥ 0 (default 0).
@@ -65,6 +68,9 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
         self.weight_decay = _number("weight_decay", weight_decay)
+        if lr is None and params is not None and not _lr_like(params):
+            # PyTorch's SGD(params) defaults to 1e-3; Keras's SGD() (bound later) to 0.01.
+            lr = PYTORCH_SGD_LR
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
     def _apply(self, lr):
@@ -194,21 +200,25 @@ class Adagrad(Optimizer):
 
 
 class RMSProp(Optimizer):
-    """RMSProp: v ← γv + (1 − γ)g²; θ ← θ − η g/(√v + ε) (MIPT, Keras, PyTorch).
+    """RMSProp: v ← γv + (1 − γ)g²; θ ← θ − η g/√(v + ε) (the KIT slide's form, and Keras's).
+
+    The defaults are Keras's `RMSprop()`, so `compile(optimizer="rmsprop")` takes the steps it
+    takes in Keras. With eps_inside_sqrt=False, θ ← θ − η g/(√v + ε), the MIPT notes' form and
+    PyTorch's (`RMSprop` made with parameters, PyTorch-style, takes that form with PyTorch's
+    defaults).
 
     Args:
         lr: learning rate or schedule (default 0.001).
-        gamma: γ in [0, 1) (default 0.9).
-        eps: ε > 0 (default 1e-8).
-        eps_inside_sqrt: False (default): ε outside the root, as above; True: θ ← θ − η g/√(v + ε),
-            the KIT slide's form.
+        gamma: γ in [0, 1) (default 0.9; Keras's `rho`).
+        eps: ε > 0 (default 1e-7).
+        eps_inside_sqrt: True (default): ε inside the root, as above; False: ε added to √v.
     """
 
     name = "rmsprop"
     state_names = ("v",)
     keras_names = {"rho": "gamma"}
 
-    def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-8, eps_inside_sqrt=False,
+    def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-7, eps_inside_sqrt=True,
                  clipnorm=None, clipvalue=None):
         self.gamma = _fraction("gamma", gamma)
         self.eps = _positive("eps", eps)
@@ -227,6 +237,42 @@ class RMSProp(Optimizer):
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "eps": self.eps,
                 "eps_inside_sqrt": self.eps_inside_sqrt}
+
+
+class RMSprop(RMSProp):
+    """The spelling Keras and PyTorch share, with the meaning of whichever habit made it.
+
+    Made without parameters, as Keras users do (`RMSprop(learning_rate=1e-3, rho=0.9)`), it is
+    Keras's RMSprop: ε = 1e-7 inside the square root. Made with parameters, as PyTorch users do
+    (`RMSprop(model.parameters(), lr=0.01)`), it is PyTorch's: α = 0.99, ε = 1e-8 added to √v,
+    learning rate 0.01 unless given. PyTorch's momentum, centered and weight_decay options, and
+    Keras's, are refused unless they are off, since gradkit's rule has none of them.
+    """
+
+    keras_names = {"rho": "gamma", "epsilon": "eps"}
+
+    def __init__(self, params=None, lr=None, *, alpha=None, gamma=None, eps=None,
+                 eps_inside_sqrt=None, momentum=0.0, centered=False, weight_decay=0.0,
+                 clipnorm=None, clipvalue=None):
+        for option, value in (("momentum", momentum), ("centered", centered),
+                              ("weight_decay", weight_decay)):
+            if value:
+                raise TypeError(f"RMSprop({option}={value!r}) is not supported: gradkit's "
+                                "RMSProp has no such term (use Momentum, or AdamW for "
+                                "decoupled weight decay)")
+        torch_style = params is not None and not _lr_like(params)
+        if alpha is not None and gamma is not None:
+            raise TypeError("RMSprop got alpha= (PyTorch's name) and rho=/gamma=, which are one "
+                            "setting: pass one")
+        if torch_style or alpha is not None:
+            defaults = {"gamma": 0.99, "eps": 1e-8, "eps_inside_sqrt": False}
+            lr = 0.01 if lr is None and not _lr_like(params) else lr
+        else:
+            defaults = {"gamma": 0.9, "eps": 1e-7, "eps_inside_sqrt": True}
+        given = {"gamma": alpha if alpha is not None else gamma, "eps": eps,
+                 "eps_inside_sqrt": eps_inside_sqrt}
+        settings = {k: defaults[k] if v is None else v for k, v in given.items()}
+        super().__init__(params, lr, **settings, clipnorm=clipnorm, clipvalue=clipvalue)
 
 
 class Adadelta(Optimizer):

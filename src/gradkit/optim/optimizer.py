@@ -40,7 +40,7 @@ class MinimizeResult:
 
 _KERAS_REFUSED = {
     "epsilon": "Keras adds its epsilon where gradkit (and PyTorch) do not (to √v rather than "
-               "to the bias-corrected √v̂ in Adam, inside the square root in RMSprop), so the "
+               "to the bias-corrected √v̂ in Adam), so the "
                "same number would take other steps: pass gradkit's eps=",
     "weight_decay": "Keras decays the weights decoupled from the gradient: use AdamW",
 }

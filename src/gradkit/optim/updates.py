@@ -118,9 +118,9 @@ def rmsprop_update(p, g, v, *, lr, gamma, eps, eps_inside_sqrt=False, scratch=No
                    flush=False):
     """RMSProp: v ← γ v + (1 − γ) g²;  θ ← θ − η g / (√v + ε) (seven passes).
 
-    ε outside the root as in the MIPT notes, Keras and PyTorch; with eps_inside_sqrt=True,
-    θ ← θ − η g / √(v + ε), the KIT slide's form (ε then bounds the step by η|g|/√ε where v is
-    tiny instead of η|g|/ε).
+    ε outside the root as in the MIPT notes and PyTorch; with eps_inside_sqrt=True,
+    θ ← θ − η g / √(v + ε), the KIT slide's form and Keras's (ε then bounds the step by
+    η|g|/√ε where v is tiny instead of η|g|/ε).
     """
     s = _work(scratch, p)
     np.multiply(g, g, out=s)

@@ -22,6 +22,7 @@ from gradkit import optim
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import InvalidParameterError, TrainingDiverged
 from gradkit.nn import activations, initializers, losses
+from gradkit.nn.layers import Dense
 from gradkit.optim import schedules
 from gradkit._threads import blas_limit
 from gradkit.sklearn import _components as comp
@@ -296,6 +297,48 @@ class BaseMLP(BaseEstimator):
         finally:
             model.train(was_training)
         return np.asarray(np.concatenate(chunks), dtype=np.float64)
+
+    # -- scikit-learn's fitted weights, read from (and written into) the network ----------------
+    def _dense_layers(self):
+        return [layer for layer in self.model_.layers if isinstance(layer, Dense)]
+
+    @property
+    def coefs_(self):
+        """Weight matrices, one per layer transition, (n_in, n_out) as scikit-learn's.
+
+        The arrays are the network's own (a change in place changes the model, as in
+        scikit-learn); assigning a list copies it in after checking the shapes.
+        """
+        return [layer.W.data for layer in self._dense_layers()]
+
+    @coefs_.setter
+    def coefs_(self, values):
+        self._assign("coefs_", [layer.W.data for layer in self._dense_layers()], values)
+
+    @property
+    def intercepts_(self):
+        """Bias vectors, one per layer transition, (n_out,) as scikit-learn's."""
+        return [layer.b.data for layer in self._dense_layers()]
+
+    @intercepts_.setter
+    def intercepts_(self, values):
+        self._assign("intercepts_", [layer.b.data for layer in self._dense_layers()], values)
+
+    @property
+    def n_layers_(self):
+        """Number of layers, input and output included (scikit-learn's count)."""
+        return len(self._dense_layers()) + 1
+
+    def _assign(self, name, targets, values):
+        values = list(values)
+        if len(values) != len(targets):
+            raise ValueError(f"{name} needs {len(targets)} arrays, got {len(values)}")
+        arrays = [np.asarray(v) for v in values]
+        for i, (target, value) in enumerate(zip(targets, arrays)):
+            if value.shape != target.shape:
+                raise ValueError(f"{name}[{i}] has shape {value.shape}; expected {target.shape}")
+        for target, value in zip(targets, arrays):
+            target[...] = value      # in place: the weights may be views of a flat buffer
 
     def _loss_on(self, outputs, y):
         """The (unpenalized) loss of `outputs` against labels y, as trained."""

@@ -67,7 +67,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     Attributes:
         classes_, n_features_in_, feature_names_in_, n_outputs_, out_activation_, model_ (the
         gradkit Sequential), loss_, loss_curve_, best_loss_, validation_scores_,
-        validation_loss_curve_, best_validation_score_, n_iter_, t_.
+        validation_loss_curve_, best_validation_score_, n_iter_, t_, coefs_ and intercepts_
+        (the network's weights, scikit-learn's shapes), n_layers_.
 
     Differences from scikit-learn's: training runs in float32 by default; sparse input is
     refused; momentum must be < 1; predict_log_proba is computed from the logits.

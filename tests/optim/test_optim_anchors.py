@@ -1,0 +1,65 @@
+"""RMSprop, the one optimizer name Keras and PyTorch share with different rules, against both."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gradkit import optim
+
+A = np.array([10.0, 2.0, 0.5])
+THETA0 = np.array([1.0, -0.5, 1e-3])  # the last: v near ε, where the forms differ
+
+
+class Param:
+    """The two attributes an optimizer binds (as in test_optim_rules), in float64."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data, self.grad = np.array(data, dtype=np.float64), None
+
+
+def gradkit_steps(make, steps=5):
+    p = Param(THETA0)
+    opt = make([p])
+    out = []
+    for _ in range(steps):
+        opt.zero_grad()
+        p.grad += A * p.data
+        opt.step()
+        out.append(p.data.copy())
+    return np.array(out)
+
+
+def test_rmsprop_made_keras_style_takes_kerass_steps():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="Keras 3 is in the compat extra")
+    v = keras.Variable(THETA0.copy(), dtype="float64")
+    opt = keras.optimizers.RMSprop(learning_rate=0.01)
+    expected = []
+    for _ in range(5):
+        g = A * keras.ops.convert_to_numpy(v)
+        opt.apply_gradients([(keras.ops.convert_to_tensor(g, dtype="float64"), v)])
+        expected.append(keras.ops.convert_to_numpy(v).copy())
+
+    def make(ps):
+        opt = optim.RMSprop(learning_rate=0.01)
+        opt.bind(ps)
+        return opt
+
+    np.testing.assert_allclose(gradkit_steps(make), np.array(expected), rtol=1e-6)
+
+
+def test_rmsprop_made_pytorch_style_takes_pytorchs_steps():
+    torch = pytest.importorskip("torch", reason="PyTorch is in the compat and bench extras")
+    p = torch.tensor(THETA0.copy(), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.RMSprop([p], lr=0.01)
+    expected = []
+    for _ in range(5):
+        opt.zero_grad()
+        p.grad = torch.tensor(A) * p.detach()
+        opt.step()
+        expected.append(p.detach().numpy().copy())
+    np.testing.assert_allclose(gradkit_steps(lambda ps: optim.RMSprop(ps, lr=0.01)),
+                               np.array(expected), rtol=1e-12)
