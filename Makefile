@@ -9,7 +9,7 @@ FUZZ_STAMP := $(VENV)/.installed-fuzz
 FUZZ_SECONDS ?= 60
 GALLERY_STAMP := $(VENV)/.installed-gallery
 
-.PHONY: demo test bench gallery fuzz clean
+.PHONY: demo test bench bench-recipe gallery fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ fuzz: $(FUZZ_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/suite.py
+
+# Issue 21's protocol (hours on 2 cores): default train, doctor, search at 100 and 300 trials,
+# 3 seeds, MNIST-1D and a synthetic set; a part: $(BIN)/python bench/recipe.py --help
+bench-recipe: $(BENCH_STAMP)
+	$(BIN)/python bench/recipe.py
 
 gallery: $(GALLERY_STAMP)
 	$(BIN)/python examples/build_readme.py

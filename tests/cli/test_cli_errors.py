@@ -108,7 +108,8 @@ def test_bad_hidden(kit, tmp_path, monkeypatch, value, expected):
     (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
     (["--dropout", "1"], "dropout must be in [0, 1), got 1.0"),
     (["--l2", "-1"], "l1 and l2 must be >= 0"),
-    (["--val", "0.9"], "val and test must be fractions with val + test < 1, got 0.9, 0.2"),
+    (["--val", "0.9"], "val and test must be fractions in [0, 1) with val + test < 1, got "
+                       "val=0.9, test=0.2"),
     (["--seed", "-1"], "seed must be >= 0, got -1"),
     (["--pca-components", "2"],
      "pca_components needs normalize 'pca', 'whiten' or 'random_projection'"),

@@ -206,8 +206,11 @@ def test_defaults_are_the_documented_ones():
     ({"activation": "swish"}, "activation must be one of ("),
     ({"normalize": "minmax"}, "normalize must be one of ("),
     ({"schedule": "warm"}, "schedule must be one of ("),
-    ({"val": 0.5, "test": 0.5}, "val and test must be fractions with val + test < 1"),
-    ({"test": 0.0}, "val and test must be fractions"),
+    ({"val": 0.5, "test": 0.5},
+     "val and test must be fractions in [0, 1) with val + test < 1, got val=0.5, test=0.5"),
+    ({"test": -0.1}, "val and test must be fractions in [0, 1)"),
+    ({"test_data": "t.csv"}, "test_data names a test file, so the test fraction must be 0"),
+    ({"test_data": 3, "test": 0.0}, "test_data must be a file path or null, got test_data=3"),
     ({"pca_components": 0, "normalize": "pca"}, "pca_components must be >= 1, got 0"),
     ({"seed": -2}, "seed must be >= 0, got -2"),
     ({"checkpoint_every": -1}, "checkpoint_every must be >= 0, got -1"),
@@ -254,6 +257,78 @@ def test_bad_setting_creates_no_run_folder(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+# --------------------------------------------------------------------------- the test set
+
+
+def _write_table(path, X, y):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([f"x{i}" for i in range(X.shape[1])] + ["label"])
+        w.writerows([[*map(float, row), str(label)] for row, label in zip(X, y)])
+
+
+@pytest.fixture(scope="module")
+def train_and_test_files(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "up", "down")
+    folder = tmp_path_factory.mktemp("tables")
+    _write_table(folder / "train.csv", X[:120], y[:120])
+    # The test file lists its columns in another order and its classes in another order.
+    with open(folder / "test.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "x2", "x1", "x0"])
+        w.writerows([[label, *map(float, row[::-1])] for row, label in zip(X[120:], y[120:])])
+    return folder / "train.csv", folder / "test.csv", X[120:], y[120:]
+
+
+def test_test_data_trains_on_the_whole_training_file_and_tests_on_the_file_once(
+        train_and_test_files, tmp_path):
+    train_file, test_file, X_test, y_test = train_and_test_files
+    config = RunConfig(data=str(train_file), target="label", test_data=str(test_file),
+                       test=0.0, val=0.1, hidden=[8], epochs=3, lr=0.01)
+    run = train_run(config, str(tmp_path / "run"), verbose=0)
+    m = run.metrics
+    assert (m["train_samples"], m["val_samples"], m["test_samples"]) == (108, 12, 30)
+    predicted = np.asarray(run.model.predict_classes(X_test.astype(np.float32)))
+    assert m["test_accuracy"] == pytest.approx(np.mean(predicted == y_test))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["run"]
+    assert saved["test_data"] == str(test_file) and saved["test"] == 0.0
+
+
+def test_test_zero_trains_without_a_test_set(tmp_path):
+    config = RunConfig(data="iris", hidden=[8], epochs=2, test=0.0, val=0.1)
+    run = train_run(config, str(tmp_path / "run"), verbose=0)
+    assert (run.metrics["train_samples"], run.metrics["val_samples"],
+            run.metrics["test_samples"]) == (135, 15, 0)
+    assert not any(k.startswith("test_") and k != "test_samples" for k in run.metrics)
+    assert not (tmp_path / "run" / "confusion_matrix.png").exists()
+
+
+def test_cli_test_data_and_test_zero(train_and_test_files, tmp_path):
+    from click.testing import CliRunner
+
+    from gradkit.cli import cli
+
+    train_file, test_file, _, _ = train_and_test_files
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", str(train_file), "--target", "label", "--test-data",
+                              str(test_file), "--hidden", "8", "--epochs", "2", "--quiet",
+                              "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert (metrics["train_samples"], metrics["test_samples"]) == (108, 30)
+    assert f"test accuracy: {metrics['test_accuracy']:.4f}" in res.output
+    res = runner.invoke(cli, ["train", "iris", "--test", "0", "--hidden", "8", "--epochs", "1",
+                              "--quiet", "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert "no test set (--test 0 and no --test-data): nothing evaluated" in res.output
+    res = runner.invoke(cli, ["train", str(train_file), "--target", "label", "--test", "0.2",
+                              "--test-data", str(test_file), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2
+    assert res.output.strip() == ("error: test_data names a test file, so the test fraction "
+                                  "must be 0 (the whole training file trains), got test=0.2")
+    assert not (tmp_path / "c").exists()
 def test_batch_size_null_means_every_training_row_and_a_stream_refuses_it(tmp_path):
     config = RunConfig(data="xor", batch_size=None, hidden=[4], epochs=1, optimizer="adam")
     assert config.validate().rows_per_batch(150) == 150

@@ -3,10 +3,13 @@
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
+import warnings
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -40,7 +43,8 @@ def test_cli_search_on_two_processes_and_best_json_trains(tmp_path):
     out = str(tmp_path / "search")
     runner = CliRunner()
     res = runner.invoke(cli, ["search", "xor", "--trials", "4", "--workers", "2", "--epochs", "2",
-                              "--sampler", "random", "--out", out, "--quiet"])
+                              "--sampler", "random", "--out", out, "--quiet",
+                              "--finalists", "0"])
     assert res.exit_code == 0, res.output
     assert "best: trial" in res.output and "val_accuracy" in res.output
     assert _trial_folders(out) == ["0000", "0001", "0002", "0003"]
@@ -92,7 +96,7 @@ def test_dask_cluster_losing_a_worker_loses_no_trial(tmp_path, dask_client):
     killer.start()
     try:
         result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random",
-                                    executor=client.get_executor(), base=TINY,
+                                    finalists=0, executor=client.get_executor(), base=TINY,
                                     space=TINY_SPACE)
     finally:
         stop.set()
@@ -108,7 +112,8 @@ def test_dask_cluster_losing_a_worker_loses_no_trial(tmp_path, dask_client):
 def test_cli_search_on_a_dask_scheduler(tmp_path, dask_client):
     out = str(tmp_path / "search")
     address = dask_client.scheduler_info()["address"]
-    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "2", "--scheduler", address,
+    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "2", "--finalists", "1",
+                                   "--folds", "2", "--scheduler", address,
                                    "--epochs", "1", "--out", out])
     assert res.exit_code == 0, res.output
     assert f"Dask scheduler {address}" in res.output
@@ -117,7 +122,7 @@ def test_cli_search_on_a_dask_scheduler(tmp_path, dask_client):
 
 def test_interrupted_search_runs_only_the_missing_trials(tmp_path):
     out = str(tmp_path / "search")
-    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE)
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE, finalists=0)
     first = gk.practice.search("xor", trials=3, **kw)
     assert first.n_run == 3 and _trial_folders(out) == ["0000", "0001", "0002"]
 
@@ -160,6 +165,7 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
     base = {"epochs": 2, "batch_size": 16, "optimizer": "sgd", "activation": "relu",
             "dropout": 0.0, "l2": 0.0}
     result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random", seed=0,
+                                finalists=0,
                                 base=base,
                                 space={"lr": {"choices": [0.05, 1e9]}, "width": 16, "depth": 1})
     failed = [r for r in result.rows if r["state"] == "FAIL"]
@@ -221,3 +227,216 @@ def test_coarse_to_fine_narrows_around_the_best_trials():
     # As the best trials gather around the optimum, so do the ranges the next ones draw from.
     assert all(1e-3 < p["lr"] < 1e-1 and p["act"] == "tanh" for p in fine[-8:])
     assert sampler.phase(study, 5) == "coarse" and sampler.phase(study, 25) == "fine"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metric", "val_acc"], "error: metric must be one of val_loss, val_accuracy for "
+                              "classification data, got 'val_acc'"),
+    (["--scheduler", "notaurl"], "error: scheduler: expected a Dask scheduler address like "
+                                 "tcp://HOST:PORT, got 'notaurl'"),
+    (["--space", "{space}"], "error: space: dropout=1.5 cannot be trained (dropout must be in "
+                             "[0, 1), got 1.5)"),
+])
+def test_cli_refuses_a_search_that_cannot_run_before_any_trial(tmp_path, args, message):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"dropout": {"low": 0.0, "high": 1.5}}))
+    out = tmp_path / "s"
+    start = time.perf_counter()
+    res = CliRunner().invoke(cli, ["search", "xor", "--trials", "3", "--epochs", "1",
+                                   "--out", str(out),
+                                   *[a.replace("{space}", str(space)) for a in args]])
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines()[-1] == message
+    assert time.perf_counter() - start < 5
+    assert not (out / "trials").exists() or _trial_folders(str(out)) == []
+
+
+def test_impossible_spaces_are_refused_naming_the_value(tmp_path):
+    for space, message in [({"width": {"low": 0, "high": 8}}, "space: width=0 cannot be trained"),
+                           ({"batch_size": {"low": 8.0, "high": 16.0}},
+                            "space: batch_size=8.0 cannot be trained"),
+                           ({"lr": {"low": 1e-2, "high": 1e-3}}, "space: lr:")]:
+        with pytest.raises(gk.ConfigError, match=re.escape(message)):
+            gk.practice.search("xor", trials=1, storage_dir=tmp_path, space=space)
+    assert not os.path.exists(tmp_path / "trials") or _trial_folders(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("damage, runs_again", [("set_state", 1), ("create", 2)])
+def test_a_corrupt_journal_line_is_skipped_with_a_warning(tmp_path, damage, runs_again):
+    out = str(tmp_path / "search")
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE, finalists=0)
+    gk.practice.search("xor", trials=3, **kw)
+    journal = os.path.join(out, "study.journal")
+    with open(journal, "rb") as f:
+        lines = f.read().split(b"\n")
+    # Damage the record that finished trial 1 (it runs again), or the one that created it
+    # (then the records after it point at the wrong trials, and the journal ends before it).
+    op = {"set_state": 6, "create": 4}[damage]
+    hits = [i for i, line in enumerate(lines)
+            if line and json.loads(line)["op_code"] == op
+            and json.loads(line).get("trial_id", 1) == 1]
+    index = hits[0] if damage == "set_state" else \
+        [i for i, line in enumerate(lines) if line and json.loads(line)["op_code"] == 4][1]
+    lines[index] = b'{"op_code": 6, "worker_id": \xff garbage'
+    with open(journal, "wb") as f:
+        f.write(b"\n".join(lines))
+    with pytest.warns(UserWarning, match=rf"study.journal: skipped 1 damaged line\(s\) "
+                                         rf"\(line {index + 1}\)"):
+        again = gk.practice.search("xor", trials=3, **kw)
+    assert again.n_run == runs_again
+    assert _states(again) == ["COMPLETE"] * 3
+
+
+def _table(path, X, y):
+    rows = ["a,b,label"] + [f"{u:.6f},{v:.6f},{c}" for (u, v), c in zip(X, y)]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def test_finalists_are_cross_validated_and_the_final_model_is_tested_once(tmp_path):
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(260, 2))
+    y = np.where(X[:, 0] * X[:, 1] > 0, "same", "other")
+    train = _table(tmp_path / "train.csv", X[:200], y[:200])
+    test = _table(tmp_path / "test.csv", X[200:], y[200:])
+    out = str(tmp_path / "search")
+    res = CliRunner().invoke(cli, ["search", train, "--target", "label", "--test-data", test,
+                                   "--trials", "3", "--finalists", "2", "--folds", "3",
+                                   "--epochs", "3", "--sampler", "random", "--out", out,
+                                   "--quiet", "--space", _space(tmp_path)])
+    assert res.exit_code == 0, res.output
+    # The trials train on the whole training file less validation, and never see the test file.
+    for name in _trial_folders(out):
+        with open(os.path.join(out, "trials", name, "metrics.json")) as f:
+            m = json.load(f)
+        assert (m["train_samples"], m["val_samples"], m["test_samples"]) == (180, 20, 0)
+        assert not any(k.startswith("test_") and k != "test_samples" for k in m)
+    report = open(os.path.join(out, "report.md")).read()
+    best = json.load(open(os.path.join(out, "best.json")))
+    chosen = best["search"]["trial"]
+    folds = [json.load(open(os.path.join(out, "cv", f"{chosen:04d}", str(i), "result.json")))
+             for i in range(3)]
+    values = np.array([f["value"] for f in folds])
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert best["search"]["cv_mean"] == pytest.approx(values.mean())
+    assert best["search"]["cv_95_half_width"] == pytest.approx(half)
+    assert f"| {chosen} |" in report and "95% interval" in report
+    # The folds cover the training split (180 samples) once each.
+    assert sum(f["n"] for f in folds) == 180
+    final = json.load(open(os.path.join(out, "final", "metrics.json")))
+    assert final["test_samples"] == 60
+    if best["search"]["final"] == "retrain":
+        # Training and validation data together: the whole training file.
+        assert (final["train_samples"], final["val_samples"]) == (200, 0)
+        assert best["run"]["val"] == 0.0 and best["run"]["test_data"] == test
+    else:
+        assert len(final["members"]) == 3
+    assert f"accuracy {final['test_accuracy']:.4f}" in res.output
+
+
+def _space(tmp_path):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"width": {"low": 4, "high": 32, "log": True}, "depth": 1,
+                                "activation": "relu", "dropout": 0.0, "batch_size": 16}))
+    return str(path)
+
+
+def test_fold_indices_are_disjoint_cover_and_keep_class_shares():
+    from gradkit.practice._search_final import fold_indices
+
+    ds = gk.data.load("iris")
+    folds = fold_indices(ds, 5, seed=3)
+    joined = np.concatenate(folds)
+    assert sorted(joined.tolist()) == list(range(150))
+    for f in folds:
+        assert np.bincount(ds.y[f], minlength=3).tolist() == [10, 10, 10]
+
+
+def test_a_range_whose_edge_the_best_trials_sit_on_is_widened():
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from gradkit.practice._search_space import edges, widen
+
+    space = {"width": IntDistribution(16, 512, log=True),
+             "lr": FloatDistribution(1e-4, 1e-1, log=True)}
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        t = study.ask(fixed_distributions=space)
+        # Wider is better; the learning rate matters a little, around 1e-2 (inside the range).
+        study.tell(t, math.log(t.params["width"]) - 0.2 * abs(math.log10(t.params["lr"]) + 2))
+    found = edges(study.trials, space, "maximize")
+    assert ("width", "high") in found
+    assert all(name != "lr" for name, _ in found)
+    wider = widen("width", space["width"], "high")
+    assert (wider.low, wider.high, wider.log) == (16, 1024, True)       # a trial's time: x2
+    assert widen("lr", space["lr"], "high").high == pytest.approx(0.4)      # x4 at most
+    assert widen("dropout", FloatDistribution(0.0, 0.9), "high") is None       # at its limit
+    assert widen("batch_size", IntDistribution(16, 256, log=True), "low").low == 8
+    # Batches below 8 and more than 100 epochs cost more than a search should spend: the
+    # search's MNIST-1D run widened to batch 1 and 256 epochs before these limits.
+    assert widen("batch_size", IntDistribution(8, 256, log=True), "low") is None
+    assert widen("epochs", IntDistribution(2, 80, log=True), "high").high == 100
+    assert widen("batch_size", IntDistribution(2, 4, log=True), "low") is None   # a user's
+
+
+def test_any_damage_to_the_journal_gives_a_study_or_one_gradkit_error(tmp_path_factory):
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    import importlib
+
+    S = importlib.import_module("gradkit.practice.search")     # the module, not the function
+    out = str(tmp_path_factory.mktemp("journal"))
+    kw = dict(storage_dir=out, sampler="random", base=TINY, space=TINY_SPACE, finalists=0)
+    gk.practice.search("xor", trials=2, **kw)
+    with open(os.path.join(out, "study.journal"), "rb") as f:
+        pristine = f.read().split(b"\n")[:-1]
+    config, distributions, metric, direction = S._prepare("xor", TINY, TINY_SPACE, None, 0, None)
+    records = st.dictionaries(st.sampled_from(["op_code", "worker_id", "study_id", "trial_id",
+                                               "params", "user_attr", "state", "values"]),
+                              st.one_of(st.integers(-2, 12), st.text(max_size=5), st.none()),
+                              max_size=6).map(lambda d: json.dumps(d).encode())
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, len(pristine) - 1), st.one_of(st.binary(max_size=40), records))
+    @example(1, b'{"op_code": 4, "worker_id": "w"}')      # a record Optuna cannot replay
+    def damaged(at, line):
+        lines = list(pristine)
+        lines[at] = line.replace(b"\n", b" ")
+        with open(os.path.join(out, "study.journal"), "wb") as f:
+            f.write(b"\n".join(lines) + b"\n")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                study = S._open_study(out, config, distributions, metric, direction)
+            study.get_trials(deepcopy=False)
+        except gk.ConfigError as err:
+            assert "\n" not in str(err)
+
+    damaged()
+
+
+def test_the_loop_widens_records_and_reapplies_a_range(tmp_path):
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from gradkit.practice._search_loop import Loop
+
+    space = {"width": IntDistribution(16, 512, log=True),
+             "lr": FloatDistribution(1e-4, 1e-1, log=True)}
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(30):
+        t = study.ask(fixed_distributions=space)
+        study.tell(t, math.log(t.params["width"]))          # the wider, the better
+    loop = Loop(study, {"hidden": [8]}, space, "val_accuracy", str(tmp_path), 0)
+    loop._widen_edges(30)
+    assert loop.distributions["width"].high == 1024
+    assert loop.widened == [{"after_trials": 30, "name": "width", "side": "high",
+                             "old": [16, 512], "new": [16, 1024]}]
+    assert study.user_attrs["widened"] == loop.widened
+    # A resumed search goes on with the widened range, and a new trial may draw from it.
+    again = Loop(study, {"hidden": [8]}, space, "val_accuracy", str(tmp_path), 0)
+    assert again.distributions["width"].high == 1024 and space["width"].high == 512

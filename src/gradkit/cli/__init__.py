@@ -137,9 +137,16 @@ _TRAIN_FLAGS = {
     "epochs": "epochs", "dropout": "dropout", "batch_norm": "batch_norm", "l1": "l1", "l2": "l2",
     "early_stopping": "early_stopping", "normalize": "normalize",
     "pca_components": "pca_components", "val": "val", "test": "test", "seed": "seed",
-    "checkpoint_every": "checkpoint_every", "task": "task", "stream": "stream",
-    "shuffle_buffer": "shuffle_buffer",
+    "checkpoint_every": "checkpoint_every", "task": "task", "test_data": "test_data",
+    "stream": "stream", "shuffle_buffer": "shuffle_buffer",
 }
+
+
+def _test_file_replaces_split(config, flags):
+    """--test-data without --test: the test file replaces the test split, so all of the
+    training file trains (a --test fraction given as well is refused by validate)."""
+    if flags.get("test_data") is not None and flags.get("test") is None:
+        config.test = 0.0
 
 
 @cli.command()
@@ -163,7 +170,10 @@ _TRAIN_FLAGS = {
 @click.option("--normalize", help="Input preprocessing: standardize, pca, whiten, random_projection, none.  [default: standardize]")
 @click.option("--pca-components", type=int, help="Components kept by --normalize pca/whiten, or the dimension of random_projection.")
 @click.option("--val", type=float, help="Validation fraction.  [default: 0.1]")
-@click.option("--test", type=float, help="Test fraction.  [default: 0.2]")
+@click.option("--test", type=float, help="Test fraction (0: none).  [default: 0.2]")
+@click.option("--test-data", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A separate labelled test file, evaluated once at the end; the whole DATA "
+              "then trains (less --val).")
 @click.option("--seed", type=int, help="Seed for splits, initialization, shuffling, dropout.  [default: 0]")
 @click.option("--checkpoint-every", type=int, metavar="STEPS",
               help="Also checkpoint every STEPS steps (always at each epoch end).")
@@ -209,6 +219,7 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
             setattr(config, field, flags[flag])
     # A --target of digits stays text: the loader takes a column of that name first, and an
     # index only when no column has that name.
+    _test_file_replaces_split(config, flags)
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
         config.batch_size = None     # all rows: L-BFGS "works very well in full batch" (notes)
     config.validate()
@@ -227,6 +238,8 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     for key in ("test_accuracy", "test_binary_accuracy", "test_r2", "test_mae", "test_loss"):
         if key in m:
             click.echo(f"{key.replace('_', ' ')}: {m[key]:.4f}")
+    if not m.get("test_samples"):
+        click.echo("no test set (--test 0 and no --test-data): nothing evaluated")
     click.echo(f"run folder: {out}")
 
 
@@ -476,7 +489,17 @@ def fetch(name, cache_dir, base_url):
               help="Train every trial this many epochs (default: searched, 2 to 20).")
 @click.option("--optimizer", help="Optimizer of every trial.  [default: adam]")
 @click.option("--val", type=float, help="Validation fraction (scores the trials).  [default: 0.1]")
-@click.option("--test", type=float, help="Test fraction.  [default: 0.2]")
+@click.option("--test", type=float, help="Test fraction (0: none).  [default: 0.2]")
+@click.option("--test-data", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A separate labelled test file: trials train on all of DATA (less --val); "
+              "only the final model is evaluated on it, once.")
+@click.option("--finalists", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Best trials cross-validated at the end to choose the final model "
+              "(0: none).")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Folds of that cross-validation.")
+@click.option("--widen/--no-widen", default=True, show_default=True,
+              help="Widen a range when the best trials sit on its edge.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the split, of every trial's training, and of the sampler.")
 @click.option("--out", type=click.Path(file_okay=False),
@@ -486,12 +509,15 @@ def fetch(name, cache_dir, base_url):
 @click.option("--quiet", is_flag=True, help="No line per trial, only the table.")
 @_handle_errors
 def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, target, epochs,
-               optimizer, val, test, seed, out, top, quiet):
+               optimizer, val, test, test_data, finalists, folds, widen, seed, out, top, quiet):
     """Search hyper-parameters for DATA: TRIALS training runs, ranked on the validation split.
 
     Writes to --out: study.journal (the study; rerun the same command to resume it),
-    trials/NNNN (one run folder per trial), best.json (train it with
-    `gradkit train --config best.json`) and search.png (the score against each parameter).
+    trials/NNNN (one run folder per trial), search.png (the score against each parameter),
+    and at the end: the --finalists best trials cross-validated (cv/), the final model
+    (final/: the winner retrained on training + validation data, or the ensemble of its fold
+    models, whichever measures better on the validation split), evaluated once on the test
+    set, report.md, and best.json (the winner's config: `gradkit train --config best.json`).
     """
     from gradkit.practice.search import search as run_search
 
@@ -507,6 +533,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
                 from None
     base = {k: v for k, v in {"target": target, "epochs": epochs, "optimizer": optimizer,
                               "val": val, "test": test}.items() if v is not None}
+    if test_data is not None and test is None:
+        base["test"] = 0.0            # the test file replaces the test split
     out = out or os.path.join("runs", "search-" + _run_name(data))
     where = f"Dask scheduler {scheduler}" if scheduler else \
         f"{workers} local processes" if workers and workers > 1 else "this process"
@@ -514,7 +542,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     try:
         result = run_search(data, trials=trials, storage_dir=out, space=space, sampler=sampler,
                             workers=workers, scheduler=scheduler, base=base, metric=metric,
-                            seed=seed, verbose=0 if quiet else 1)
+                            seed=seed, verbose=0 if quiet else 1, test_data=test_data,
+                            finalists=finalists, folds=folds, widen=widen)
     except KeyboardInterrupt:
         click.echo(f"interrupted; run the same command again to resume the search in {out}",
                    err=True)
@@ -528,9 +557,28 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     best = result.best
     click.echo(f"best: trial {best['number']}, {result.metric} {best['value']:.4f} "
                f"({result.n_run} trials run now, {len(result.rows)} in the study)")
-    click.echo(f"wrote {os.path.join(out, 'best.json')} and {os.path.join(out, 'search.png')}")
-    click.echo(f"train it longer: gradkit train --config {os.path.join(out, 'best.json')} "
-               "--epochs 30")
+    for w in result.widened:
+        click.echo(f"widened {w['name']} at its {w['side']} edge after {w['after_trials']} "
+                   f"trials: {w['old'][0]:g}-{w['old'][1]:g} -> {w['new'][0]:g}-{w['new'][1]:g}")
+    final = result.final
+    if final is not None and final["chosen"] is not None:
+        c = final["chosen"]
+        how = "the ensemble of its fold models" if final["final"] == "ensemble" else \
+            "retrained on training + validation data"
+        click.echo(f"cross-validated: trial {c['number']}, {result.metric} {c['cv_mean']:.4f} "
+                   f"± {c['cv_half_width']:.4f} (95%); final model: {how} (validation: "
+                   f"ensemble {final['ensemble_val']:.4f}, single {final['single_val']:.4f})")
+        tests = [f"{k} {v:.4f}" for k, v in final["test"].items()
+                 if k.startswith("test_") and k != "test_samples"]
+        click.echo(f"final model in {os.path.join(out, 'final')}: "
+                   + (", ".join(tests) if tests else "no test set"))
+        click.echo(f"wrote {os.path.join(out, 'report.md')}, "
+                   f"{os.path.join(out, 'best.json')} and {os.path.join(out, 'search.png')}")
+    else:
+        click.echo(f"wrote {os.path.join(out, 'best.json')} and "
+                   f"{os.path.join(out, 'search.png')}")
+        click.echo(f"train it longer: gradkit train --config {os.path.join(out, 'best.json')} "
+                   "--epochs 30")
 
 
 @cli.command("doctor")
@@ -540,11 +588,16 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
 @click.option("--trials", type=click.IntRange(min=1), default=6, show_default=True,
               help="Settings tried in step 4's coarse search.")
 @click.option("--trial-epochs", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Epochs of each coarse trial.")
+              help="Epochs of each coarse trial (the notes: 1-5).")
 @click.option("--fine-trials", type=click.IntRange(min=1), default=3, show_default=True,
               help="Settings tried in step 5's finer search (the best coarse one included).")
-@click.option("--fine-epochs", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Epochs of each fine trial.")
+@click.option("--fine-epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Epochs of each fine trial (the notes: 10-20).")
+@click.option("--passes", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Times step 7 may send the doctor back to step 5 with a remedy.")
+@click.option("--check-folds", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Folds of step 8's cross-validation of the advice against your "
+              "configuration (0: the validation split alone decides).")
 @click.option("--small-sample", type=click.IntRange(min=2), default=160, show_default=True,
               help="Samples step 2 tries to overfit.")
 @click.option("--overfit-steps", type=click.IntRange(min=1), default=500, show_default=True,
@@ -555,12 +608,15 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
               help="Report folder.  [default: runs/doctor-<data name>]")
 @click.option("--quiet", is_flag=True, help="No line per step, only where the report is.")
 @_handle_errors
-def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, small_sample,
-               overfit_steps, lr_steps, out, quiet, config_file=None, **flags):
+def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, passes,
+               check_folds, small_sample, overfit_steps, lr_steps, out, quiet, config_file=None,
+               **flags):
     """Run the lecture notes' 7-step recipe on DATA with the model the flags describe.
 
-    1 initial loss, 2 overfit a small sample, 3 learning-rate range test, 4 coarse and 5 fine
-    random search over learning rate and L2, 6 learning curves, 7 bias or variance. Takes the
+    0 your configuration as a baseline, 1 initial loss, 2 overfit a small sample,
+    3 learning-rate range test, 4 coarse and 5 fine random search over learning rate and L2,
+    6 learning curves, 7 bias or variance (and back to 5 with its remedy, --passes times at
+    most), 8 the advice against the baseline: recommended only if it beats it. Takes the
     model flags of `gradkit train`. Writes to --out: doctor.md (each step: what was checked,
     the numbers, the verdict, the plots), its PNGs, and recommended.json (train it with
     `gradkit train --config recommended.json`).
@@ -574,15 +630,18 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, sma
     for flag, field in _TRAIN_FLAGS.items():
         if flags.get(flag) is not None:
             setattr(config, field, flags[flag])
+    _test_file_replaces_split(config, flags)
     config.validate()
     out = out or os.path.join("runs", "doctor-" + _run_name(config.data))
     click.echo(f"gradkit doctor {config.data} -> {out}")
     report = doctor(config, out=out, small_sample=small_sample, overfit_steps=overfit_steps,
                     lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,
                     fine_trials=fine_trials, fine_epochs=fine_epochs, curve_epochs=epochs,
-                    seed=config.seed, echo=None if quiet else click.echo)
+                    max_passes=passes, check_folds=check_folds, seed=config.seed,
+                    echo=None if quiet else click.echo)
     problems = len(report.problems)
-    click.echo(f"{7 - problems} of 7 steps fine, {problems} with a problem "
+    click.echo(f"{len(report.steps) - problems} of {len(report.steps)} steps fine, {problems} "
+               "with a problem "
                f"({report.seconds:.1f} s); report: {os.path.join(out, 'doctor.md')}")
     if report.recommended is not None:
         path = os.path.join(out, "recommended.json")
@@ -592,7 +651,7 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, sma
 # The model flags of `train`, shared so the two commands cannot drift apart.
 _DOCTOR_FLAGS = ("target", "hidden", "activation", "init", "optimizer", "lr", "batch_size",
                  "dropout", "batch_norm", "l1", "l2", "normalize", "pca_components", "val",
-                 "test", "seed", "config_file")
+                 "test", "test_data", "seed", "config_file")
 doctor_cmd.params[1:1] = [copy.copy(p) for p in train.params if p.name in _DOCTOR_FLAGS]
 
 

@@ -125,9 +125,11 @@ class DoctorReport:
                          "step 5.")
         else:
             lines += ["`recommended.json` runs as it is: "
-                      "`gradkit train --config recommended.json`. It is your configuration "
-                      "with the learning rate and L2 found in step 5, the epochs of step 6 "
-                      "and, where step 6 saw the validation loss rise, early stopping.", "",
+                      "`gradkit train --config recommended.json`. It is what step 8 chose: "
+                      "the doctor's setting (the learning rate and L2 of step 5, the remedies "
+                      "later passes kept, early stopping where the validation loss rose) if "
+                      "it beat your configuration on the validation data, else your "
+                      "configuration as it is.", "",
                       "```json", rec.rstrip(), "```", ""]
             if self.recommended.data == "arrays":
                 lines.append("The data came as arrays: set `data` to the file they came from.")

@@ -20,7 +20,7 @@ from gradkit.nn import initializers, regularizers
 from gradkit.nn.layers import Activation, BatchNorm, Dense, Dropout, Flatten, Normalization
 from gradkit.nn.module import layer_from_config
 from gradkit.practice.run import (RunConfig, build_model, check_classes, load_data,
-                                  loss_and_metrics, make_optimizer)
+                                  loss_and_metrics, make_optimizer, split_data)
 from gradkit.train import Sequential
 
 
@@ -46,6 +46,8 @@ class Setup:
     constant_layers: list = dataclasses.field(default_factory=list)
     init_problem: bool = False
     n_test: int = 0
+    test_X: np.ndarray | None = None    # the separate test file (test_data), else None
+    test_y: np.ndarray | None = None
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -64,11 +66,15 @@ class Setup:
         if data is not None or X is not None:
             config.data = data or "arrays"     # recommended.json names the data it was run on
         config.validate()
-        train, val, n_test = _splits(config, X, y, validation_data)
+        train, val, test = _splits(config, X, y, validation_data)
         loss, metrics = loss_and_metrics(train.task)
+        given = test if config.test_data is not None else None
         return cls(train.X, train.y, val.X, val.y, train.task, _n_outputs(train), loss, metrics,
-                   config.rows_per_batch(len(train.X)), config.lr, config.optimizer, config.init,
-                   config.activation, config.data, config=config, train_ds=train, n_test=n_test)
+                   config.rows_per_batch(len(train.X)), config.lr, config.optimizer,
+                   config.init, config.activation, config.data, config=config,
+                   train_ds=train, n_test=len(test) if test is not None else 0,
+                   test_X=given.X if given is not None else None,
+                   test_y=given.y if given is not None else None)
 
     @classmethod
     def _from_model(cls, model, X, y, validation_data, data):
@@ -90,12 +96,13 @@ class Setup:
                    loss, metrics, 32, lr, name, init, hidden_act, data or "arrays", base=model)
 
     # -- models --------------------------------------------------------------------------------
-    def make(self, *, lr, l2, seed, init=None, overfit=False):
-        """A freshly initialized, compiled model; `overfit` turns dropout and L1 off."""
+    def make(self, *, lr, l2, seed, init=None, overfit=False, changes=None):
+        """A freshly initialized, compiled model; `overfit` turns dropout and L1 off;
+        `changes` (hidden, dropout) apply to a configuration's model only."""
         rng = np.random.default_rng(seed)
         if self.config is not None:
             cfg = dataclasses.replace(self.config, lr=lr, l2=l2, schedule="constant",
-                                      init=init or self.config.init)
+                                      init=init or self.config.init, **(changes or {}))
             if overfit:
                 cfg.l1, cfg.dropout = 0.0, 0.0
             model = build_model(cfg, self.train_ds, rng)
@@ -108,10 +115,24 @@ class Setup:
         model.compile(optimizer=optimizer, loss=self.loss_name, metrics=self.metric_names)
         return model
 
+    def make_as_given(self, seed):
+        """The model exactly as the user gave it (schedule, init, regularization), as
+        `gradkit train` builds it: the baseline."""
+        rng = np.random.default_rng(seed)
+        if self.config is not None:
+            model = build_model(self.config, self.train_ds, rng)
+            steps = -(-len(self.train_X) // self.config.batch_size)
+            optimizer = make_optimizer(self.config, steps)
+        else:
+            model = self._copy_base(rng, l2=None, init=None, overfit=False)
+            optimizer = optim.get(self.optimizer, lr=self.lr)
+        model.compile(optimizer=optimizer, loss=self.loss_name, metrics=self.metric_names)
+        return model
+
     def _copy_base(self, rng, *, l2, init, overfit):
         layers = [layer_from_config(layer.describe()) for layer in self.base.layers]
         dense = [layer for layer in layers if isinstance(layer, Dense)]
-        for layer in dense:
+        for layer in dense if l2 is not None else ():     # None: keep the model's own
             layer.kernel_regularizer = regularizers.L1L2(l2=l2) if l2 else None
         if init is not None:
             for layer in dense[:-1]:
@@ -181,7 +202,13 @@ class Setup:
         return float(np.max(np.abs(a.mean(axis=0)))), float(np.max(a.std(axis=0)))
 
     # -- the result ------------------------------------------------------------------------------
-    def recommend(self, *, lr, l2, epochs, init, early_stopping):
+    def recommend_as_given(self):
+        """Your configuration unchanged (when the doctor's setting did not beat it)."""
+        if self.config is not None:
+            return dataclasses.replace(self.config)
+        return self.recommend(lr=self.lr, l2=0.0, epochs=30, init=self.init, early_stopping=0)
+
+    def recommend(self, *, lr, l2, epochs, init, early_stopping, changes=None):
         """The RunConfig `gradkit train --config` runs: yours with the doctor's settings."""
         if self.config is not None:
             base = self.config
@@ -190,7 +217,8 @@ class Setup:
             if base is None:
                 return None
         cfg = dataclasses.replace(base, lr=float(lr), l2=float(l2), epochs=int(epochs),
-                                  init=init, early_stopping=int(early_stopping))
+                                  init=init, early_stopping=int(early_stopping),
+                                  **(changes if self.config is not None and changes else {}))
         try:
             return RunConfig.from_dict(cfg.to_dict())
         except ConfigError:
@@ -204,6 +232,9 @@ class Setup:
         else:
             model = f"{len(self.base.layers)} layers ({self.base.num_parameters():,} parameters)"
         test = f", {self.n_test} test samples set aside (not used)" if self.n_test else ""
+        if self.test_X is not None:
+            test = (f", a test file of {len(self.test_X)} samples (evaluated once, at the "
+                    f"end)")
         return (f"data {self.data_name}: {len(self.train_X)} training and {len(self.val_X)} "
                 f"validation samples{test}; model: {model}")
 
@@ -223,16 +254,14 @@ def _n_outputs(train):
 
 
 def _splits(config, X, y, validation_data):
-    """(train, validation, number of test samples) Datasets."""
+    """(train, validation, test or None) Datasets."""
     val_fraction = config.val or 0.1
     if X is None:
         ds = load_data(config)
         if ds.y is None:
             raise ConfigError(f"{config.data}: has no target to examine")
         check_classes(ds, config.data)
-        train, val, test = gdata.train_val_test_split(ds, val=val_fraction, test=config.test,
-                                                      seed=config.seed)
-        return train, val, len(test)
+        return split_data(dataclasses.replace(config, val=val_fraction), ds)
     if y is None:
         raise ValueError("doctor needs labels y with X")
     X = np.asarray(X)
@@ -242,7 +271,7 @@ def _splits(config, X, y, validation_data):
         check_classes(ds, "y")
         train, val, _ = gdata.train_val_test_split(ds, val=val_fraction, test=0.0,
                                                    seed=config.seed)
-        return train, val, 0
+        return train, val, None
     # One data set for both, so that labels become the same class indices in each.
     Xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
     ds = gdata.arrays_to_dataset(np.concatenate([X, Xv]), np.concatenate([y, yv]),
@@ -250,7 +279,7 @@ def _splits(config, X, y, validation_data):
     n = len(X)
     train = ds.subset(np.arange(n))
     check_classes(train, "y")
-    return train, ds.subset(np.arange(n, n + len(Xv))), 0
+    return train, ds.subset(np.arange(n, n + len(Xv))), None
 
 
 def _config_from_model(model, data, optimizer):

@@ -214,3 +214,71 @@ def draw(rng, dist):
     if dist.step is not None:
         value = dist.low + round((value - dist.low) / dist.step) * dist.step
     return float(min(max(value, dist.low), dist.high))
+
+
+# -- widening a range whose edge the best trials sit on ------------------------------------------
+
+# How far a range may grow: beyond these, a setting is no longer a neural-network setting one
+# would train (a dropout of 0.95, a million epochs) or costs more than a search should.
+_LIMITS = {"width": (1, 4096), "depth": (1, 16), "batch_size": (8, 4096), "epochs": (1, 100),
+           "lr": (1e-6, 1.0), "l2": (1e-9, 1.0), "l1": (1e-9, 1.0), "dropout": (0.0, 0.9)}
+WIDEN_TIMES = 2            # per parameter and side
+# Settings a trial's time grows with: each widening at most doubles (halves) their range's end.
+_COSTLY = ("width", "depth", "batch_size", "epochs")
+
+
+def edges(trials, distributions, direction, *, band=0.1):
+    """[(name, "low" | "high")]: numeric ranges whose edge the best trials sit on.
+
+    The best tenth of `trials` (FrozenTrials, COMPLETE; at least 3) is looked at per parameter:
+    where the median of their values lies within `band` of an end of the range (on the range's
+    own scale, log or linear), the optimum may lie beyond it.
+    """
+    done = sorted(trials, key=lambda t: rank_key(
+        t.value, (t.user_attrs.get("result") or {}).get("val_loss"), direction))
+    top = done[:max(3, len(done) // 10)]
+    found = []
+    for name, dist in distributions.items():
+        if isinstance(dist, CategoricalDistribution) or dist.high <= dist.low:
+            continue
+        to = math.log if dist.log else float
+        lo, hi = to(dist.low), to(dist.high)
+        values = [t.params[name] for t in top if name in t.params]
+        if len(values) < 3:
+            continue
+        where = (to(float(np.median(values))) - lo) / (hi - lo)
+        if where <= band:
+            found.append((name, "low"))
+        elif where >= 1 - band:
+            found.append((name, "high"))
+    return found
+
+
+def widen(name, dist, side):
+    """`dist` grown past its `side` end by half its span (on a log scale a factor of at most 4,
+    2 for the settings a trial's time grows with), within the limits of the setting; None if
+    it cannot grow."""
+    lo_limit, hi_limit = _LIMITS.get(name, (-math.inf, math.inf))
+    if dist.log:
+        factor = min(2.0 if name in _COSTLY else 4.0, math.sqrt(dist.high / dist.low))
+        low, high = (dist.low / factor, dist.high) if side == "low" else \
+            (dist.low, dist.high * factor)
+    else:
+        half = (dist.high - dist.low) / 2
+        low, high = (dist.low - half, dist.high) if side == "low" else \
+            (dist.low, dist.high + half)
+    # Never narrower than it was (a range the user gave may already reach past a limit).
+    low, high = min(dist.low, max(low, lo_limit)), max(dist.high, min(high, hi_limit))
+    if isinstance(dist, IntDistribution):
+        low, high = int(math.floor(low)), int(math.ceil(high))
+        new = IntDistribution(max(low, 1) if dist.log else low, high, log=dist.log)
+    else:
+        new = FloatDistribution(low, high, log=dist.log)
+    return None if (new.low, new.high) == (dist.low, dist.high) else new
+
+
+def widened_distribution(dist, low, high):
+    """`dist` with the range (low, high) that a stored widening recorded."""
+    if isinstance(dist, IntDistribution):
+        return IntDistribution(int(low), int(high), log=dist.log)
+    return FloatDistribution(float(low), float(high), log=dist.log)

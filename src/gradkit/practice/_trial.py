@@ -110,6 +110,7 @@ def _train(config, out, metric):
     result = {key: float(h[key][i]) for key in h if key.startswith("val_")}
     result.update({k: float(v) for k, v in run.metrics.items() if k.startswith("test_")})
     result["epochs_run"] = int(run.metrics["epochs_run"])
+    result["best_epoch"] = (i if i >= 0 else len(h["val_loss"]) + i) + 1   # the scored epoch
     value = result[metric]
     if not math.isfinite(value):
         return {**result, **_failed(metric, f"{metric} is {value}")}

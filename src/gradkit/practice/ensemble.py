@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradkit import _atomic
-from gradkit import data as gdata
 from gradkit import io as gio
 from gradkit._threads import blas_limit
 from gradkit.autograd import Tensor
 from gradkit.errors import ConfigError
 from gradkit.io import load
 from gradkit.nn import losses
-from gradkit.practice.run import RunConfig, build_model, load_data, loss_and_metrics, make_optimizer
+from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
+                                  make_optimizer, split_data)
 from gradkit.train import metrics as gmetrics
 from gradkit.train.callbacks import EarlyStopping
 from gradkit.train.history import History
@@ -209,8 +209,9 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
-    train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
-                                                  seed=config.seed)
+    train, val, test = split_data(config, ds)
+    if not len(test):
+        raise ConfigError("an ensemble is evaluated on a test set: give test > 0 or test_data")
     cfg = config.to_dict()
     # The cap is process-wide: set it here for this process (members trained in turn or in
     # threads); members in other processes set their own.

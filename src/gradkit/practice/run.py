@@ -62,6 +62,7 @@ _FIELD_TYPES = {
     "batch_size": (_INT + _NONE, (), "an integer, or null for every training row in one batch"),
     "pca_components": (_INT + _NONE, (), "an integer or null"),
     "task": (_STR + _NONE, (), "classification, regression, multilabel or null"),
+    "test_data": (_STR + _NONE, (), "a file path or null"),
     "batch_norm": ((bool,), (), "true or false"),
     "stream": ((bool,), (), "true or false"),
     "shuffle_buffer": (_INT, (), "an integer"),
@@ -95,6 +96,7 @@ class RunConfig:
     seed: int = 0
     checkpoint_every: int = 0        # steps; 0 = at every epoch end only
     task: str | None = None          # None: inferred from the target (integers: classes)
+    test_data: str | None = None     # a separate test file; then `test` must be 0
     stream: bool = False             # read in record batches (a folder or glob always is)
     shuffle_buffer: int = 65536      # rows the shuffle buffer of a streamed run mixes
     statistics: str | None = None    # a streamed run's statistics, computed once (a search's)
@@ -129,8 +131,12 @@ class RunConfig:
              f"normalize must be one of {NORMALIZE}, got {self.normalize!r}"),
             (self.schedule in SCHEDULES,
              f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
-            (0 <= self.val < 1 and 0 < self.test < 1 and self.val + self.test < 1,
-             f"val and test must be fractions with val + test < 1, got {self.val}, {self.test}"),
+            (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1,
+             "val and test must be fractions in [0, 1) with val + test < 1, got "
+             f"val={self.val}, test={self.test}"),
+            (self.test_data is None or self.test == 0,
+             f"test_data names a test file, so the test fraction must be 0 (the whole "
+             f"training file trains), got test={self.test}"),
             (self.pca_components is None or self.pca_components >= 1,
              f"pca_components must be >= 1, got {self.pca_components!r}"),
             (self.pca_components is None
@@ -234,6 +240,16 @@ def _refuse_numbers_as_classes(ds, config):
         f"({n_rows / n_classes:.1f} rows per value): that looks like a quantity, not classes. "
         "Pass --task regression to predict the number, or --task classification to train "
         f"{n_classes} classes")
+
+
+def split_data(config, ds):
+    """(train, validation, test) Datasets of a run: with `test_data`, the test set is that file
+    (encoded like the training data) and the training file gives train and validation only."""
+    train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
+                                                  seed=config.seed)
+    if config.test_data is not None:
+        test = gdata.encode_like(config.test_data, ds, require_target=True)
+    return train, val, test
 
 
 def build_model(config, train, rng):
@@ -344,8 +360,7 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
     check_classes(ds, config.data)
-    train, val, test = gdata.train_val_test_split(ds, val=config.val, test=config.test,
-                                                  seed=config.seed)
+    train, val, test = split_data(config, ds)
     check_classes(train, f"{config.data} (its training split)")
     check_memory(config, train, len(val) + len(test))
     rng = np.random.default_rng(config.seed)
@@ -414,7 +429,9 @@ def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_fro
                             checkpoint_dir=ckpt_dir,
                             checkpoint_every=config.checkpoint_every or None,
                             resume_from=resume_from, checkpoint_tag=tag)
-        results = {"test_" + k: v for k, v in model.evaluate_logs(test.X, test.y).items()}
+        # No test set (test 0, no test_data): no test metrics, rather than NaNs of an empty set.
+        results = {"test_" + k: v for k, v in model.evaluate_logs(test.X, test.y).items()} \
+            if len(test) else {}
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
     extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}
@@ -426,7 +443,7 @@ def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_fro
     _atomic.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
     plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
                           metric=metric_names[0], title=f"gradkit train {config.data}")
-    if ds.task == "classification":
+    if ds.task == "classification" and len(test):
         cm = gmetrics.confusion_matrix(test.y, model.predict(test.X), ds.n_classes)
         plots.confusion_matrix(cm, ds.class_names, os.path.join(out, "confusion_matrix.png"))
     return RunResult(model, history, results, out)

@@ -16,28 +16,26 @@ result, and a second result for a trial already told is ignored.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
-import warnings
 from dataclasses import dataclass, field
 
 from gradkit import _atomic
 from gradkit.data.stream import is_stream_source
 from gradkit.errors import ConfigError
 from gradkit.practice import _executors as executors
+from gradkit.practice import _search_final as F
 from gradkit.practice import _search_report as R
 from gradkit.practice._search_report import print_table
 from gradkit.practice._stream_run import open_stream, share_statistics, wants_stream
-from gradkit.practice._trial import run_trial, trial_folder
-from gradkit.practice.run import RunConfig, load_data
+from gradkit.practice.run import RunConfig, load_data, split_data
 
 SAMPLERS = ("random", "tpe", "coarse-to-fine")
 STUDY_NAME = "gradkit-search"
 JOURNAL_FILE = "study.journal"
-MAX_ATTEMPTS = 3          # runs of one trial whose worker died before it is recorded as FAIL
 _MINIMIZED = ("loss", "mae", "mse")
 
 
@@ -52,6 +50,8 @@ class SearchResult:
     best: dict | None                   # the best COMPLETE row, or None if none completed
     n_run: int                          # trials this call ran (a resumed search: the missing)
     study: object = field(repr=False)   # the optuna.Study
+    final: dict | None = None           # finalists' cross-validation, the final model, its test
+    widened: list = field(default_factory=list)     # ranges widened where the best trials sat
 
     @property
     def best_config(self):
@@ -64,7 +64,8 @@ class SearchResult:
 
 
 def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=None, workers=None,
-           scheduler=None, base=None, metric=None, seed=0, verbose=0):
+           scheduler=None, base=None, metric=None, seed=0, verbose=0, test_data=None,
+           finalists=5, folds=5, widen=True):
     """Search hyper-parameters of a network trained on `data`; return a `SearchResult`.
 
     Each trial trains one `RunConfig` (base settings, sampled values on top) and is scored on
@@ -94,6 +95,13 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             are minimized, the rest maximized.
         seed: seeds the data split, the training of every trial and the sampler (default 0).
         verbose: 1 prints a line per finished trial, 0 (default) nothing.
+        test_data: a separate labelled test file: every trial trains on all of `data` (less
+            the validation split), and only the final model is evaluated on it, once.
+        finalists: the best trials cross-validated at the end to choose the final model
+            (`practice._search_final`); 0 ends with the single-split ranking, as trials ran.
+        folds: folds of that cross-validation (default 5).
+        widen: widen a numeric range whose edge the best trials sit on (default True; the
+            ranges widened are in `SearchResult.widened` and the report).
     """
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
@@ -103,15 +111,27 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         raise ConfigError("give an executor or a scheduler address, not both")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    from gradkit.practice._search_checks import check_scheduler
+
+    check_scheduler(scheduler)
 
     import optuna
 
     from gradkit.practice import _search_space as S
+    from gradkit.practice._search_loop import Loop
 
-    config, distributions, metric, direction = _prepare(data, base, space, metric, seed)
+    if isinstance(finalists, bool) or not isinstance(finalists, int) or finalists < 0 or \
+            isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ConfigError(f"finalists must be an integer >= 0 and folds one >= 2, got "
+                          f"finalists={finalists!r}, folds={folds!r}")
+    config, distributions, metric, direction = _prepare(data, base, space, metric, seed,
+                                                        test_data)
+    test_data = os.path.abspath(test_data) if test_data is not None else None
     out = os.path.abspath(os.fspath(storage_dir))
     if wants_stream(RunConfig.from_dict(config)):       # one statistics pass for every trial
         config = share_statistics(config, out)
+        # The finalists' folds split data in memory; a streamed search ends with its ranking.
+        finalists = 0
     trials_dir = os.path.join(out, "trials")
     os.makedirs(trials_dir, exist_ok=True)
     verbosity = optuna.logging.get_verbosity()
@@ -125,28 +145,40 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             _remove_leftover_temporaries(trials_dir)
             leftovers = [t for t in existing if t.state == optuna.trial.TrialState.RUNNING]
             n_new = max(0, trials - len(existing))
-            if leftovers or n_new:
-                loop = _Loop(study, config, distributions, metric, trials_dir, verbose)
-                with executors.open_executor(executor, scheduler, workers) as opened:
+            loop = Loop(study, config, distributions, metric, trials_dir, verbose,
+                        widen=widen)
+            if not (leftovers or n_new or finalists):
+                result = _finish(study, out, metric, direction, loop.distributions, 0, data)
+                result.widened = loop.widened
+                return result
+            with executors.open_executor(executor, scheduler, workers) as opened:
+                if leftovers or n_new:
                     loop.run(*opened, leftovers, n_new, total=len(existing) + n_new)
-                n_run = loop.n_run
                 # Every trial has been told: what is left half-built belongs to a dead worker.
                 _remove_leftover_temporaries(trials_dir)
-            else:
-                n_run = 0
-            return _finish(study, out, metric, direction, distributions, n_run, data)
+                result = _finish(study, out, metric, direction, loop.distributions,
+                                 loop.n_run, data)
+                result.widened = loop.widened
+                if finalists and result.best is not None:
+                    result.final = F.finalize(
+                        result.rows, out=out, metric=metric, direction=direction,
+                        run_on=opened[0], threads=opened[2], finalists=finalists, folds=folds,
+                        test_data=test_data, verbose=verbose)
+                    F.write_report(result)
+            return result
     finally:
         optuna.logging.set_verbosity(verbosity)
 
 
-def _prepare(data, base, space, metric, seed):
+def _prepare(data, base, space, metric, seed, test_data):
     """Base config (validated), searched distributions, metric and direction."""
     from gradkit.practice import _search_space as S
+    from gradkit.practice._search_checks import check_metric, check_space
 
     if base is not None and not isinstance(base, dict):
         raise ConfigError(f"base must be a dict of RunConfig settings, got {type(base).__name__}")
     base = dict(base or {})
-    for key in ("data", "seed"):
+    for key in ("data", "seed", "test_data"):
         if key in base:
             raise ConfigError(f"base: give {key} as search()'s own argument, not in base")
     distributions, pinned = S.resolve_space(space, base)
@@ -155,6 +187,12 @@ def _prepare(data, base, space, metric, seed):
     # Workers (a Dask cluster's included) may run elsewhere than this folder.
     source = os.path.abspath(data) if os.path.exists(data) or is_stream_source(data) \
         else data
+    if test_data is not None:
+        # The test file replaces the test split: trials train on all of `data` less validation.
+        base.setdefault("test", 0.0)
+        if base["test"]:
+            raise ConfigError(f"test_data names a test file, so base's test fraction must be "
+                              f"0, got test={base['test']}")
     config = RunConfig.from_dict({**base, "data": source, "seed": seed}, source="base")
     for name, value in pinned.items():
         if name in S.ARCHITECTURE:
@@ -174,9 +212,13 @@ def _prepare(data, base, space, metric, seed):
     if metric is None:
         metric = {"classification": "val_accuracy",
                   "multilabel": "val_binary_accuracy"}.get(task, "val_loss")
-    if not isinstance(metric, str) or not metric.startswith("val_"):
-        raise ConfigError(f"metric must name a validation metric like 'val_accuracy' or "
-                          f"'val_loss', got {metric!r}")
+    check_metric(metric, task)
+    check_space(config.to_dict(), distributions)
+    if test_data is not None:       # a test file that does not fit fails now, not at the end
+        if wants_stream(config):
+            raise ConfigError("test_data: a streamed search has no final model to test yet; "
+                              "evaluate best.json's run on the test file")
+        split_data(dataclasses.replace(config, test_data=os.fspath(test_data)), ds)
     direction = "minimize" if metric.endswith(_MINIMIZED) else "maximize"
     return config.to_dict(), distributions, metric, direction
 
@@ -188,14 +230,21 @@ def _open_study(out, config, distributions, metric, direction):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
+    from gradkit.practice._search_checks import repair_journal
+
     path = os.path.join(out, JOURNAL_FILE)
-    _repair_journal(path)
-    storage = JournalStorage(JournalFileBackend(path))
+    repair_journal(path)
     settings = json.loads(json.dumps({
         "base": config, "metric": metric, "direction": direction,
         "space": {k: distribution_to_json(d) for k, d in sorted(distributions.items())}}))
-    study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction,
-                                load_if_exists=True)
+    try:     # Optuna replays the journal here: records that parse but do not fit end here
+        storage = JournalStorage(JournalFileBackend(path))
+        study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction=direction,
+                                    load_if_exists=True)
+        study.get_trials(deepcopy=False)
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, AssertionError) as err:
+        raise ConfigError(f"{path}: the study's journal does not replay ({type(err).__name__}: "
+                          f"{err}); move it away to start the search afresh") from None
     stored = study.user_attrs.get("gradkit")
     if stored is None:
         study.set_user_attr("gradkit", settings)
@@ -204,159 +253,6 @@ def _open_study(out, config, distributions, metric, direction):
         raise ConfigError(f"{out}: holds a search with other settings ({', '.join(differ)} "
                           "differ); resume it with the same ones, or use another folder")
     return study
-
-
-def _repair_journal(path):
-    """Undo what a search killed while writing the journal leaves (the caller holds the folder
-    lock, so no other process is writing it): Optuna's lock file, which would make the next
-    search wait for it to go stale, and a half-written last line, which would corrupt the
-    line appended after it."""
-    for suffix in (".lock", ".rename"):           # JournalFileSymlinkLock's files
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path + suffix)
-    try:
-        f = open(path, "r+b")
-    except FileNotFoundError:
-        return
-    with f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return
-        f.seek(0)
-        data = f.read()
-        f.truncate(data.rfind(b"\n") + 1)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-class _Loop:
-    """Ask, submit, wait, tell: keeps `in_flight` trials running until none is left."""
-
-    def __init__(self, study, config, distributions, metric, trials_dir, verbose):
-        self.study, self.config, self.distributions = study, config, distributions
-        self.metric, self.trials_dir, self.verbose = metric, trials_dir, verbose
-        self.handles = {}        # number -> optuna.trial.Trial, to tell and set attributes
-        self.configs = {}        # number -> RunConfig dict
-        self.told = set()
-        self.n_run = 0
-        self.warned_unshared = False
-
-    def run(self, run_on, in_flight, threads, leftovers, n_new, *, total):
-        import optuna
-
-        from gradkit.practice._search_space import trial_config
-
-        queue = []
-        for frozen in leftovers:      # RUNNING when a previous search stopped: run them again
-            # Trial(study, id) is how Optuna itself reopens a trial it knows by id.
-            trial = optuna.trial.Trial(self.study, frozen._trial_id)
-            params = _draw_missing(trial, self.distributions)
-            self.handles[frozen.number] = trial
-            self.configs[frozen.number] = trial_config(self.config, params)
-            trial.set_user_attr("config", self.configs[frozen.number])
-            queue.append(frozen.number)
-        pending = {}                  # future -> (number, attempt)
-        finished = total - len(leftovers) - n_new
-        while queue or n_new or pending:
-            while len(pending) < in_flight and (queue or n_new):
-                if queue:
-                    number = queue.pop(0)
-                else:
-                    number = self._ask()
-                    n_new -= 1
-                pending[self._submit(run_on, number, threads, 0)] = (number, 0)
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                number, attempt = pending.pop(future)
-                try:
-                    result = future.result()
-                except Exception as err:      # the worker died, not the trial (it catches its own)
-                    if self.verbose:
-                        then = "running it again" if attempt + 1 < MAX_ATTEMPTS else "giving up"
-                        print(f"trial {number:>4}: its worker failed ({type(err).__name__}: "
-                              f"{err}); {then}", flush=True)
-                    if attempt + 1 < MAX_ATTEMPTS:
-                        retry = self._submit(run_on, number, threads, attempt + 1)
-                        pending[retry] = (number, attempt + 1)
-                        continue
-                    result = {"state": "FAIL", "value": None, "number": number,
-                              "reason": f"its worker failed {MAX_ATTEMPTS} times "
-                                        f"({type(err).__name__}: {err})"}
-                if self._tell(number, result):
-                    finished += 1
-                    self._report(result, finished, total)
-
-    def _ask(self):
-        from gradkit.practice._search_space import trial_config
-
-        trial = self.study.ask(fixed_distributions=self.distributions)
-        config = trial_config(self.config, trial.params)
-        trial.set_user_attr("config", config)
-        phase = getattr(self.study.sampler, "phase", None)
-        if phase is not None:
-            trial.set_user_attr("phase", phase(self.study, trial.number))
-        self.handles[trial.number], self.configs[trial.number] = trial, config
-        return trial.number
-
-    def _submit(self, run_on, number, threads, attempt):
-        return run_on().submit(run_trial, self.configs[number], number=number,
-                               trials_dir=self.trials_dir, metric=self.metric,
-                               blas_threads=threads, attempt=attempt)
-
-    def _tell(self, number, result):
-        """Record `result`; False if this trial was already told (a duplicate run)."""
-        import optuna
-
-        if number in self.told:
-            return False
-        self.told.add(number)
-        self.n_run += 1
-        trial = self.handles[number]
-        summary = {k: v for k, v in result.items() if k not in ("config", "traceback")}
-        trial.set_user_attr("result", summary)
-        if result["state"] == "COMPLETE":
-            self.study.tell(trial, result["value"], skip_if_finished=True)
-        else:
-            trial.set_user_attr("reason", result.get("reason") or "unknown")
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-
-        ran = "config" in result         # not a worker failure: the trial wrote its folder
-        if ran and not self.warned_unshared and \
-                not os.path.isdir(trial_folder(self.trials_dir, number)):
-            self.warned_unshared = True
-            warnings.warn(f"trial folders are not appearing in {self.trials_dir}: the workers "
-                          "write them on their own machines; give the search a folder on a file "
-                          "system they share with this one", UserWarning, stacklevel=4)
-        return True
-
-    def _report(self, result, finished, total):
-        if not self.verbose:
-            return
-        if result["state"] == "COMPLETE":
-            what = f"{self.metric} {result['value']:.4f}"
-        else:
-            what = f"FAIL: {result.get('reason')}"
-        seconds = result.get("seconds")
-        took = f"  ({seconds:.1f} s)" if seconds is not None else ""
-        print(f"trial {result['number']:>4} [{finished}/{total}]  {what}{took}", flush=True)
-
-
-def _draw_missing(trial, distributions):
-    """The trial's parameters, drawing those a crash in the middle of `ask` left undrawn
-    (suggesting a parameter that is already drawn returns its value)."""
-    from optuna.distributions import FloatDistribution, IntDistribution
-
-    for name, d in distributions.items():
-        if isinstance(d, FloatDistribution):
-            trial.suggest_float(name, d.low, d.high, log=d.log, step=d.step)
-        elif isinstance(d, IntDistribution):
-            trial.suggest_int(name, d.low, d.high, log=d.log, step=d.step)
-        else:
-            trial.suggest_categorical(name, d.choices)
-    return trial.params
 
 
 @contextlib.contextmanager

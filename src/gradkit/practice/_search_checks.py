@@ -1,0 +1,137 @@
+"""What a search checks before its first trial, and the repair of its journal.
+
+A search that fails must fail before it spends an hour of trials: an unknown metric, a space
+holding a value no run accepts, or a scheduler address that is no address are refused here,
+each in one line. The journal (Optuna's append-only log of the study) is read like a write-ahead
+log: a damaged record is skipped with a warning rather than ending the search in a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import warnings
+
+from optuna.distributions import CategoricalDistribution
+
+from gradkit import _atomic
+from gradkit.errors import ConfigError
+from gradkit.practice._search_space import trial_config
+from gradkit.practice.run import RunConfig, loss_and_metrics
+
+# Dask's address forms: [protocol://]host:port; a bare host or a path is no address.
+_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
+                      r":(\d{1,5})/?$")
+
+
+def check_scheduler(address):
+    """Refuse at once an address Dask would spend its whole connect timeout failing on."""
+    if address is None:
+        return
+    match = _ADDRESS.match(address) if isinstance(address, str) else None
+    if match is None or not 0 < int(match.group(1)) < 65536:
+        raise ConfigError(f"scheduler: expected a Dask scheduler address like "
+                          f"tcp://HOST:PORT, got {address!r}")
+
+
+def check_metric(metric, task):
+    """The validation metrics a run of `task` logs; refuse any other name."""
+    known = ["val_loss"] + ["val_" + m for m in loss_and_metrics(task)[1]]
+    if metric not in known:
+        raise ConfigError(f"metric must be one of {', '.join(known)} for {task} data, "
+                          f"got {metric!r}")
+
+
+def check_space(config, distributions):
+    """Build the run config at both ends of every range (and for every choice): a value no run
+    accepts (dropout 1.5, a width of 0, a float batch size) is refused before any trial."""
+    for name, dist in distributions.items():
+        values = dist.choices if isinstance(dist, CategoricalDistribution) else \
+            (dist.low, dist.high)
+        for value in values:
+            try:
+                RunConfig.from_dict(trial_config(config, {name: value})).validate()
+            except (ConfigError, TypeError, ValueError) as err:
+                reason = str(err).removeprefix("config: ")
+                raise ConfigError(f"space: {name}={value!r} cannot be trained ({reason})") \
+                    from None
+
+
+def repair_journal(path):
+    """Undo what a killed search or a damaged disk leaves in the journal (the caller holds the
+    folder lock, so no other process writes it).
+
+    Optuna's lock files would make the next search wait for them to go stale: removed. A
+    half-written last line: cut. A line in the middle that is not a journal record: skipped with
+    a warning, when the records after it still name the trials they did; when it was the
+    record that created a trial (the later ones then point at the wrong trials), the journal
+    ends before it, as a write-ahead log would, and the warning says how many records went.
+    """
+    for suffix in (".lock", ".rename"):           # JournalFileSymlinkLock's files
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path + suffix)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return
+    lines = data.split(b"\n")
+    tail = lines.pop()                 # b"" when the file ends with a newline
+    records, bad = [], []
+    for number, line in enumerate(lines, 1):
+        record = _record(line)
+        if record is None:
+            bad.append(number)
+        else:
+            records.append((line, record))
+    if not bad and not tail:
+        return
+    name = os.path.basename(path)
+    if bad:
+        kept = _consistent_prefix(records, lines, bad)
+        dropped = len(lines) - len(bad) - len(kept)
+        more = f", and the {dropped} records after line {bad[0]} (it may have created a " \
+            "trial they name)" if dropped else ""
+        warnings.warn(f"{name}: skipped {len(bad)} damaged line(s) ({_numbers(bad)}){more}; "
+                      "the trials they recorded run again", UserWarning, stacklevel=3)
+        records = kept
+    _atomic.atomic_write_bytes(path, b"".join(line + b"\n" for line, _ in records))
+
+
+def _record(line):
+    """The journal record a line holds, or None."""
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("op_code"), int) or \
+            isinstance(record.get("op_code"), bool) or \
+            not isinstance(record.get("worker_id"), str) or not 0 <= record["op_code"] <= 10:
+        return None
+    return record
+
+
+_CREATE_TRIAL = 4
+
+
+def _consistent_prefix(records, lines, bad):
+    """`records` less the damaged lines if every trial id still names a trial created before
+    it; else the records before the first damaged line."""
+    created = 0
+    for _, record in records:
+        if record["op_code"] == _CREATE_TRIAL:
+            created += 1
+        elif "trial_id" in record and not (isinstance(record["trial_id"], int)
+                                           and 0 <= record["trial_id"] < created):
+            break
+    else:
+        return records
+    before = bad[0] - 1                # records before the first damaged line, all good
+    return records[:before]
+
+
+def _numbers(bad):
+    shown = ", ".join(f"line {n}" for n in bad[:5])
+    return shown + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
