@@ -107,3 +107,26 @@ def test_the_base_callback_has_no_state():
     callback = gk.callbacks.Callback()
     assert callback.get_state() is None
     assert callback.set_state({}) is None
+
+
+# A field of each callback's state, and a value of the wrong kind for it, as an edited or
+# damaged checkpoint would hold.
+WRONG = {
+    "ReduceLROnPlateau": ("cooling", "2"),
+    "EarlyStopping": ("best", {"value": 0.5}),
+    "SnapshotEnsemble": ("n_snapshots", -1),
+    "ModelCheckpoint": ("saved", [3]),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_a_state_field_of_the_wrong_kind_is_refused_naming_it(tmp_path, name):
+    with pytest.raises(Interrupt):
+        train(tmp_path, name, stop=49)
+    path = checkpoint.list_checkpoints(tmp_path / "ckpt")[-1]
+    tensors, meta = checkpoint.load_latest(path)
+    (key, state), = meta["callbacks"].items()
+    field, value = WRONG[name]
+    state[field] = value
+    with pytest.raises(gk.errors.ModelFileError, match=f"callback {key}.*'{field}'"):
+        checkpoint.restore_callbacks([CALLBACKS[name](tmp_path)], tensors, meta)

@@ -80,6 +80,28 @@ def _number(value):
     return None if value is None else float(value)
 
 
+_KINDS = {"number": (int, float), "count": (int,), "bool": (bool,), "list": (list,)}
+
+
+def _read_state(state, **fields):
+    """The named entries of a saved state, each checked against its kind ("number", "count",
+    "bool", "list"; a trailing "?" allows None): a checkpoint edited or damaged on disk gives
+    a TypeError naming the field here, rather than a wrong type surfacing epochs later."""
+    values = []
+    for name, kind in fields.items():
+        value = state[name]
+        optional = kind.endswith("?")
+        kinds = _KINDS[kind.rstrip("?")]
+        fits = (value is None and optional) or (
+            isinstance(value, kinds) and (kind.startswith("bool") or not isinstance(value, bool))
+            and not (kind.startswith("count") and value < 0))
+        if not fits:
+            raise TypeError(f"state field {name!r} must be a {kind.rstrip('?')}"
+                            f"{' or None' if optional else ''}, got {value!r}")
+        values.append(value)
+    return values
+
+
 class CallbackList(Callback):
     """Calls every callback's hook in order."""
 
@@ -212,8 +234,8 @@ class EarlyStopping(Callback):
                 **_weights_state("best_weights", self.best_weights)}
 
     def set_state(self, state):
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
-        self.wait, self.stopped_epoch = state["wait"], state["stopped_epoch"]
+        self.best, self.best_epoch, self.wait, self.stopped_epoch = _read_state(
+            state, best="number?", best_epoch="count?", wait="count", stopped_epoch="count?")
         self.best_weights = _weights_from_state("best_weights", state)
 
 
@@ -273,7 +295,10 @@ class ModelCheckpoint(Callback):
         return {"best": _number(self.best), "saved": list(self.saved)}
 
     def set_state(self, state):
-        self.best, self.saved = state["best"], list(state["saved"])
+        self.best, saved = _read_state(state, best="number?", saved="list")
+        if not all(isinstance(path, str) for path in saved):
+            raise TypeError(f"state field 'saved' must be a list of paths, got {saved!r}")
+        self.saved = list(saved)
 
 
 class LearningRateScheduler(Callback):
@@ -357,8 +382,8 @@ class ReduceLROnPlateau(Callback):
                 "reduced_lr": self.reduced_lr}
 
     def set_state(self, state):
-        self.best, self.wait, self.cooling = state["best"], state["wait"], state["cooling"]
-        self.reduced_lr = state["reduced_lr"]
+        self.best, self.wait, self.cooling, self.reduced_lr = _read_state(
+            state, best="number?", wait="count", cooling="count", reduced_lr="number?")
         if self.reduced_lr is not None:
             self.model.optimizer.lr = self.reduced_lr
 
@@ -464,9 +489,10 @@ class SnapshotEnsemble(Callback):
         return state
 
     def set_state(self, state):
-        self.step, self._snap = state["step"], state["snap"]
+        self.step, self._snap, n_snapshots = _read_state(state, step="count", snap="bool",
+                                                         n_snapshots="count")
         self.snapshots = [_weights_from_state(f"snapshot{k}", state)
-                          for k in range(state["n_snapshots"])]
+                          for k in range(n_snapshots)]
 
     def predict_proba(self, X, batch_size=1024):
         """Average of the snapshots' predicted probabilities."""
