@@ -40,7 +40,8 @@ def closed_form(name, x):
 def value_and_grad(name, x):
     """f(x) and f'(x), the latter from gradkit's backward pass (elementwise, so sum's VJP is 1)."""
     t = gk.tensor(x, requires_grad=True, dtype=np.float64)
-    y = gk.nn.activations.get(name)(t)
+    # The notes' leaky ReLU is max(0.1x, x); gradkit's default slope is Keras's 0.2.
+    y = gk.nn.activations.get(name, **({"alpha": 0.1} if name == "leaky_relu" else {}))(t)
     y.sum().backward()
     return y.numpy(), np.asarray(t.grad)
 

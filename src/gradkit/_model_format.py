@@ -17,7 +17,7 @@ import numpy as np
 from gradkit._safetensors import save_tensors
 from gradkit._version import __version__
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2     # 2: "leaky_relu" without an alpha means 0.2 (1: 0.1)
 CONFIG_KEY = "gradkit"          # the metadata entry that holds the JSON config
 OPTIMIZER_PREFIX = "optimizer."  # the optimizer's state, when kept, under these tensor names
 

@@ -363,7 +363,7 @@ def test_corpus_edits_do_not_touch_the_real_file(saved):
     model, X, path = saved
     assert np.array_equal(gk.load(path).predict(X), model.predict(X))
     config = copy.deepcopy(gk.load(path).saved_config)
-    assert config["format_version"] == 1
+    assert config["format_version"] == 2
 
 
 def test_a_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
@@ -382,3 +382,28 @@ def test_a_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
     with pytest.raises(gk.ModelFileError, match=r"need 4,000,000,000,000 weights, but the "
                                                 r"file holds only 26"):
         gk.load(path)
+
+
+def test_a_version_1_file_keeps_its_leaky_relu_slope_of_0_1(tmp_path):
+    # Version 1 wrote "leaky_relu" without a slope when it was the default, 0.1; the default
+    # is Keras's 0.2 now, and an old file must still predict what it predicted.
+    from gradkit._model_format import CONFIG_KEY
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3)).astype(np.float32)
+    model = gk.Sequential([gk.layers.Dense(5, activation="leaky_relu"),
+                           gk.layers.Dense(4), gk.layers.Activation("leaky_relu")])
+    model.build((3,), seed=0)
+    path = tmp_path / "old.safetensors"
+    gk.save(model, path)
+    tensors, metadata = _safetensors.load_tensors(path)
+    config = json.loads(metadata[CONFIG_KEY])
+    config["format_version"] = 1
+    _safetensors.save_tensors(path, tensors, {**metadata, CONFIG_KEY: json.dumps(config)})
+    notes = gk.Sequential([gk.layers.Dense(5, activation="leaky_relu",
+                                           activation_kwargs={"alpha": 0.1}),
+                           gk.layers.Dense(4), gk.layers.Activation("leaky_relu", alpha=0.1)])
+    notes.build((3,), seed=0)
+    notes.set_weights(model.get_weights())
+    assert np.array_equal(gk.load(path).predict(X), notes.predict(X))
+    assert not np.array_equal(model.predict(X), notes.predict(X))

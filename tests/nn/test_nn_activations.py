@@ -44,7 +44,7 @@ def test_activation_values_at_known_points():
     values = {
         "step": [0, 0, 1, 1, 1],                               # θ(x) = 1 for x >= 0 (DESY)
         "relu": [0, 0, 0, 0.5, 2],
-        "leaky_relu": [-0.2, -0.05, 0, 0.5, 2],                # the notes' max(0.1x, x)
+        "leaky_relu": [-0.4, -0.1, 0, 0.5, 2],                 # Keras's slope, 0.2
         "elu": np.where(x.numpy() > 0, x.numpy(), np.expm1(x.numpy())),
         "sigmoid": 1 / (1 + np.exp(-x.numpy())),
         "tanh": np.tanh(x.numpy()),

@@ -53,10 +53,28 @@ def read_config(path):
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ModelFileError(f"{path}: the model config is not a JSON object with a 'model' entry")
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
+    if version == 1:
+        _leaky_relu_slope_of_version_1(config["model"])
+    elif version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version!r}, this gradkit reads "
-                             f"version {FORMAT_VERSION}")
+                             f"versions 1 and {FORMAT_VERSION}")
     return config, tensors
+
+
+def _leaky_relu_slope_of_version_1(model_config):
+    """Version 1 files wrote "leaky_relu" without its slope when it was the default, then 0.1
+    (the notes'); the default is now Keras's 0.2, so such a layer gets its 0.1 written in."""
+    layers = model_config.get("layers")
+    for layer in layers if isinstance(layers, list) else ():
+        settings = layer.get("config") if isinstance(layer, dict) else None
+        if not isinstance(settings, dict) or settings.get("activation") != "leaky_relu":
+            continue
+        if "activation_kwargs" in settings:                       # Dense
+            kwargs = settings["activation_kwargs"]
+            if isinstance(kwargs, dict):
+                kwargs.setdefault("alpha", 0.1)
+        else:                                                    # Activation
+            settings.setdefault("alpha", 0.1)
 
 
 def _check_size(path, model_config, tensors):

@@ -41,7 +41,7 @@ def _activation(g, x, name, kwargs):
     if name in _SIMPLE:
         return g.op(_SIMPLE[name], [x])
     if name == "leaky_relu":
-        return g.op("LeakyRelu", [x], alpha=float(kwargs.get("alpha", 0.1)))
+        return g.op("LeakyRelu", [x], alpha=float(kwargs.get("alpha", 0.2)))
     if name == "elu":
         return g.op("Elu", [x], alpha=float(kwargs.get("alpha", 1.0)))
     if name == "softmax":

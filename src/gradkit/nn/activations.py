@@ -6,7 +6,7 @@
                                        which is why gradient descent cannot train it
     rbf(x)      = exp(-γ x²)           Gaussian radial basis of the pre-activation (DESY's "RBF")
     sigmoid(x)  = 1 / (1 + e^-x)       tanh(x) = (e^x - e^-x) / (e^x + e^-x)
-    relu(x)     = max(0, x)            leaky_relu(x) = x if x > 0 else αx (α = 0.1 in the notes)
+    relu(x)     = max(0, x)            leaky_relu(x) = x if x > 0 else αx (α = 0.2, Keras's; 0.1 in the notes)
     elu(x)      = x if x > 0 else α(e^x - 1)
     selu(x)     = λ elu(x, α), λ ≈ 1.0507, α ≈ 1.6733 (self-normalizing; Keras's and PyTorch's)
     softplus(x) = log(1 + e^x)         softmax(x)_i = e^x_i / Σ_j e^x_j
@@ -64,8 +64,9 @@ def relu(x):
     return ag.relu(x)
 
 
-def leaky_relu(x, alpha=0.1):
-    """x for x > 0, αx otherwise; the notes' α is 0.1."""
+def leaky_relu(x, alpha=0.2):
+    """x for x > 0, αx otherwise; α = 0.2 by default, as Keras's `activation="leaky_relu"`
+    (the KIT notes draw max(0.1x, x): alpha=0.1)."""
     return ag.where(x.data > 0, x, x * alpha)
 
 

@@ -51,7 +51,7 @@ class LeakyReLU(Layer):
 
     Args:
         negative_slope: Keras 3's default, 0.3 (the layer's; Keras's `leaky_relu` function
-            defaults to 0.2 and gradkit's activation "leaky_relu" to the notes' 0.1).
+            and gradkit's activation "leaky_relu" default to 0.2).
     """
 
     def __init__(self, negative_slope=0.3, *, name=None, dtype=np.float32, alpha=None):

@@ -110,7 +110,7 @@ class Dense(Layer):
 
 @register
 class Activation(Layer):
-    """Applies a named activation: `Activation("leaky_relu", alpha=0.1)`."""
+    """Applies a named activation: `Activation("leaky_relu", alpha=0.1)` (the notes' slope)."""
 
     def __init__(self, activation, *, name=None, dtype=np.float32, **kwargs):
         super().__init__(name=name, dtype=dtype)
