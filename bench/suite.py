@@ -237,7 +237,8 @@ def stream_rows(repeats, quick):
     directory = os.path.join(tempfile.gettempdir(), "gradkit-bench")
     rows = []
     for r in streambench.epoch_rows(directory, repeats=repeats, quick=quick, buffers=[8192]):
-        rows.append((f"streamed | in-memory epoch {r['case']}, {r['rows']:,} rows (s)",
+        rows.append((f"streamed (gradkit column) vs in-memory (PyTorch column) epoch "
+                     f"{r['case']}, {r['rows']:,} rows (s)",
                      r["stream_s"], r["memory_s"], float("nan"), float("nan")))
     sizes = (200_000, 900_000) if quick else (2_000_000, 9_000_000)
     for r in streambench.memory_rows(directory, limit_mib=500, sizes=sizes)[:-1]:
