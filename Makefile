@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,compat]'
 	touch $@ $(STAMP)
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python
@@ -39,7 +39,7 @@ test: $(TEST_STAMP)
 
 # atheris needs a compiler to build; without it, fuzz/run.py runs its Hypothesis fallback.
 $(FUZZ_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,compat]'
 	-$(BIN)/python -m pip install --quiet -e '.[fuzz]'
 	touch $@ $(STAMP) $(TEST_STAMP)
 
