@@ -10,19 +10,15 @@ and the test metrics and confusion matrix are summed over the test rows batch by
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
-from gradkit import _atomic
 from gradkit import data as gdata
-from gradkit import io as gio
 from gradkit.data.stream import is_stream_source
 from gradkit.errors import ConfigError
-from gradkit.practice import plots
-from gradkit.practice.run import (RunConfig, RunResult, build_model, history_csv,
-                                  loss_and_metrics, make_optimizer)
+from gradkit.practice.run import (RunConfig, RunResult, build_model, loss_and_metrics,
+                                  make_optimizer, write_run_folder)
 from gradkit.train import callbacks as cb
 from gradkit.train import metrics as gmetrics
 from gradkit.train.checkpoint import list_checkpoints
@@ -109,15 +105,6 @@ def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
         results, cm = _test_results(model, test, task, whole.n_classes)
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
-    extra = {"run": config.to_dict(), "data_schema": schema, "task": task}
-    gio.save(model, os.path.join(out, "model.safetensors"), extra=extra)
-    _atomic.atomic_write_text(os.path.join(out, "config.json"),
-                             json.dumps({"run": config.to_dict()}, indent=2) + "\n")
-    _atomic.atomic_write_text(os.path.join(out, "metrics.json"),
-                             json.dumps(results, indent=2) + "\n")
-    _atomic.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
-    plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
-                          metric=metric_names[0], title=f"gradkit train {config.data}")
-    if cm is not None:
-        plots.confusion_matrix(cm, whole.class_names, os.path.join(out, "confusion_matrix.png"))
+    write_run_folder(out, config, model, history, results, schema=schema, task=task,
+                     metric=metric_names[0], confusion=cm, class_names=whole.class_names)
     return RunResult(model, history, results, out)

@@ -432,9 +432,21 @@ def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_fro
         # No test set (test 0, no test_data): no test metrics, rather than NaNs of an empty set.
         results = {"test_" + k: v for k, v in model.evaluate_logs(test.X, test.y).items()} \
             if len(test) else {}
+    cm = None
+    if ds.task == "classification" and len(test):
+        cm = gmetrics.confusion_matrix(test.y, model.predict(test.X), ds.n_classes)
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})
-    extra = {"run": config.to_dict(), "data_schema": ds.schema(), "task": ds.task}
+    write_run_folder(out, config, model, history, results, schema=ds.schema(), task=ds.task,
+                     metric=metric_names[0], confusion=cm, class_names=ds.class_names)
+    return RunResult(model, history, results, out)
+
+
+def write_run_folder(out, config, model, history, results, *, schema, task, metric, confusion,
+                     class_names):
+    """The run folder's files, each written atomically: the model (carrying the run's config,
+    data schema and task), config.json, metrics.json, history.csv and the plots."""
+    extra = {"run": config.to_dict(), "data_schema": schema, "task": task}
     gio.save(model, os.path.join(out, "model.safetensors"), extra=extra)
     _atomic.atomic_write_text(os.path.join(out, "config.json"),
                              json.dumps({"run": config.to_dict()}, indent=2) + "\n")
@@ -442,11 +454,10 @@ def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_fro
                              json.dumps(results, indent=2) + "\n")
     _atomic.atomic_write_text(os.path.join(out, "history.csv"), history_csv(history))
     plots.learning_curves(history, os.path.join(out, "learning_curves.png"),
-                          metric=metric_names[0], title=f"gradkit train {config.data}")
-    if ds.task == "classification" and len(test):
-        cm = gmetrics.confusion_matrix(test.y, model.predict(test.X), ds.n_classes)
-        plots.confusion_matrix(cm, ds.class_names, os.path.join(out, "confusion_matrix.png"))
-    return RunResult(model, history, results, out)
+                          metric=metric, title=f"gradkit train {config.data}")
+    if confusion is not None:
+        plots.confusion_matrix(confusion, class_names,
+                               os.path.join(out, "confusion_matrix.png"))
 
 
 def history_csv(history):
