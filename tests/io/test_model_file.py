@@ -287,7 +287,7 @@ def test_unknown_layer_type(folder, saved, class_name):
      ["layer 1 is not a {class_name, config} object"]),
     (lambda c: c["model"].update(class_names=5), ["class_names must be a list of strings"]),
     (lambda c: c.update(format_version=99),
-     ["model format version 99, this gradkit reads version 1"]),
+     ["model format version 99, this gradkit reads versions 1 and 2"]),
     (lambda c: c.pop("model"), ["not a JSON object with a 'model' entry"]),
 ])
 def test_layer_config_with_a_bad_argument(folder, saved, edit, pieces):
