@@ -13,6 +13,7 @@ import numpy as np
 
 from gradkit import _atomic
 from gradkit._model_format import write_model
+from gradkit.errors import TrainingDiverged
 from gradkit.optim.schedules import Schedule
 from gradkit.train.metrics import mode_for
 
@@ -399,6 +400,19 @@ class TerminateOnNaN(Callback):
 
     def __init__(self, enabled=True):
         self.enabled = enabled
+
+    @staticmethod
+    def stop(callbacks, epoch, batch, loss):
+        """End training at a step that was not applied: the callbacks hear "diverged" (those
+        that would change the weights at the end, as EarlyStopping restoring its best epoch,
+        leave them alone, as the error promises), and the error to raise comes back."""
+        callbacks.on_train_end({"diverged": True})
+        what = "the loss is not finite" if not math.isfinite(loss) else \
+            "a gradient is not finite"
+        return TrainingDiverged(
+            f"training diverged at epoch {epoch + 1}, batch {batch + 1}: {what} "
+            f"(loss {loss:.4g}); the weights are those from before this step. "
+            "Lower the learning rate or check the data for extreme values.")
 
 
 class CSVLogger(Callback):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from gradkit._streams import is_stream
-from gradkit.errors import ModelFileError, TrainingDiverged
+from gradkit.errors import ModelFileError
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
@@ -257,15 +257,7 @@ def _train_batch(run, epoch, b):
     value, out, applied = run.model.train_step(xb, data.y[idx],
                                                None if data.w is None else data.w[idx])
     if not applied and run.guard.enabled:
-        # "diverged": callbacks that would change the weights at the end (EarlyStopping
-        # restoring its best epoch) leave them alone, as the message below promises.
-        cbs.on_train_end({"diverged": True})
-        what = "the loss is not finite" if not math.isfinite(value) else \
-            "a gradient is not finite"
-        raise TrainingDiverged(
-            f"training diverged at epoch {epoch + 1}, batch {b + 1}: {what} "
-            f"(loss {value:.4g}); the weights are those from before this step. "
-            "Lower the learning rate or check the data for extreme values.")
+        raise TerminateOnNaN.stop(cbs, epoch, b, value)
     run.step += 1
     run.acc.add(idx, value, out)
     run.history.batch_loss.append(value)

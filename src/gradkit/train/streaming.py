@@ -21,7 +21,7 @@ import numpy as np
 
 from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
-from gradkit.errors import DataError, TrainingDiverged
+from gradkit.errors import DataError
 from gradkit.nn import losses
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
@@ -175,13 +175,7 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                                  class_names=model.class_names)
                 value, out, applied = model.train_step(xb, yb, wb)
                 if not applied and guard.enabled:
-                    cbs.on_train_end({"diverged": True})
-                    what = "the loss is not finite" if not math.isfinite(value) else \
-                        "a gradient is not finite"
-                    raise TrainingDiverged(
-                        f"training diverged at epoch {epoch + 1}, batch {b + 1}: {what} "
-                        f"(loss {value:.4g}); the weights are those from before this step. "
-                        "Lower the learning rate or check the data for extreme values.")
+                    raise TerminateOnNaN.stop(cbs, epoch, b, value)
                 step += 1
                 acc.add(value, yb, out)
                 history.batch_loss.append(value)
