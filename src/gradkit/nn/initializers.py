@@ -24,10 +24,11 @@ def _fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-def _either(name, value, keras_name, keras_value, default):
+def one_setting(name, value, keras_name, keras_value, default):
+    """gradkit's setting or Keras's name for it (not both, unless they agree)."""
     if value is not None and keras_value is not None and value != keras_value:
-        raise ValueError(f"{name} and Keras's {keras_name} are one setting; got {name}="
-                         f"{value!r}, {keras_name}={keras_value!r}")
+        raise ValueError(f"{name} and {keras_name} are one setting; got {name}={value!r} and "
+                         f"{keras_name}={keras_value!r}")
     if value is not None:
         return value
     return keras_value if keras_value is not None else default
@@ -116,8 +117,8 @@ class RandomUniform(Initializer):
 
     def __init__(self, low=None, high=None, *, minval=None, maxval=None):
         # Keras's minval/maxval are the same settings, in the same order.
-        low = _either("low", low, "minval", minval, -0.05)
-        high = _either("high", high, "maxval", maxval, 0.05)
+        low = one_setting("low", low, "minval", minval, -0.05)
+        high = one_setting("high", high, "maxval", maxval, 0.05)
         if not low <= high:
             raise ValueError(f"need low <= high, got low={low!r}, high={high!r}")
         self.low, self.high = float(low), float(high)

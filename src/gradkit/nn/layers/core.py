@@ -11,16 +11,6 @@ from gradkit.errors import DataError
 from gradkit.nn.module import Layer, Parameter, _sample_shape, register
 
 
-def _one_of(name, value, keras_name, keras_value, default):
-    """gradkit's setting or Keras's name for it (not both, unless they agree)."""
-    if value is not None and keras_value is not None and value != keras_value:
-        raise ValueError(f"{name} and {keras_name} are one setting; got {name}={value!r} and "
-                         f"{keras_name}={keras_value!r}")
-    if value is not None:
-        return value
-    return keras_value if keras_value is not None else default
-
-
 def _describe(component):
     return component.describe() if hasattr(component, "describe") else component
 
@@ -45,8 +35,8 @@ class Dense(Layer):
                  activation_kwargs=None, name=None, dtype=np.float32,
                  kernel_initializer=None, bias_initializer=None):
         super().__init__(name=name, dtype=dtype)
-        init = _one_of("init", init, "kernel_initializer", kernel_initializer, "glorot_uniform")
-        bias_init = _one_of("bias_init", bias_init, "bias_initializer", bias_initializer, "zeros")
+        init = initializers.one_setting("init", init, "kernel_initializer", kernel_initializer, "glorot_uniform")
+        bias_init = initializers.one_setting("bias_init", bias_init, "bias_initializer", bias_initializer, "zeros")
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise ValueError(f"units must be a positive integer, got units={units!r}")
         self.units = int(units)
