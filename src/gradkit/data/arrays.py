@@ -91,6 +91,13 @@ def _check_npy_size(path: Path, key: str) -> None:
     _check_array_plan(path, {key: (shape, dtype)})
 
 
+# What a damaged .npz raises from zipfile, zlib and NumPy's header parser: zipfile raises
+# NotImplementedError for a member "needing" a newer zip version or an unknown compression,
+# and RuntimeError for an encrypted member.
+_ARCHIVE_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+                   NotImplementedError, RuntimeError)
+
+
 def _check_npz_members(path: Path, archive, keys) -> None:
     """Each member's header against the size the archive records for it, then the total
     against the memory budget, before any member is decompressed (a compression bomb)."""
@@ -102,8 +109,7 @@ def _check_npz_members(path: Path, archive, keys) -> None:
             with archive.zip.open(member) as stream:
                 shape, dtype = _npy_header(stream, f"{path}: array {key!r}")
                 header_size = stream.tell()
-        except (KeyError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
-                NotImplementedError, RuntimeError) as exc:
+        except (KeyError, *_ARCHIVE_ERRORS) as exc:
             raise _refusal(path, key, exc) from None
         if dtype.hasobject:
             continue
@@ -225,7 +231,7 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
     require_regular_file(path)
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise _refusal(path, "X", exc) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: expected a .npz archive (np.savez), got a single array")
@@ -242,7 +248,7 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
             if key in archive.files:
                 try:
                     arrays[key] = archive[key]
-                except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+                except _ARCHIVE_ERRORS as exc:
                     raise _refusal(path, key, exc) from None
     for key in ("feature_names", "class_names"):
         if key in arrays and (arrays[key].dtype.kind not in "US" or arrays[key].ndim != 1):
