@@ -213,6 +213,14 @@ def test_idx_of_any_header(tmp_path, image_dims, label_dims, code, payload, gz):
     holds(tmp_path)
 
 
+def test_idx_with_a_zero_size_beside_huge_ones_is_refused(tmp_path):
+    # 0 x 80814 x 80816 x 1412231104 holds no values, yet NumPy cannot shape it (Hypothesis).
+    write(tmp_path, "train-images-idx3-ubyte", idx(0x08, [0, 80814, 80816, 1412231104], b""))
+    write(tmp_path, "train-labels-idx1-ubyte", idx(0x08, [0], b""))
+    with pytest.raises(DataError, match="hold no values"):
+        load(tmp_path)
+
+
 @SETTINGS
 @given(edits=EDITS, which=st.booleans())
 def test_idx_mutated(tmp_path, edits, which):

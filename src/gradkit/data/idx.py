@@ -64,6 +64,11 @@ def read_idx(path) -> np.ndarray:
                 raise DataError(f"{path}: truncated: the header announces {ndim} dimensions but "
                                 "the file ends inside the list of sizes")
             dims = tuple(int(d) for d in np.frombuffer(dims_bytes, dtype=">u4"))
+            if 0 in dims:
+                # Nothing to learn from, and NumPy cannot even shape an empty array whose other
+                # sizes multiply past its index range (0 x 80814 x 80816 x 1412231104).
+                raise DataError(f"{path}: the header's sizes {'x'.join(map(str, dims))} hold "
+                                "no values (a size is 0)")
             dtype = np.dtype(IDX_TYPES[head[2]])
             expected = math.prod(dims) * dtype.itemsize
             # The array and its float32 copy, refused before a byte of a (possibly
