@@ -148,6 +148,31 @@ def test_interrupted_search_runs_only_the_missing_trials(tmp_path):
         gk.practice.search("xor", trials=7, **{**kw, "base": {"epochs": 3}})
 
 
+def test_trial_0_is_the_base_configuration_under_the_early_stopping_budget(tmp_path):
+    out = str(tmp_path / "search")
+    kw = dict(storage_dir=out, sampler="random", base={"lr": 0.01}, finalists=0)
+    first = gk.practice.search("xor", trials=2, **kw)
+    rows = {r["number"]: r for r in first.rows}
+    # gradkit train's defaults, l2 = 0 as the smallest value of its log range.
+    assert rows[0]["params"] == {"width": 256, "depth": 2, "activation": "relu", "l2": 1e-6,
+                                 "dropout": 0.0, "batch_size": 32}
+    assert rows[0]["config"]["hidden"] == [256, 256] and rows[0]["config"]["lr"] == 0.01
+    for row in first.rows:              # no epoch count searched: early stopping picks it
+        assert (row["config"]["epochs"], row["config"]["early_stopping"]) == (100, 10)
+        assert "epochs" not in row["params"]
+        assert row["best_epoch"] <= row["epochs_run"] <= 100
+
+    again = gk.practice.search("xor", trials=3, **kw)       # resumed: no second trial 0
+    assert again.n_run == 1
+    params = [json.dumps(r["params"], sort_keys=True) for r in again.rows]
+    assert len(set(params)) == 3
+
+    pinned = gk.practice.search("xor", trials=1, storage_dir=str(tmp_path / "pinned"),
+                                sampler="random", base={"epochs": 2}, finalists=0)
+    assert (pinned.rows[0]["config"]["epochs"], pinned.rows[0]["config"]["early_stopping"]) \
+        == (2, 0)
+
+
 def test_a_rerun_trial_gives_the_same_result_and_one_folder(tmp_path):
     from gradkit.practice._trial import run_trial
     from gradkit.practice.run import RunConfig

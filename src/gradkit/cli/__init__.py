@@ -481,12 +481,13 @@ def fetch(name, cache_dir, base_url):
 @click.option("--space", "space_file", type=click.Path(dir_okay=False),
               help='JSON file updating the space, e.g. {"lr": {"low": 1e-4, "high": 1e-2, '
               '"log": true}, "activation": {"choices": ["relu", "tanh"]}, "dropout": null}.  '
-              "[default: width, depth, activation, lr, l2, dropout, batch_size, epochs]")
+              "[default: width, depth, activation, lr, l2, dropout, batch_size]")
 @click.option("--metric", help="Validation metric to optimize.  "
               "[default: val_accuracy; val_loss for regression]")
 @click.option("--target", help="Target column of a CSV/Parquet file; default: the last column.")
 @click.option("--epochs", type=click.IntRange(min=1),
-              help="Train every trial this many epochs (default: searched, 2 to 20).")
+              help="Train every trial this many epochs.  [default: at most 100, ended by "
+              "early stopping (patience 10) and scored at the best epoch]")
 @click.option("--optimizer", help="Optimizer of every trial.  [default: adam]")
 @click.option("--val", type=float, help="Validation fraction (scores the trials).  [default: 0.1]")
 @click.option("--test", type=float, help="Test fraction (0: none).  [default: 0.2]")

@@ -18,7 +18,7 @@ from gradkit.practice._search_report import rank_key
 from gradkit.practice.run import ACTIVATIONS, RunConfig
 
 # The notes' list of what to tune: width and depth, learning rate, regularization strength,
-# activation, mini-batch size, epochs. Log scales where a factor matters more than a difference
+# activation, mini-batch size. Log scales where a factor matters more than a difference
 # (1e-4 -> 1e-3 is as big a step as 1e-2 -> 1e-1).
 DEFAULT_SPACE = {
     "width": {"low": 16, "high": 512, "log": True},
@@ -28,8 +28,14 @@ DEFAULT_SPACE = {
     "l2": {"low": 1e-6, "high": 1e-2, "log": True},      # weight decay
     "dropout": {"low": 0.0, "high": 0.5},
     "batch_size": {"low": 16, "high": 256, "log": True},
-    "epochs": {"low": 2, "high": 20, "log": True},
 }
+
+# The number of epochs is the notes' other tuned setting, chosen as they say: by early stopping
+# on the validation split. Each trial trains at most this many epochs and is scored at its best
+# one, which the final retrain then uses. A fixed count suits few of the sampled settings (a
+# heavily regularized network needs several times the epochs of a plain one); pinning `epochs`
+# or `early_stopping`, or searching `epochs`, replaces this.
+TRIAL_BUDGET = {"epochs": 100, "early_stopping": 10}
 
 # Names a search may set besides the RunConfig fields; they become `hidden = [width] * depth`.
 ARCHITECTURE = ("width", "depth")
@@ -66,6 +72,46 @@ def resolve_space(space, base):
             any(a in distributions or a in pinned for a in ARCHITECTURE):
         raise ConfigError("space: give either hidden or width/depth, not both")
     return distributions, pinned
+
+
+def trial_budget(space, base):
+    """The settings of TRIAL_BUDGET that neither `base` pins nor `space` names."""
+    named = set(base) | set(space or {})
+    if named & set(TRIAL_BUDGET):
+        return {}
+    return dict(TRIAL_BUDGET)
+
+
+def starting_point(config, distributions):
+    """The base configuration's own values of the searched parameters (those its space holds),
+    to be tried first: every other trial is then ranked against what `gradkit train` runs with
+    the same settings (under the trial budget), so the search cannot end below it on the
+    validation split."""
+    own = {"width": config["hidden"][0], "depth": len(config["hidden"]),
+           **{k: v for k, v in config.items() if k not in ARCHITECTURE}}
+    if len(set(config["hidden"])) > 1:          # not [width] * depth: no point of the space
+        own.pop("width"), own.pop("depth")
+    point = {}
+    for name, dist in distributions.items():
+        if name not in own:
+            continue
+        value = own[name]
+        if name == "l2" and value == 0 and isinstance(dist, FloatDistribution) and dist.log:
+            value = dist.low            # "none" on a log scale: its smallest value
+        if _holds(dist, value):
+            point[name] = value
+    return point
+
+
+def _holds(dist, value):
+    """Whether `value` is a point of `dist` (Optuna's own check is not public)."""
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(dist, IntDistribution) and value != int(value):
+        return False
+    return dist.low <= value <= dist.high
 
 
 def _pinned_by(name, base):

@@ -70,6 +70,10 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
 
     Each trial trains one `RunConfig` (base settings, sampled values on top) and is scored on
     the validation split, the same split for every trial; the test split is never used to rank.
+    Trial 0 is the base configuration itself (its values of the searched parameters), so the
+    ranking always holds what `gradkit train` would run. Unless `base` or `space` name `epochs`
+    or `early_stopping`, each trial trains at most 100 epochs with early stopping (patience 10)
+    and is scored at its best epoch (`_search_space.TRIAL_BUDGET`).
 
     Args:
         data: a data file or built-in data set name, as for `gradkit train`.
@@ -77,7 +81,7 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             some runs only the rest (trials left RUNNING by a crash are run again).
         storage_dir: the search folder (created; reuse it to resume).
         space: updates to the default space (width, depth, activation, lr, l2, dropout,
-            batch_size, epochs): name -> {"low", "high", "log"} | {"choices": [...]} | an Optuna
+            batch_size): name -> {"low", "high", "log"} | {"choices": [...]} | an Optuna
             distribution | a plain value (pinned) | None (not searched). Any RunConfig field but
             data and seed may be named; width and depth set `hidden = [width] * depth`.
         sampler: "tpe" (default), "random", or "coarse-to-fine" (random over the whole space for
@@ -139,7 +143,11 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
     try:
         with _exclusive(out):
             study = _open_study(out, config, distributions, metric, direction)
-            existing = study.get_trials(deepcopy=False)
+            start = S.starting_point(config, distributions)
+            if start and not study.get_trials(deepcopy=False):
+                study.enqueue_trial(start)        # WAITING: the first ask takes it
+            waiting = (optuna.trial.TrialState.WAITING,)
+            existing = [t for t in study.get_trials(deepcopy=False) if t.state not in waiting]
             study.sampler = S.make_sampler(sampler, seed=seed, n_trials=trials,
                                            n_existing=len(existing), direction=direction)
             _remove_leftover_temporaries(trials_dir)
@@ -181,6 +189,7 @@ def _prepare(data, base, space, metric, seed, test_data):
     for key in ("data", "seed", "test_data"):
         if key in base:
             raise ConfigError(f"base: give {key} as search()'s own argument, not in base")
+    base = {**S.trial_budget(space, base), **base}
     distributions, pinned = S.resolve_space(space, base)
     S.check_choices(distributions)
     data = os.fspath(data)
