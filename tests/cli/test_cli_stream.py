@@ -158,10 +158,69 @@ def test_sigkill_then_resume_of_a_streamed_run_is_bit_identical(tmp_path):
         np.testing.assert_array_equal(w1, w2)
 
 
-def test_commands_that_do_not_stream_say_so(kit, tmp_path):
+def test_an_ensemble_streams_with_one_statistics_pass_and_sums_its_test_split(
+        kit, tmp_path, monkeypatch):
+    from gradkit.data.stream import Stream
+    from gradkit.practice.ensemble import Ensemble
+
+    passes = []
+    real = Stream._statistics_pass
+
+    def counted(self, covariance):
+        passes.append(covariance)
+        return real(self, covariance)
+
+    monkeypatch.setattr(Stream, "_statistics_pass", counted)
     data = write_parts(tmp_path / "parts")
-    line = kit.error_line(kit.run("train", data, *FLAGS, "--ensemble", "2"))
-    assert "is read as a stream, which only `gradkit train` (without --ensemble) does" in line
+    out = tmp_path / "ens"
+    result = kit.run("train", data, *FLAGS, "--ensemble", "3", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "ensemble of 3: test accuracy" in result.output
+    assert passes == [False]                        # shared by the three members
+    report = json.loads((out / "ensemble.json").read_text())
+    assert report["seeds"] == [1, 2, 3] and report["run"]["data"] == str(data)
+
+    # The test split summed batch by batch is the test split evaluated at once.
+    stream = gk.data.stream(data, target="label", shuffle_buffer=50, batch_rows=65536)
+    test = stream.split(val=0.1, test=0.2)[2]
+    X, y = (np.concatenate(part) for part in zip(*test.batches(7, shuffle=False)))
+    members = [gk.load(out / name) for name in report["members"]]
+    whole = Ensemble(members).evaluate(X, y)
+    assert set(whole) == set(report["test"])
+    for key, value in whole.items():
+        assert report["test"][key] == pytest.approx(value, rel=1e-5), key
+    for model, logged in zip(members, report["members_test"], strict=True):
+        assert logged["accuracy"] == pytest.approx(model.evaluate_logs(X, y)["accuracy"])
+    with pytest.raises(gk.ConfigError, match="streamed ensemble trains its members in turn"):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from gradkit.practice import train_ensemble
+        from gradkit.practice.run import RunConfig
+
+        train_ensemble(RunConfig(data=str(data), target="label", epochs=1), 2,
+                       executor=ThreadPoolExecutor(1))
+
+
+def test_a_streamed_regression_ensemble_sums_r2_over_batches(tmp_path):
+    from gradkit.practice import train_ensemble
+    from gradkit.practice.run import RunConfig
+
+    folder = tmp_path / "reg"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        x = rng.normal(size=(150, 3))
+        pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
+                                 "y": x[:, 0] - 2 * x[:, 1] + 0.1 * rng.normal(size=150)}),
+                       folder / f"p{i}.parquet", row_group_size=40)
+    config = RunConfig(data=str(folder), target="y", hidden=[8], epochs=3, batch_size=16,
+                       shuffle_buffer=64)
+    run = train_ensemble(config, 2)
+    test = gk.data.stream(folder, target="y", batch_rows=65536).split(val=0.1, test=0.2)[2]
+    X, y = (np.concatenate(part) for part in zip(*test.batches(5, shuffle=False)))
+    whole = run.ensemble.evaluate(X, y)
+    for key in ("loss", "mae", "r2"):
+        assert run.test_metrics[key] == pytest.approx(whole[key], rel=1e-5, abs=1e-7), key
 
 
 def test_search_streams_a_folder_with_one_statistics_pass(kit, tmp_path, monkeypatch):

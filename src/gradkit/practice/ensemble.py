@@ -34,6 +34,8 @@ from gradkit.autograd import Tensor
 from gradkit.errors import ConfigError
 from gradkit.io import load
 from gradkit.nn import losses
+from gradkit.practice._stream_ensemble import evaluate_ensemble_stream, train_stream_ensemble
+from gradkit.practice._stream_run import wants_stream
 from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
                                   make_optimizer, split_data)
 from gradkit.train import metrics as gmetrics
@@ -185,7 +187,9 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
 
     Args:
         config: a `RunConfig` (or its dict). The data are loaded and split once, with
-            `config.seed`.
+            `config.seed`. Streamed data (a folder or glob of tables, or `stream=True`) is
+            read, never loaded: members train on the stream in turn, sharing one statistics
+            pass, and the ensemble is evaluated on the test split batch by batch.
         n: number of members.
         seeds: the members' seeds; default config.seed + 1, …, config.seed + n.
         executor: a `concurrent.futures.Executor` to train members in parallel; default one
@@ -206,6 +210,17 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     seeds = list(seeds) if seeds is not None else [config.seed + 1 + i for i in range(n)]
     if len(seeds) != n:
         raise ValueError(f"seeds must hold n={n} seeds, got {len(seeds)}")
+    if wants_stream(config):
+        if executor is not None:
+            raise ConfigError("a streamed ensemble trains its members in turn, each reading the "
+                              "stream; give no executor (it spreads in-memory members only)")
+        models, histories, whole, test = train_stream_ensemble(config, seeds)
+        ensemble = Ensemble(models)
+        test_metrics, member_metrics = evaluate_ensemble_stream(ensemble, test)
+        run = EnsembleRun(ensemble, test_metrics, member_metrics, seeds, histories, out)
+        if out is not None:
+            _write(run, config, whole.schema, whole.task, out)
+        return run
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
@@ -240,17 +255,17 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
         member_metrics = ensemble.evaluate_members(test.X, test.y)
     run = EnsembleRun(ensemble, test_metrics, member_metrics, seeds, histories, out)
     if out is not None:
-        _write(run, config, ds, out)
+        _write(run, config, ds.schema(), ds.task, out)
     return run
 
 
-def _write(run, config, ds, out):
+def _write(run, config, schema, task, out):
     os.makedirs(out, exist_ok=True)
     files = []
     for i, (model, seed) in enumerate(zip(run.ensemble.models, run.seeds)):
         path = os.path.join(out, f"member_{i}.safetensors")
         member = dataclasses.replace(config, seed=seed).to_dict()
-        gio.save(model, path, extra={"run": member, "data_schema": ds.schema(), "task": ds.task})
+        gio.save(model, path, extra={"run": member, "data_schema": schema, "task": task})
         files.append(os.path.basename(path))
     report = {"members": files, "seeds": run.seeds, "test": run.test_metrics,
               "members_test": run.member_test_metrics, "run": config.to_dict()}
