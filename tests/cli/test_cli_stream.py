@@ -246,3 +246,30 @@ def test_search_streams_a_folder_with_one_statistics_pass(kit, tmp_path, monkeyp
     assert best["run"]["statistics"] == str(out / "statistics.safetensors")
     metrics = json.loads((out / best["search"]["folder"] / "metrics.json").read_text())
     assert metrics["train_samples"] + metrics["val_samples"] + metrics["test_samples"] == 400
+
+
+def test_doctor_examines_a_uniform_sample_and_recommends_a_streamed_run(kit, tmp_path):
+    from gradkit.practice.run import RunConfig
+
+    data = write_parts(tmp_path / "parts")
+    out = tmp_path / "doc"
+    result = kit.run("doctor", data, "--target", "label", "--hidden", "16", "--out", out,
+                     "--sample-rows", "120", "--trials", "2", "--trial-epochs", "1",
+                     "--fine-trials", "1", "--fine-epochs", "1", "--epochs", "2",
+                     "--lr-steps", "30", "--small-sample", "40", "--overfit-steps", "100",
+                     "--check-folds", "0", "--shuffle-buffer", "50")
+    assert result.exit_code == 0, result.output
+    report = (out / "doctor.md").read_text()
+    # 120 training rows of ~280, and validation rows in proportion (0.1 / 0.7 of 120).
+    assert "120 training and 18 validation samples (a uniform sample of the streamed " \
+        "splits)" in report
+    config = RunConfig.from_file(out / "recommended.json")
+    assert (config.data, config.target, config.shuffle_buffer) == (str(data), "label", 50)
+    trained = kit.run("train", "--config", out / "recommended.json", "--quiet",
+                      "--out", tmp_path / "run")
+    assert trained.exit_code == 0, trained.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train_samples"] + metrics["val_samples"] + metrics["test_samples"] == 400
+    refused = kit.error_line(kit.run("doctor", data, "--target", "label", "--test-data",
+                                     tmp_path / "parts" / "part0.parquet"))
+    assert "examines a sample of a streamed data set" in refused

@@ -90,6 +90,31 @@ def test_unshuffled_batches_keep_file_and_row_order(folder):
     np.testing.assert_array_equal(_rids(s.batches(7, shuffle=False)), np.arange(sum(SIZES)))
 
 
+def test_sample_is_a_seeded_uniform_sample_of_the_view(folder):
+    train = stream(folder, target="label", batch_rows=40, seed=2).split(val=0.2, test=0.2)[0]
+    every = _rids(train.batches(50, shuffle=False))
+    whole = train.sample(10_000)                   # more than it has: every row, once
+    assert sorted(whole.X[:, 0].astype(np.int64).tolist()) == sorted(every.tolist())
+    assert whole.schema()["feature_names"] == train.feature_names
+    assert whole.class_names == train.class_names and whole.y.dtype == np.int64
+
+    some = train.sample(100, seed=1)
+    ids = some.X[:, 0].astype(np.int64)
+    assert len(set(ids.tolist())) == 100 and set(ids.tolist()) <= set(every.tolist())
+    np.testing.assert_array_equal(ids, train.sample(100, seed=1).X[:, 0].astype(np.int64))
+    assert set(ids.tolist()) != set(train.sample(100, seed=2).X[:, 0].astype(np.int64).tolist())
+    # Uniform over files: each file's share of 100 rows out of ~480 is near its own share.
+    counts = np.array([np.sum(every < 230), np.sum((every >= 230) & (every < 540)),
+                       np.sum(every >= 540)])
+    picked = np.zeros(3)
+    for seed in range(40):
+        rid = train.sample(100, seed=seed).X[:, 0]
+        picked += [np.sum(rid < 230), np.sum((rid >= 230) & (rid < 540)), np.sum(rid >= 540)]
+    np.testing.assert_allclose(picked / picked.sum(), counts / counts.sum(), atol=0.03)
+    with pytest.raises(DataError, match="n must be"):
+        train.sample(0)
+
+
 def test_split_is_fixed_by_row_identity(folder, tmp_path):
     def parts(path, **options):
         views = stream(path, target="label", seed=5, **options).split(val=0.2, test=0.3)

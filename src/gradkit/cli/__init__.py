@@ -605,13 +605,16 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
               help="Step 2's budget of training steps.")
 @click.option("--lr-steps", type=click.IntRange(min=3), default=100, show_default=True,
               help="Steps of step 3's learning-rate sweep.")
+@click.option("--sample-rows", type=click.IntRange(min=2), default=100_000, show_default=True,
+              help="Training rows examined of a streamed data set (a folder or glob): a "
+              "uniform sample of its training split, validation rows in proportion.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Report folder.  [default: runs/doctor-<data name>]")
 @click.option("--quiet", is_flag=True, help="No line per step, only where the report is.")
 @_handle_errors
 def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, passes,
-               check_folds, small_sample, overfit_steps, lr_steps, out, quiet, config_file=None,
-               **flags):
+               check_folds, small_sample, overfit_steps, lr_steps, sample_rows, out, quiet,
+               config_file=None, **flags):
     """Run the lecture notes' 7-step recipe on DATA with the model the flags describe.
 
     0 your configuration as a baseline, 1 initial loss, 2 overfit a small sample,
@@ -639,7 +642,7 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
                     lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,
                     fine_trials=fine_trials, fine_epochs=fine_epochs, curve_epochs=epochs,
                     max_passes=passes, check_folds=check_folds, seed=config.seed,
-                    echo=None if quiet else click.echo)
+                    echo=None if quiet else click.echo, sample_rows=sample_rows)
     problems = len(report.problems)
     click.echo(f"{len(report.steps) - problems} of {len(report.steps)} steps fine, {problems} "
                "with a problem "
@@ -652,7 +655,7 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
 # The model flags of `train`, shared so the two commands cannot drift apart.
 _DOCTOR_FLAGS = ("target", "hidden", "activation", "init", "optimizer", "lr", "batch_size",
                  "dropout", "batch_norm", "l1", "l2", "normalize", "pca_components", "val",
-                 "test", "test_data", "seed", "config_file")
+                 "test", "test_data", "seed", "config_file", "stream", "shuffle_buffer")
 doctor_cmd.params[1:1] = [copy.copy(p) for p in train.params if p.name in _DOCTOR_FLAGS]
 
 

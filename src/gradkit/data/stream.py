@@ -30,6 +30,7 @@ from gradkit.data._epoch import EpochBatches
 from gradkit.data._moments import Moments
 from gradkit.data._sources import Files, is_stream_source, row_uniforms
 from gradkit.data._stream_schema import infer_schema
+from gradkit.data.dataset import Dataset
 from gradkit.data.loading import _schema
 from gradkit.data.split import _check_fraction
 from gradkit.data.tabular import _encode_targets, encode_table
@@ -350,6 +351,36 @@ class Stream(BatchStream):
         _positive("batch_size", batch_size)
         return EpochBatches(self, batch_size=batch_size, epoch=epoch, shuffle=shuffle,
                             state=state)
+
+    def sample(self, n: int, *, seed: int = 0) -> Dataset:
+        """A uniform random sample of min(n, rows) rows of this view as an in-memory Dataset,
+        in one pass, holding n rows and one record batch: every row draws a key and the n
+        smallest keys are kept. Deterministic for (this stream's seed, `seed`)."""
+        _positive("n", n)
+        rng = np.random.default_rng([self.seed, int(seed)])
+        width = self.n_features
+        keys = np.zeros(0)
+        X = np.zeros((0, width), np.float32)
+        y = np.zeros((0,) + self.target_shape, self.target_dtype)
+        for Xb, yb in self.batches(self._shared.batch_rows, shuffle=False):
+            kb = rng.random(len(Xb))
+            if len(keys) >= n:              # only rows that beat the largest key kept
+                better = kb < keys.max()
+                Xb, yb, kb = Xb[better], yb[better], kb[better]
+            keys = np.concatenate([keys, kb])
+            X, y = np.concatenate([X, Xb]), np.concatenate([y, yb])
+            if len(keys) > n:
+                best = np.argpartition(keys, n - 1)[:n]
+                keys, X, y = keys[best], X[best], y[best]
+        if not len(X):
+            raise DataError(f"{self.source}: the {self.part or 'whole'} stream has no rows to "
+                            "sample")
+        order = np.argsort(keys, kind="stable")     # a random order, the same for a seed
+        schema = self.schema
+        return Dataset(X=X[order], y=y[order], feature_names=schema["feature_names"],
+                       class_names=schema["class_names"], task=schema["task"],
+                       source=str(self.source), categories=schema["categories"],
+                       columns=schema["columns"], target=schema["target"])
 
     def in_order(self, *, require_target: bool = False):
         """Yield (X, y or None) per record batch of every row, in file and row order (for

@@ -9,6 +9,7 @@ newly initialized, compiled model, so every step and trial starts from scratch.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from gradkit.errors import ConfigError
 from gradkit.nn import initializers, regularizers
 from gradkit.nn.layers import Activation, BatchNorm, Dense, Dropout, Flatten, Normalization
 from gradkit.nn.module import layer_from_config
+from gradkit.practice._stream_run import open_stream, wants_stream
 from gradkit.practice.run import (RunConfig, build_model, check_classes, load_data,
                                   loss_and_metrics, make_optimizer, split_data)
 from gradkit.train import Sequential
@@ -48,10 +50,12 @@ class Setup:
     n_test: int = 0
     test_X: np.ndarray | None = None    # the separate test file (test_data), else None
     test_y: np.ndarray | None = None
+    sampled: bool = False               # the samples are a sample of a streamed data set
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def create(cls, model_or_config, X, y, *, validation_data=None, data=None):
+    def create(cls, model_or_config, X, y, *, validation_data=None, data=None,
+               sample_rows=100_000):
         if isinstance(model_or_config, Sequential):
             return cls._from_model(model_or_config, X, y, validation_data, data)
         if model_or_config is None:
@@ -66,13 +70,17 @@ class Setup:
         if data is not None or X is not None:
             config.data = data or "arrays"     # recommended.json names the data it was run on
         config.validate()
-        train, val, test = _splits(config, X, y, validation_data)
+        if X is None and wants_stream(config):
+            train, val, test = _stream_sample(config, sample_rows)
+        else:
+            train, val, test = _splits(config, X, y, validation_data)
         loss, metrics = loss_and_metrics(train.task)
         given = test if config.test_data is not None else None
         return cls(train.X, train.y, val.X, val.y, train.task, _n_outputs(train), loss, metrics,
                    config.rows_per_batch(len(train.X)), config.lr, config.optimizer,
                    config.init, config.activation, config.data, config=config,
                    train_ds=train, n_test=len(test) if test is not None else 0,
+                   sampled=X is None and wants_stream(config),
                    test_X=given.X if given is not None else None,
                    test_y=given.y if given is not None else None)
 
@@ -235,8 +243,9 @@ class Setup:
         if self.test_X is not None:
             test = (f", a test file of {len(self.test_X)} samples (evaluated once, at the "
                     f"end)")
+        sampled = " (a uniform sample of the streamed splits)" if self.sampled else ""
         return (f"data {self.data_name}: {len(self.train_X)} training and {len(self.val_X)} "
-                f"validation samples{test}; model: {model}")
+                f"validation samples{sampled}{test}; model: {model}")
 
 
 def _init_name(init, activation):
@@ -251,6 +260,25 @@ def _n_outputs(train):
     if train.task != "regression":
         return train.n_classes
     return 1 if train.y.ndim == 1 else train.y.shape[1]
+
+
+def _stream_sample(config, rows):
+    """(train, validation, None): uniform samples of a streamed data set's splits, `rows`
+    training rows at most and validation rows in proportion, read in one pass each. The
+    doctor trains dozens of short runs, so it examines a sample that fits in memory; the
+    config it recommends streams the whole data set."""
+    if config.test_data is not None:
+        raise ConfigError(f"{config.data}: the doctor examines a sample of a streamed data set "
+                          "and sets no test file aside; evaluate the recommended run on "
+                          f"{config.test_data} instead (gradkit evaluate)")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 2:
+        raise ConfigError(f"sample_rows must be an integer >= 2, got {rows!r}")
+    val_fraction = config.val or 0.1
+    _, (train, val, _) = open_stream(dataclasses.replace(config, val=val_fraction))
+    share = val_fraction / (1 - val_fraction - config.test)
+    train_ds = train.sample(rows, seed=config.seed)
+    val_ds = val.sample(max(1, math.ceil(rows * share)), seed=config.seed)
+    return train_ds, val_ds, None
 
 
 def _splits(config, X, y, validation_data):

@@ -48,12 +48,15 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
            small_sample=160, overfit_steps=500, lr_steps=100, coarse_trials=6, coarse_epochs=2,
            fine_trials=3, fine_epochs=10, curve_epochs=15, l2_grid=(1e-4, 1e-5, 0.0),
            lr_span=10.0, loss_tolerance=0.15, bias_tolerance=0.05, variance_tolerance=0.05,
-           max_passes=2, check_folds=3, seed=0, echo=None, blas_threads=1):
+           max_passes=2, check_folds=3, seed=0, echo=None, blas_threads=1,
+           sample_rows=100_000):
     """Run the notes' 7-step recipe and return a `DoctorReport` (written to `out` if given).
 
     Args:
         model_or_config: a `RunConfig` (or its dict; default `RunConfig()`, digits), or a
-            `Sequential` (compiled or not) to examine on X, y.
+            `Sequential` (compiled or not) to examine on X, y. A config whose data streams
+            (a folder or glob of tables, or `stream=True`) is examined on a uniform sample of
+            its splits (`sample_rows`); the config recommended streams all of it.
         X, y: the data. With a config and no X, `config.data` is loaded and split with its
             `val`, `test` and `seed`; the test split is never used here.
         validation_data: (X_val, y_val) to use instead of splitting X, y.
@@ -80,6 +83,8 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
         echo: called with one line per finished step (e.g. `print`); default silent.
         blas_threads: cap on BLAS threads while it runs (small networks run fastest on one);
             None leaves them as they are.
+        sample_rows: training rows examined of a streamed data set (validation rows in
+            proportion to the split); default 100,000.
     """
     start = time.perf_counter()
     _check_budgets(small_sample=small_sample, overfit_steps=overfit_steps, lr_steps=lr_steps,
@@ -95,7 +100,8 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
         raise ConfigError(f"l2_grid must list L2 factors >= 0, got {l2_grid!r}")
     if not lr_span > 1:
         raise ConfigError(f"lr_span must be a factor > 1, got lr_span={lr_span!r}")
-    setup = Setup.create(model_or_config, X, y, validation_data=validation_data, data=data)
+    setup = Setup.create(model_or_config, X, y, validation_data=validation_data, data=data,
+                         sample_rows=sample_rows)
     rng = np.random.default_rng(seed)
     steps = []
 

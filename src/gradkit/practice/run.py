@@ -209,9 +209,9 @@ def load_data(config):
     """The run's data set; `task` overrides what the loader infers (e.g. integer-valued
     regression targets such as counts or ages would otherwise be read as classes)."""
     if is_stream_source(config.data):
-        raise ConfigError(f"{config.data}: a folder or glob of tables is read as a stream, which "
-                          "only `gradkit train` (without --ensemble) does so far; give one file "
-                          "to load it into memory")
+        raise ConfigError(f"{config.data}: a folder or glob of tables is read as a stream, "
+                          "which this command does not do; give one file to load it into "
+                          "memory")
     options = {"task": config.task} if config.task is not None else {}
     ds = gdata.load(config.data, target=config.target, **options)
     if config.task is None:
