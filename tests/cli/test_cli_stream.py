@@ -273,3 +273,18 @@ def test_doctor_examines_a_uniform_sample_and_recommends_a_streamed_run(kit, tmp
     refused = kit.error_line(kit.run("doctor", data, "--target", "label", "--test-data",
                                      tmp_path / "parts" / "part0.parquet"))
     assert "examines a sample of a streamed data set" in refused
+
+
+def test_resume_of_a_streamed_run_refuses_other_settings_or_changed_files(kit, tmp_path):
+    data = write_parts(tmp_path / "parts")
+    out = tmp_path / "run"
+    assert kit.run("train", data, *FLAGS, "--out", out).exit_code == 0
+    line = kit.error_line(kit.run("train", data, *FLAGS, "--out", out, "--resume",
+                                  "--hidden", "8"))
+    assert "cannot resume, this is not the run in the folder: hidden [16] -> [8]" in line
+    # One file written again with other rows: same names, other content.
+    write_parts(tmp_path / "parts", sizes=(120, 150, 131), seed=1)
+    line = kit.error_line(kit.run("train", data, *FLAGS, "--out", out, "--resume"))
+    assert "cannot resume" in line and "the training data differs" in line
+    again = kit.run("train", data, *FLAGS, "--out", out, "--overwrite")
+    assert again.exit_code == 0, again.output

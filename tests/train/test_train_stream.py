@@ -119,6 +119,34 @@ def test_resume_mid_epoch_is_bit_identical(files, make_mlp, tmp_path, steps):
     assert history.history == ref_history.history
 
 
+@pytest.mark.parametrize("steps", [75, 90])
+def test_resume_with_callbacks_that_hold_state_is_bit_identical(files, make_mlp, tmp_path,
+                                                                steps):
+    def fit(**options):
+        s = stream(files, target="y", batch_rows=30, shuffle_buffer=70, seed=4)
+        train, val, _ = s.split(val=0.3, test=0.1)
+        model = make_mlp(dropout=0.3)
+        model.compile(optimizer=gk.optim.Adam(lr=0.05), loss="cross_entropy",
+                      metrics=["accuracy"])
+        stateful = [gk.callbacks.EarlyStopping("val_loss", patience=2, restore_best=True),
+                    gk.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)]
+        extra = options.pop("callbacks", [])
+        history = model.fit(train, None, batch_size=16, epochs=12, seed=2, verbose=0,
+                            validation_data=val, callbacks=stateful + extra, **options)
+        return model, history
+
+    reference, ref_history = fit()
+    assert len(ref_history.epoch) < 12              # early stopping ended it
+    directory = tmp_path / "ckpt"
+    with pytest.raises(Interrupt):
+        fit(checkpoint_dir=directory, checkpoint_every=5, callbacks=[InterruptAfter(steps)])
+    resumed, history = fit(checkpoint_dir=directory, checkpoint_every=5,
+                           resume_from=directory)
+    assert history.history == ref_history.history
+    for w1, w2 in zip(reference.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(w1, w2)
+
+
 def test_resume_with_another_stream_is_refused(files, make_mlp, tmp_path):
     s = stream(files, target="y", seed=1)
     make_mlp().fit(s, None, epochs=1, verbose=0, checkpoint_dir=tmp_path / "c")

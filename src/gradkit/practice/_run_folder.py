@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 
@@ -29,17 +30,33 @@ _FREE = ("epochs", "checkpoint_every", "data")
 _SCHEDULES_OF_STEPS = ("constant", "inverse_sqrt")
 
 
-def fingerprint(config, train) -> dict:
-    """{"settings": the settings that decide the weights, "data": SHA-256 of the training split}."""
+def fingerprint_settings(config) -> dict:
+    """The settings that decide the weights: all but those a resume may change."""
     free = _FREE if config.schedule in _SCHEDULES_OF_STEPS else \
         tuple(k for k in _FREE if k != "epochs")
-    settings = {k: v for k, v in config.to_dict().items() if k not in free}
+    return {k: v for k, v in config.to_dict().items() if k not in free}
+
+
+def fingerprint(config, train) -> dict:
+    """{"settings": the settings that decide the weights, "data": SHA-256 of the training split}."""
+    settings = fingerprint_settings(config)
     digest = hashlib.sha256()
     for array in (train.X, train.y):
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(memoryview(array.reshape(-1)).cast("B") if array.flags.c_contiguous
                       else array.tobytes())
     digest.update(repr((train.feature_names, train.class_names)).encode())
+    return {"settings": settings, "data": digest.hexdigest()}
+
+
+def stream_fingerprint(config, stream) -> dict:
+    """`fingerprint` of a streamed run. Its data are never whole in memory, so the digest is of
+    what identifies the files instead of their bytes: each file's name, size and modification
+    time, and the schema read from them (columns, classes, categories)."""
+    settings = fingerprint_settings(config)
+    files = [[name, size, os.stat(path).st_mtime_ns] for (name, size), path
+             in zip(stream.files.fingerprint, stream.files.paths, strict=True)]
+    digest = hashlib.sha256(json.dumps([files, stream.schema], sort_keys=True).encode())
     return {"settings": settings, "data": digest.hexdigest()}
 
 

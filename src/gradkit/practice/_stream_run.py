@@ -21,7 +21,6 @@ from gradkit.practice.run import (RunConfig, RunResult, build_model, loss_and_me
                                   make_optimizer, write_run_folder)
 from gradkit.train import callbacks as cb
 from gradkit.train import metrics as gmetrics
-from gradkit.train.checkpoint import list_checkpoints
 from gradkit.train.streaming import evaluate_stream
 
 # Rows per record batch read; fixed so that a config reproduces its run bit for bit (the
@@ -69,9 +68,11 @@ def _test_results(model, test, task, n_classes):
     return results, cm
 
 
-def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
-    """`practice.run.train_run` for a streamed data set; returns its RunResult."""
-    whole, (train, val, test) = open_stream(config)
+def train_stream_run(config, out, opened, *, resume_from=None, tag=None, verbose=1,
+                     console=None):
+    """`practice.run.train_run` for a streamed data set (`opened`: `open_stream(config)`),
+    continued from the checkpoints in `resume_from` if given; returns its RunResult."""
+    whole, (train, val, test) = opened
     schema, task = whole.schema, whole.task
     if len(train) == 0 or len(test) == 0:
         raise ConfigError(f"{config.data}: {len(train)} training and {len(test)} test rows "
@@ -90,7 +91,6 @@ def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
 
     os.makedirs(out, exist_ok=True)
     ckpt_dir = os.path.join(out, "checkpoints")
-    resume_from = ckpt_dir if resume and list_checkpoints(ckpt_dir) else None
     callbacks = [cb.ProgressBar(file=console)] if verbose else []
     has_val = len(val) > 0
     if config.early_stopping and has_val:
@@ -101,7 +101,7 @@ def train_stream_run(config, out, *, resume=False, verbose=1, console=None):
                             validation_data=val if has_val else None, callbacks=callbacks,
                             seed=config.seed, verbose=0, checkpoint_dir=ckpt_dir,
                             checkpoint_every=config.checkpoint_every or None,
-                            resume_from=resume_from)
+                            resume_from=resume_from, checkpoint_tag=tag)
         results, cm = _test_results(model, test, task, whole.n_classes)
     results.update({"train_samples": len(train), "val_samples": len(val),
                     "test_samples": len(test), "epochs_run": len(history.epoch)})

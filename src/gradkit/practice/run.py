@@ -347,15 +347,16 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other: continue the run in "
                           f"{out}, or replace it")
-    from gradkit.practice._stream_run import train_stream_run, wants_stream
+    from gradkit.practice._stream_run import open_stream, train_stream_run, wants_stream
 
     if wants_stream(config):
-        # A stream is never whole in memory, so no data fingerprint: the folder is still
-        # locked and claimed like any other.
+        opened = open_stream(config)
+        tag = _run_folder.stream_fingerprint(config, opened[0])
         return _run_folder.in_folder(
-            out, None, resume=resume, overwrite=overwrite,
-            run=lambda _: train_stream_run(config, out, resume=resume, verbose=verbose,
-                                           console=console))
+            out, tag, resume=resume, overwrite=overwrite,
+            run=lambda resume_from: train_stream_run(
+                config, out, opened, resume_from=resume_from, tag=tag, verbose=verbose,
+                console=console))
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")

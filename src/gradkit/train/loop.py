@@ -107,7 +107,8 @@ def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
             validation_split=validation_split, validation_data=validation_data,
             class_weight=class_weight, sample_weight=sample_weight, callbacks=callbacks,
             seed=seed, verbose=verbose, checkpoint_dir=checkpoint_dir,
-            checkpoint_every=checkpoint_every, resume_from=resume_from)
+            checkpoint_every=checkpoint_every, resume_from=resume_from,
+            checkpoint_tag=checkpoint_tag)
     data = _prepare_data(model, X, y, validation_split=validation_split,
                          validation_data=validation_data, class_weight=class_weight,
                          sample_weight=sample_weight)

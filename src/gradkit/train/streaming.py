@@ -21,7 +21,7 @@ import numpy as np
 
 from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
-from gradkit.errors import DataError
+from gradkit.errors import DataError, ModelFileError
 from gradkit.nn import losses
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
@@ -113,7 +113,7 @@ def check_stream_arguments(y, validation_split, sample_weight):
 def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                validation_split=0.0, validation_data=None, class_weight=None,
                sample_weight=None, callbacks=None, seed=None, verbose="auto", checkpoint_dir=None,
-               checkpoint_every=None, resume_from=None):
+               checkpoint_every=None, resume_from=None, checkpoint_tag=None):
     """`fit` with a Stream for X; see `gradkit.train.loop.fit` for the arguments."""
     check_stream_arguments(y, validation_split, sample_weight)
     if getattr(model.optimizer, "requires_closure", False):
@@ -141,16 +141,21 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
     if getattr(schedule, "per", None) == "epoch" and schedule.steps_per_epoch is None:
         schedule.steps_per_epoch = steps
     fingerprint = json.loads(json.dumps(data.fingerprint()))
-    history, start_epoch, step, state, scalars = History(), 0, 0, None, None
+    history, start_epoch, step, state, scalars, saved = History(), 0, 0, None, None, None
     if resume_from is not None:
         tensors, meta = ckpt.load_latest(resume_from)
+        if checkpoint_tag is not None and meta.get("tag") != checkpoint_tag:
+            raise ModelFileError(f"checkpoint {resume_from} was written by another run (its "
+                                 "tag differs from checkpoint_tag); resume the same run")
         if "stream_fingerprint" not in meta["accum"]:
-            raise ValueError(f"checkpoint {resume_from} was written by a fit on arrays; "
-                             "resume it with the same arrays, not a Stream")
+            raise ModelFileError(f"checkpoint {resume_from} was written by a fit on arrays; "
+                                 "resume it with the same arrays, not a Stream")
         if meta["accum"]["stream_fingerprint"] != fingerprint:
-            raise ValueError(f"checkpoint {resume_from} was written for another data stream "
-                             f"({meta['accum']['stream_fingerprint']['files'][:3]}...); "
-                             "resume with the same files, split, seed and shuffle buffer")
+            raise ModelFileError(f"checkpoint {resume_from} was written for another data "
+                                 f"stream ({meta['accum']['stream_fingerprint']['files'][:3]}"
+                                 "...); resume with the same files, split, seed and shuffle "
+                                 "buffer")
+        saved = tensors, meta
         start_epoch, batch, step, _, arrays = ckpt.restore(model, rng, tensors, meta)
         history = History.from_dict(meta["history"])
         if batch:
@@ -161,6 +166,10 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
     model.stop_training = False
 
     cbs.on_train_begin({"epochs": epochs, "steps": steps})
+    if saved is not None:
+        ckpt.restore_callbacks(cbs.callbacks, *saved)
+        if saved[1].get("stopped"):      # a callback had stopped the run at that epoch's end
+            start_epoch = epochs
     batch_logs: dict = {}
     for epoch in range(start_epoch, epochs):
         acc = StreamMetrics(model, scalars)
@@ -189,7 +198,7 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                                     "stream_fingerprint": fingerprint}, position)
                     ckpt.save(checkpoint_dir, model=model, rng=rng, epoch=epoch, batch=b + 1,
                               step=step, perm=np.zeros(0, np.int64), history=history,
-                              accum=accum)
+                              accum=accum, callbacks=cbs.callbacks, tag=checkpoint_tag)
                 if model.stop_training:
                     break
         finally:
@@ -203,7 +212,8 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
         if checkpoint_dir:
             ckpt.save(checkpoint_dir, model=model, rng=rng, epoch=epoch + 1, batch=0, step=step,
                       perm=np.zeros(0, np.int64), history=history,
-                      accum=_Accum({"stream_fingerprint": fingerprint}, {}))
+                      accum=_Accum({"stream_fingerprint": fingerprint}, {}),
+                      callbacks=cbs.callbacks, tag=checkpoint_tag, stopped=model.stop_training)
         if model.stop_training:
             break
     cbs.on_train_end({})
