@@ -135,11 +135,15 @@ def test_interrupted_search_runs_only_the_missing_trials(tmp_path):
         f.write(b'{"op_code": 4, "worker_id": "dead')
 
     second = gk.practice.search("xor", trials=6, **kw)
-    assert second.n_run == 3                       # trial 3 again, then 4 and 5
-    assert _trial_folders(out) == [f"{i:04d}" for i in range(6)]
-    assert _states(second) == ["COMPLETE"] * 6
+    # Trial 3 is recorded as interrupted and run again as trial 4; then 5 and 6.
+    assert second.n_run == 3
+    assert _trial_folders(out) == ["0000", "0001", "0002", "0004", "0005", "0006"]
+    assert _states(second) == ["COMPLETE"] * 6 + ["FAIL"]
+    failed = next(r for r in second.rows if r["state"] == "FAIL")
+    assert failed["number"] == 3 and "run again as trial 4" in failed["reason"]
     # The resumed sampler does not replay the first run's draws.
-    params = [json.dumps(r["params"], sort_keys=True) for r in second.rows]
+    params = [json.dumps(r["params"], sort_keys=True) for r in second.rows
+              if r["state"] == "COMPLETE"]
     assert len(set(params)) == len(params)
 
     assert gk.practice.search("xor", trials=6, **kw).n_run == 0
@@ -309,7 +313,9 @@ def test_a_corrupt_journal_line_is_skipped_with_a_warning(tmp_path, damage, runs
                                          rf"\(line {index + 1}\)"):
         again = gk.practice.search("xor", trials=3, **kw)
     assert again.n_run == runs_again
-    assert _states(again) == ["COMPLETE"] * 3
+    assert _states(again).count("COMPLETE") == 3
+    # A trial whose finishing record was lost is one the search was interrupted in.
+    assert all("interrupted" in r["reason"] for r in again.rows if r["state"] == "FAIL")
 
 
 def _table(path, X, y):

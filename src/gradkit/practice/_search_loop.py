@@ -37,27 +37,14 @@ class Loop:
                 self.distributions[w["name"]] = S.widened_distribution(
                     self.distributions[w["name"]], *w["new"])
 
-    def run(self, run_on, in_flight, threads, leftovers, n_new, *, total):
-        import optuna
-
-        queue = []
-        for frozen in leftovers:      # RUNNING when a previous search stopped: run them again
-            # Trial(study, id) is how Optuna itself reopens a trial it knows by id.
-            trial = optuna.trial.Trial(self.study, frozen._trial_id)
-            params = _draw_missing(trial, self.distributions)
-            self.handles[frozen.number] = trial
-            self.configs[frozen.number] = S.trial_config(self.config, params)
-            trial.set_user_attr("config", self.configs[frozen.number])
-            queue.append(frozen.number)
+    def run(self, run_on, in_flight, threads, n_new, *, total):
+        """Ask and run `n_new` trials, `in_flight` at once, on `run_on()`'s executor."""
         pending = {}                  # future -> (number, attempt)
-        finished = total - len(leftovers) - n_new
-        while queue or n_new or pending:
-            while len(pending) < in_flight and (queue or n_new):
-                if queue:
-                    number = queue.pop(0)
-                else:
-                    number = self._ask()
-                    n_new -= 1
+        finished = total - n_new
+        while n_new or pending:
+            while len(pending) < in_flight and n_new:
+                number = self._ask()
+                n_new -= 1
                 pending[self._submit(run_on, number, threads, 0)] = (number, 0)
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
             for future in done:
@@ -154,18 +141,3 @@ class Loop:
         seconds = result.get("seconds")
         took = f"  ({seconds:.1f} s)" if seconds is not None else ""
         print(f"trial {result['number']:>4} [{finished}/{total}]  {what}{took}", flush=True)
-
-
-def _draw_missing(trial, distributions):
-    """The trial's parameters, drawing those a crash in the middle of `ask` left undrawn
-    (suggesting a parameter that is already drawn returns its value)."""
-    from optuna.distributions import FloatDistribution, IntDistribution
-
-    for name, d in distributions.items():
-        if isinstance(d, FloatDistribution):
-            trial.suggest_float(name, d.low, d.high, log=d.log, step=d.step)
-        elif isinstance(d, IntDistribution):
-            trial.suggest_int(name, d.low, d.high, log=d.log, step=d.step)
-        else:
-            trial.suggest_categorical(name, d.choices)
-    return trial.params

@@ -13,12 +13,19 @@ from gradkit.practice.plots import _pyplot, _save
 def ranked_rows(study, direction):
     """One dict per trial of `study`: COMPLETE ones best first, then the others by number."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    reruns = {t.user_attrs["rerun_of"]: t.number for t in trials if "rerun_of" in t.user_attrs}
+    for t in trials:
+        if t.state.name == "WAITING":         # queued, never asked: not a trial of the search
+            continue
         result = t.user_attrs.get("result") or {}
         rows.append({**{k: v for k, v in result.items() if k not in ("state", "value")},
                      "number": t.number, "state": t.state.name, "value": t.value,
                      "params": dict(t.params), "config": t.user_attrs.get("config"),
                      "phase": t.user_attrs.get("phase"), "reason": t.user_attrs.get("reason")})
+        if t.number in reruns:
+            rows[-1]["reason"] = (f"interrupted: the search stopped while it ran; run again as "
+                                  f"trial {reruns[t.number]}")
     done = sorted((r for r in rows if r["state"] == "COMPLETE"),
                   key=lambda r: (*rank_key(r["value"], r.get("val_loss"), direction),
                                  r["number"]))

@@ -78,7 +78,8 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
     Args:
         data: a data file or built-in data set name, as for `gradkit train`.
         trials: how many trials the study should hold; a study in `storage_dir` that already has
-            some runs only the rest (trials left RUNNING by a crash are run again).
+            some runs only the rest (a trial a crash interrupted is recorded as failed and run
+            again as a new trial, which counts instead).
         storage_dir: the search folder (created; reuse it to resume).
         space: updates to the default space (width, depth, activation, lr, l2, dropout,
             batch_size): name -> {"low", "high", "log"} | {"choices": [...]} | an Optuna
@@ -146,22 +147,21 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             start = S.starting_point(config, distributions)
             if start and not study.get_trials(deepcopy=False):
                 study.enqueue_trial(start)        # WAITING: the first ask takes it
-            waiting = (optuna.trial.TrialState.WAITING,)
-            existing = [t for t in study.get_trials(deepcopy=False) if t.state not in waiting]
+            _rerun_interrupted(study)
+            held = _held(study)
             study.sampler = S.make_sampler(sampler, seed=seed, n_trials=trials,
-                                           n_existing=len(existing), direction=direction)
+                                           n_existing=len(held), direction=direction)
             _remove_leftover_temporaries(trials_dir)
-            leftovers = [t for t in existing if t.state == optuna.trial.TrialState.RUNNING]
-            n_new = max(0, trials - len(existing))
+            n_new = max(0, trials - len(held))
             loop = Loop(study, config, distributions, metric, trials_dir, verbose,
                         widen=widen)
-            if not (leftovers or n_new or finalists):
+            if not (n_new or finalists):
                 result = _finish(study, out, metric, direction, loop.distributions, 0, data)
                 result.widened = loop.widened
                 return result
             with executors.open_executor(executor, scheduler, workers) as opened:
-                if leftovers or n_new:
-                    loop.run(*opened, leftovers, n_new, total=len(existing) + n_new)
+                if n_new:
+                    loop.run(*opened, n_new, total=len(held) + n_new)
                 # Every trial has been told: what is left half-built belongs to a dead worker.
                 _remove_leftover_temporaries(trials_dir)
                 result = _finish(study, out, metric, direction, loop.distributions,
@@ -281,6 +281,28 @@ def _exclusive(out):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _rerun_interrupted(study):
+    """Record the trials a previous search left RUNNING (it was killed) as failed, and queue
+    each again with the parameters it had drawn: Optuna's documented interface reopens no
+    trial, so the rerun is a new trial, whose `rerun_of` names the old one."""
+    import optuna
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        study.enqueue_trial(dict(t.params), user_attrs={"rerun_of": t.number})
+
+
+def _held(study):
+    """The trials that count towards `trials`: all but those waiting to run and those a crash
+    interrupted (their reruns count instead)."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    interrupted = {t.user_attrs.get("rerun_of") for t in trials}
+    return [t for t in trials if t.state != optuna.trial.TrialState.WAITING
+            and t.number not in interrupted]
 
 
 def _remove_leftover_temporaries(trials_dir):
