@@ -96,8 +96,8 @@ def test_dask_cluster_losing_a_worker_loses_no_trial(tmp_path, dask_client):
     killer.start()
     try:
         result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random",
-                                    finalists=0, executor=client.get_executor(), base=TINY,
-                                    space=TINY_SPACE)
+                                    finalists=0, executor=client.get_executor(), workers=2,
+                                    base=TINY, space=TINY_SPACE)
     finally:
         stop.set()
         killer.join()
@@ -107,6 +107,46 @@ def test_dask_cluster_losing_a_worker_loses_no_trial(tmp_path, dask_client):
     assert _trial_folders(out) == [f"{i:04d}" for i in range(4)]
     assert not [n for n in os.listdir(os.path.join(out, "trials")) if n.startswith(".")]
     assert os.path.exists(os.path.join(out, "best.json"))
+
+
+def test_a_local_worker_killed_mid_trial_loses_no_trial(tmp_path):
+    import multiprocessing
+
+    out = str(tmp_path / "search")
+    killed, stop = {}, threading.Event()
+
+    def kill_a_worker_while_a_trial_is_built():
+        trials_dir = os.path.join(out, "trials")
+        while not stop.is_set():
+            building = [n for n in os.listdir(trials_dir) if n.endswith(".tmp")] \
+                if os.path.isdir(trials_dir) else []
+            workers = [p for p in multiprocessing.active_children() if p.pid]
+            if building and workers:
+                os.kill(workers[0].pid, signal.SIGKILL)
+                killed.update(pid=workers[0].pid)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_a_worker_while_a_trial_is_built)
+    killer.start()
+    try:
+        # The pool whose worker died is broken for good; the search starts a fresh one.
+        result = gk.practice.search("xor", trials=4, storage_dir=out, sampler="random",
+                                    workers=2, finalists=0, base={**TINY, "epochs": 30},
+                                    space=TINY_SPACE)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no worker was killed while a trial ran"
+    assert result.n_run == 4 and _states(result) == ["COMPLETE"] * 4
+    assert _trial_folders(out) == [f"{i:04d}" for i in range(4)]
+
+
+def test_an_executor_without_workers_is_refused(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool, pytest.raises(gk.ConfigError, match="give workers="):
+        gk.practice.search("xor", trials=1, storage_dir=str(tmp_path), executor=pool)
 
 
 def test_cli_search_on_a_dask_scheduler(tmp_path, dask_client):

@@ -18,11 +18,13 @@ from gradkit.practice._trial import watch_parent
 def open_executor(executor, scheduler, workers):
     """Yield (a callable giving the executor, trials in flight, BLAS threads per trial).
 
-    A callable, because a local process pool whose worker died is broken for good: the loop
-    gets a fresh pool from it after a `BrokenProcessPool`.
+    With an `executor` of the caller's, `workers` must say how many trials run at once.
     """
     if executor is not None:
-        yield (lambda: executor), workers or _size(executor), None
+        if workers is None:     # an Executor does not say how many workers it has
+            raise ConfigError("give workers= with executor=: how many trials to run on it at "
+                              "once (e.g. its number of worker processes)")
+        yield (lambda: executor), workers, None
         return
     if scheduler is not None:
         with _dask_client(scheduler) as client:
@@ -34,26 +36,38 @@ def open_executor(executor, scheduler, workers):
         yield (lambda: _Inline()), 1, None
         return
 
-    pools = []
-
-    def pool():
-        # A pool whose worker died stays broken (`_broken` holds why): start a fresh one.
-        if not pools or getattr(pools[-1], "_broken", False):
-            # spawn, not fork: forking a process that runs threads (a Dask client, a GUI) can
-            # deadlock, and spawn behaves the same on every platform.
-            pools.append(cf.ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=watch_parent, initargs=(os.getpid(),)))
-        return pools[-1]
-
+    # spawn, not fork: forking a process that runs threads (a Dask client, a GUI) can
+    # deadlock, and spawn behaves the same on every platform.
+    pool = _RenewingPool(lambda: cf.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=watch_parent, initargs=(os.getpid(),)))
     interrupted = True
     try:
-        yield pool, workers, max(1, (os.cpu_count() or 1) // workers)
+        yield (lambda: pool), workers, max(1, (os.cpu_count() or 1) // workers)
         interrupted = False
     finally:
-        for p in pools:
-            # Interrupted (Ctrl-C reaches the workers too): do not wait for trials to end.
-            p.shutdown(wait=not interrupted, cancel_futures=True)
+        # Interrupted (Ctrl-C reaches the workers too): do not wait for trials to end.
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+
+
+class _RenewingPool(cf.Executor):
+    """A process pool that starts afresh when a worker died: a `ProcessPoolExecutor` whose
+    worker was killed is broken for good, and its `submit` raises `BrokenProcessPool`."""
+
+    def __init__(self, make):
+        self.make, self.pools = make, [make()]
+
+    def submit(self, fn, /, *args, **kwargs):
+        try:
+            return self.pools[-1].submit(fn, *args, **kwargs)
+        except cf.BrokenExecutor:
+            self.pools[-1].shutdown(wait=False, cancel_futures=True)
+            self.pools.append(self.make())
+            return self.pools[-1].submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        for p in self.pools:
+            p.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 @contextlib.contextmanager
@@ -68,17 +82,6 @@ def _dask_client(address):
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {err}") from None
     with client:
         yield client
-
-
-def _size(executor):
-    """Trials in flight for an executor someone else made: its number of workers."""
-    max_workers = getattr(executor, "_max_workers", None)        # concurrent.futures pools
-    if isinstance(max_workers, int):
-        return max_workers
-    client = getattr(executor, "_client", None)                  # a Dask ClientExecutor
-    if client is not None and hasattr(client, "nthreads"):
-        return max(1, sum(client.nthreads().values()))
-    return 1
 
 
 class _Inline(cf.Executor):

@@ -90,7 +90,8 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         executor: a `concurrent.futures.Executor` to run trials on (e.g. a Dask client's
             `get_executor()`); the caller keeps ownership.
         workers: trials run at once. Without `executor`/`scheduler`, 1 (default) trains in this
-            process and K > 1 on K local processes; with them, default: the executor's size.
+            process and K > 1 on K local processes; with `executor`, required (an Executor
+            does not tell its size); with `scheduler`, default: the cluster's threads.
         scheduler: address of a Dask scheduler ("tcp://HOST:PORT"); its workers must be able to
             import gradkit and to read and write `storage_dir` (a shared file system).
         base: RunConfig settings every trial shares, e.g. {"target": "label", "epochs": 3}; the
