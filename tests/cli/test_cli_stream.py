@@ -191,14 +191,26 @@ def test_an_ensemble_streams_with_one_statistics_pass_and_sums_its_test_split(
         assert report["test"][key] == pytest.approx(value, rel=1e-5), key
     for model, logged in zip(members, report["members_test"], strict=True):
         assert logged["accuracy"] == pytest.approx(model.evaluate_logs(X, y)["accuracy"])
-    with pytest.raises(gk.ConfigError, match="streamed ensemble trains its members in turn"):
-        from concurrent.futures import ThreadPoolExecutor
 
-        from gradkit.practice import train_ensemble
-        from gradkit.practice.run import RunConfig
 
-        train_ensemble(RunConfig(data=str(data), target="label", epochs=1), 2,
-                       executor=ThreadPoolExecutor(1))
+def test_a_streamed_ensemble_on_processes_reads_the_shared_statistics(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gradkit.practice import train_ensemble
+    from gradkit.practice.run import RunConfig
+
+    data = write_parts(tmp_path / "parts")
+    config = RunConfig(data=str(data), target="label", hidden=[16], epochs=2, batch_size=16,
+                       shuffle_buffer=50)
+    in_turn = train_ensemble(config, 2)
+    with ProcessPoolExecutor(2) as pool:
+        spread = train_ensemble(config, 2, executor=pool, out=str(tmp_path / "ens"))
+    # The same members bit for bit, trained in two other processes from the statistics file.
+    assert (tmp_path / "ens" / "statistics.safetensors").is_file()
+    for a, b in zip(in_turn.ensemble.models, spread.ensemble.models, strict=True):
+        for w1, w2 in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_array_equal(w1, w2)
+    assert spread.test_metrics == in_turn.test_metrics
 
 
 def test_a_streamed_regression_ensemble_sums_r2_over_batches(tmp_path):

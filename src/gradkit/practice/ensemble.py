@@ -188,8 +188,9 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     Args:
         config: a `RunConfig` (or its dict). The data are loaded and split once, with
             `config.seed`. Streamed data (a folder or glob of tables, or `stream=True`) is
-            read, never loaded: members train on the stream in turn, sharing one statistics
-            pass, and the ensemble is evaluated on the test split batch by batch.
+            read, never loaded: members train on the stream (in turn, or on an executor of
+            processes whose workers read the same path), sharing one statistics pass, and
+            the ensemble is evaluated on the test split batch by batch.
         n: number of members.
         seeds: the members' seeds; default config.seed + 1, …, config.seed + n.
         executor: a `concurrent.futures.Executor` to train members in parallel; default one
@@ -211,10 +212,8 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     if len(seeds) != n:
         raise ValueError(f"seeds must hold n={n} seeds, got {len(seeds)}")
     if wants_stream(config):
-        if executor is not None:
-            raise ConfigError("a streamed ensemble trains its members in turn, each reading the "
-                              "stream; give no executor (it spreads in-memory members only)")
-        models, histories, whole, test = train_stream_ensemble(config, seeds)
+        models, histories, whole, test = train_stream_ensemble(
+            config, seeds, executor=executor, out=out, blas_threads=blas_threads)
         ensemble = Ensemble(models)
         test_metrics, member_metrics = evaluate_ensemble_stream(ensemble, test)
         run = EnsembleRun(ensemble, test_metrics, member_metrics, seeds, histories, out)
