@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -32,6 +33,11 @@ def write_model(model, path, *, extra=None, include_optimizer=False):
             so that fitting the loaded model goes on where it stopped (`model.save` does, as
             Keras's does).
     """
+    if isinstance(model, Mapping):       # torch.save(model.state_dict(), path), by habit
+        raise TypeError("save() writes a model (its architecture with its weights), got a "
+                        f"{type(model).__name__} (a state_dict?): pass the model itself, "
+                        "gk.save(model, path); model.load_state_dict(...) restores weights "
+                        "into a model built the same way")
     if not getattr(model, "built", False):
         raise ValueError("save() needs a built model: train it or call build(input_shape)")
     config = {

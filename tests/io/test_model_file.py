@@ -407,3 +407,10 @@ def test_a_version_1_file_keeps_its_leaky_relu_slope_of_0_1(tmp_path):
     notes.set_weights(model.get_weights())
     assert np.array_equal(gk.load(path).predict(X), notes.predict(X))
     assert not np.array_equal(model.predict(X), notes.predict(X))
+
+
+def test_saving_a_state_dict_by_torch_habit_says_to_pass_the_model(tmp_path):
+    model = gk.Sequential([gk.layers.Dense(3, input_shape=(4,))])
+    with pytest.raises(TypeError, match=r"got a dict \(a state_dict\?\): pass the model itself"):
+        gk.save(model.state_dict(), tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
