@@ -9,9 +9,14 @@ import pytest
 import gradkit as gk
 
 
-def test_tensor_defaults_to_float32_and_keeps_float64_on_request():
-    assert gk.tensor([1.0, 2]).dtype == np.float32
-    assert gk.tensor(np.zeros(3)).dtype == np.float32
+def test_tensor_dtypes_are_torch_tensors():
+    assert gk.tensor([1.0, 2]).dtype == np.float32       # Python numbers: the default dtype
+    assert gk.tensor(1.5).dtype == np.float32
+    # A NumPy array or scalar keeps its dtype (torch.tensor(np.zeros(3)) is float64).
+    assert gk.tensor(np.zeros(3)).dtype == np.float64
+    assert gk.tensor(np.zeros(3, np.float16)).dtype == np.float16
+    assert gk.tensor(np.float64(1.5)).dtype == np.float64
+    assert gk.tensor(np.zeros(2, np.int32)).dtype == np.int32
     assert gk.tensor([1, 2]).dtype == np.int64          # whole numbers stay int64, as in PyTorch
     assert gk.tensor([True]).dtype == np.bool_
     assert gk.tensor([1.0], dtype=np.float64).dtype == np.float64

@@ -140,7 +140,7 @@ def test_gelu_values_match_torch(approximate):
     want = torch.nn.functional.gelu(torch.from_numpy(x), approximate=approximate).numpy()
     got = gk.nn.functional.gelu(gk.tensor(x, dtype=np.float64), approximate=approximate)
     np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-15)
-    got32 = gk.nn.functional.gelu(gk.tensor(x), approximate=approximate)
+    got32 = gk.nn.functional.gelu(gk.tensor(x, dtype=np.float32), approximate=approximate)
     assert got32.dtype == np.float32
     np.testing.assert_allclose(got32.data, want, rtol=1e-6, atol=1e-6)
 

@@ -53,7 +53,7 @@ def test_dropout_seed_wins_over_the_model_rng_which_wins_over_a_fresh_one():
 
 
 def test_dropout_rate_zero_is_the_identity_and_float32_stays_float32():
-    x = gk.tensor(np.ones((2, 3)))
+    x = gk.tensor(np.ones((2, 3), np.float32))
     assert L.Dropout(0.0)(x) is x
     assert L.Dropout(0.5, seed=1)(x).dtype == np.float32
 
@@ -122,7 +122,8 @@ def test_random_shift_translates_each_image_and_fills_with_zeros(shape):
     for i in range(6):
         np.testing.assert_array_equal(out[i], _shift(x[i], dy[i], dx[i]))
     assert np.any(dy != 0) and np.any(dx != 0)
-    np.testing.assert_array_equal(layer.eval()(gk.tensor(x)).numpy(), x.astype(np.float32))
+    np.testing.assert_array_equal(layer.eval()(gk.tensor(x, dtype=np.float32)).numpy(),
+                                  x.astype(np.float32))
 
 
 def test_random_flip_mirrors_about_half_of_the_images():
@@ -135,7 +136,8 @@ def test_random_flip_mirrors_about_half_of_the_images():
     expected = np.where(flip_h[:, None, None], expected[:, :, ::-1], expected)
     np.testing.assert_array_equal(out, expected)
     assert flip_h.mean() == pytest.approx(0.5, abs=0.07)
-    assert layer.eval()(gk.tensor(x)).numpy().tobytes() == x.astype(np.float32).tobytes()
+    assert layer.eval()(gk.tensor(x, dtype=np.float32)).numpy().tobytes() == \
+        x.astype(np.float32).tobytes()
 
 
 def test_random_flip_horizontal_only_on_channels_last_images():

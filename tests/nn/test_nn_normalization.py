@@ -112,7 +112,7 @@ def test_whitening_gives_the_identity_covariance():
     # float32 with the default eps = 1e-5: the covariance is diag(λ / (λ + eps)), to float32
     # precision; eps damps the near-degenerate direction instead of blowing up its noise.
     default = L.Normalization("whiten").adapt(X)
-    out32 = default(gk.tensor(X)).numpy()
+    out32 = default(gk.tensor(X, dtype=np.float32)).numpy()
     assert out32.dtype == np.float32
     lam = layer.explained_variance
     np.testing.assert_allclose(np.cov(out32.astype(F64), rowvar=False, bias=True),

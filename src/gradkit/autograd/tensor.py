@@ -302,16 +302,17 @@ _FLOATS = (np.float16, np.float32, np.float64)
 def tensor(data, requires_grad=False, dtype=None, *, name=None):
     """Make a tensor from a number, nested list or array (a copy, as PyTorch's `tensor`).
 
-    Without `dtype`, whole numbers stay integers (int64, or the array's integer dtype) and
-    booleans stay booleans, as in PyTorch; everything else becomes float32, gradkit's working
-    precision (a float64 array too: pass dtype=np.float64, or use `from_numpy`, to keep it).
-    Only floating-point tensors can require gradients.
+    Without `dtype`, as in PyTorch: a NumPy array (or scalar) keeps its dtype, a float64
+    array included; whole numbers stay integers (int64) and booleans stay booleans; other
+    Python numbers and lists of them become float32, gradkit's working precision (PyTorch's
+    default dtype). Only floating-point tensors can require gradients.
     """
     if isinstance(data, Tensor):
         data = data.data
     if dtype is None:
         kind = np.asarray(data).dtype.kind
-        dtype = None if kind in "biu" else np.float32
+        keeps = kind in "biu" or (isinstance(data, (np.ndarray, np.generic)) and kind == "f")
+        dtype = None if keeps else np.float32
     array = np.array(data, dtype=dtype)
     if requires_grad and array.dtype.type not in _FLOATS:
         raise TypeError(f"only floating-point tensors can require gradients, got dtype={array.dtype}")
