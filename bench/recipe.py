@@ -17,6 +17,7 @@ training and 1,000 test sequences) and a synthetic 5-class problem from scikit-l
 
     python bench/recipe.py                          # the protocol: 3 seeds, 100 and 300
     python bench/recipe.py --seeds 0 --trials 30 --only a,b --data mnist1d    # a part of it
+    python bench/recipe.py --only c --trials 100,300 --extend  # 300 = the 100-trial study + 200
 
 Results go to bench/recipe-results.json (one record per run, appended, so an interrupted
 protocol keeps what it measured) and a summary table on stdout.
@@ -25,6 +26,7 @@ protocol keeps what it measured) and a summary table on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -90,11 +92,20 @@ def test_accuracy(run_folder):
         return json.load(f)["test_accuracy"]
 
 
-def run_one(method, name, train, test, seed, work, *, workers, trials=None):
+def run_one(method, name, train, test, seed, work, *, workers, trials=None, extend=None):
     out = os.path.join(work, f"{name}-{method}{trials or ''}-s{seed}")
     log = out + ".log"
     for folder in (out, out + "-doctor"):     # a rerun starts afresh (the bench owns these)
         shutil.rmtree(folder, ignore_errors=True)
+    if extend is not None:
+        # The smaller study, extended as a user would: the same command with more --trials
+        # in a copy of its folder (its final model, report and cross-validation are redone).
+        shutil.copytree(os.path.join(work, f"{name}-c{extend}-s{seed}"), out)
+        for name_ in ("final", "cv"):
+            shutil.rmtree(os.path.join(out, name_), ignore_errors=True)
+        for name_ in ("report.md", "best.json", "search.png"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(out, name_))
     common = ["--target", "label", "--test-data", test, "--seed", seed]
     if method == "a":
         secs = gradkit("train", train, *common, "--out", out, "--quiet", log=log)
@@ -108,21 +119,27 @@ def run_one(method, name, train, test, seed, work, *, workers, trials=None):
         secs = gradkit("search", train, *common, "--trials", trials, "--workers", workers,
                        "--out", out, "--quiet", log=log)
         acc = test_accuracy(os.path.join(out, "final"))
-    return {"data": name, "method": method, "trials": trials, "seed": seed,
-            "test_accuracy": acc, "seconds": round(secs, 1), "workers": workers,
-            "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    record = {"data": name, "method": method, "trials": trials, "seed": seed,
+              "test_accuracy": acc, "seconds": round(secs, 1), "workers": workers,
+              "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if extend is not None:
+        record["extended_from"] = extend        # seconds: the extension's own time
+    return record
 
 
 def summary(records):
     groups = {}
     for r in records:
-        groups.setdefault((r["data"], r["method"], r["trials"]), []).append(r)
+        groups.setdefault((r["data"], r["method"], r["trials"], r.get("extended_from")),
+                          []).append(r)
     lines = ["| data | recipe | seeds | test accuracy (mean ± sd) | min | wall s (mean) |",
              "|---|---|---|---|---|---|"]
-    for (data, method, trials), rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+    for (data, method, trials, extended), rs in sorted(groups.items(),
+                                                       key=lambda kv: str(kv[0])):
         acc = np.array([r["test_accuracy"] for r in rs])
+        more = f" (the {extended}-trial study extended; s: the extension)" if extended else ""
         label = {"a": "(a) default train", "b": "(b) doctor + train"}.get(
-            method, f"(c) search {trials} + retrain")
+            method, f"(c) search {trials} + retrain{more}")
         sd = f"{acc.std(ddof=1):.3f}" if len(acc) > 1 else "-"
         lines.append(f"| {data} | {label} | {len(rs)} | {acc.mean():.3f} ± {sd} | "
                      f"{acc.min():.3f} | {np.mean([r['seconds'] for r in rs]):.0f} |")
@@ -139,6 +156,9 @@ def main(argv=None):
     p.add_argument("--work", default=os.path.join("runs", "bench-recipe"))
     p.add_argument("--summary", action="store_true", help="only print the table of results")
     p.add_argument("--results", default=RESULTS, help="the JSON file of records (appended)")
+    p.add_argument("--extend", action="store_true",
+                   help="(c) with several --trials: each larger count extends the study of the "
+                        "next smaller one (run before, in --work) instead of starting afresh")
     args = p.parse_args(argv)
     results = args.results
     records = []
@@ -155,9 +175,18 @@ def main(argv=None):
             jobs = [(m, None) for m in ("a", "b") if m in args.only]
             if "c" in args.only:
                 jobs += [("c", int(n)) for n in args.trials.split(",")]
+            counts = sorted(int(n) for n in args.trials.split(","))
             for method, trials in jobs:
+                extend = None
+                if method == "c" and args.extend:
+                    below = [n for n in counts if n < trials]
+                    if below:
+                        extend = below[-1]
+                    elif os.path.isdir(os.path.join(args.work, f"{name}-c{trials}-s{seed}",
+                                                    "final")):
+                        continue            # measured before: the study to extend
                 record = run_one(method, name, train, test, seed, args.work,
-                                 workers=args.workers, trials=trials)
+                                 workers=args.workers, trials=trials, extend=extend)
                 print(json.dumps(record), flush=True)
                 records.append(record)
                 with open(results + ".tmp", "w") as f:
