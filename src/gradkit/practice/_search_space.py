@@ -85,8 +85,8 @@ def trial_budget(space, base):
 def starting_point(config, distributions):
     """The base configuration's own values of the searched parameters (those its space holds),
     to be tried first: every other trial is then ranked against what `gradkit train` runs with
-    the same settings (under the trial budget), so the search cannot end below it on the
-    validation split."""
+    the same settings (under the trial budget), and the search's best trial on the validation
+    split is never worse than it."""
     own = {"width": config["hidden"][0], "depth": len(config["hidden"]),
            **{k: v for k, v in config.items() if k not in ARCHITECTURE}}
     if len(set(config["hidden"])) > 1:          # not [width] * depth: no point of the space
