@@ -142,6 +142,21 @@ def test_a_local_worker_killed_mid_trial_loses_no_trial(tmp_path):
     assert _trial_folders(out) == [f"{i:04d}" for i in range(4)]
 
 
+def test_a_scheduler_address_where_nothing_listens_is_refused_at_once(tmp_path):
+    import socket
+
+    with socket.socket() as s:          # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(gk.ConfigError, match=rf"cannot reach the Dask scheduler at "
+                                             rf"tcp://127.0.0.1:{port}: Connection refused"):
+        gk.practice.search("xor", trials=1, storage_dir=str(tmp_path),
+                           scheduler=f"tcp://127.0.0.1:{port}")
+    assert time.monotonic() - start < 5          # not Dask's 15 s connect timeout
+    assert not os.path.exists(tmp_path / "trials")
+
+
 def test_an_executor_without_workers_is_refused(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import warnings
 
 from optuna.distributions import CategoricalDistribution
@@ -22,8 +23,9 @@ from gradkit.practice._search_space import trial_config
 from gradkit.practice.run import RunConfig, loss_and_metrics
 
 # Dask's address forms: [protocol://]host:port; a bare host or a path is no address.
-_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
+_ADDRESS = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
                       r":(\d{1,5})/?$")
+_PROBE_SECONDS = 3.0
 
 
 def check_scheduler(address):
@@ -31,9 +33,18 @@ def check_scheduler(address):
     if address is None:
         return
     match = _ADDRESS.match(address) if isinstance(address, str) else None
-    if match is None or not 0 < int(match.group(1)) < 65536:
+    if match is None or not 0 < int(match.group(3)) < 65536:
         raise ConfigError(f"scheduler: expected a Dask scheduler address like "
                           f"tcp://HOST:PORT, got {address!r}")
+    if match.group(1) in (None, "tcp"):
+        # A plain TCP connect says at once what Dask's client would find after its whole
+        # timeout: that nothing listens there (other protocols are Dask's to try).
+        host, port = match.group(2).strip("[]"), int(match.group(3))
+        try:
+            socket.create_connection((host, port), timeout=_PROBE_SECONDS).close()
+        except OSError as err:
+            raise ConfigError(f"cannot reach the Dask scheduler at {address}: "
+                              f"{err.strerror or err}") from None
 
 
 def check_metric(metric, task):
