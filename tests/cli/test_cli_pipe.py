@@ -26,7 +26,7 @@ def test_predict_into_a_closed_pipe_exits_141_without_a_message(animals_run):
 
 def test_an_open_stdout_pipe_is_not_taken_for_a_closed_one():
     # A broken pipe elsewhere (not stdout) stays an error: the check must see this one as open.
-    out = subprocess.run([sys.executable, "-c", "from gradkit.cli import _stdout_reader_gone; "
+    out = subprocess.run([sys.executable, "-c", "from gradkit.cli._app import _stdout_reader_gone; "
                           "print(_stdout_reader_gone())"], env=ENV, capture_output=True,
                          timeout=120, check=True)
     assert out.stdout.decode().strip() == "False"
