@@ -101,3 +101,32 @@ def test_leaky_relu_and_selu_match_keras():
     np.testing.assert_allclose(gk.activations.apply("selu", gk.tensor(x)).numpy(),
                                np.asarray(keras.activations.selu(x).cpu()), rtol=1e-6,
                                atol=1e-7)
+
+
+@pytest.mark.parametrize("n, split", [(10, 0.25), (7, 0.15), (33, 0.1), (24, 0.33)])
+def test_validation_split_holds_out_the_rows_keras_holds_out(n, split):
+    class Steps(keras.callbacks.Callback):
+        count = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Steps.count += 1
+
+    class GkSteps(gk.callbacks.Callback):
+        count = 0
+
+        def on_batch_end(self, batch, logs=None):
+            GkSteps.count += 1
+
+    k, g = _pair("softmax", "sparse_categorical_crossentropy")
+    Xn, Yn = np.resize(X, (n, 4)), np.resize(Y, n)
+    k.fit(Xn, Yn, batch_size=1, epochs=1, validation_split=split, shuffle=False, verbose=0,
+          callbacks=[Steps()])
+    g.fit(Xn, Yn, batch_size=1, epochs=1, validation_split=split, shuffle=False, verbose=0,
+          callbacks=[GkSteps()])
+    assert GkSteps.count == Steps.count        # one step per training row
+
+
+def test_a_validation_split_that_leaves_no_rows_is_refused():
+    g = _pair("softmax", "sparse_categorical_crossentropy")[1]
+    with pytest.raises(ValueError, match="leaves no rows to train on among 1"):
+        g.fit(X[:1], Y[:1], validation_split=0.5, verbose=0)      # Keras refuses it too

@@ -151,7 +151,12 @@ def _prepare_data(model, X, y, *, validation_split, validation_data, class_weigh
     if validation_split:
         if not 0 < validation_split < 1:
             raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
-        cut = len(X) - max(1, int(round(len(X) * validation_split)))
+        # Keras's cut, to the row: the first floor(n * (1 - split)) rows train.
+        cut = math.floor(len(X) * (1.0 - validation_split))
+        if cut in (0, len(X)):
+            raise ValueError(f"validation_split={validation_split} leaves no rows to "
+                             f"{'train' if cut == 0 else 'validate'} on among {len(X)}; give "
+                             "more data or another fraction")
         return _Data(X[:cut], y[:cut], None if w is None else w[:cut], X[cut:], y[cut:])
     return _Data(X, y, w, None, None)
 
