@@ -130,3 +130,21 @@ def test_a_validation_split_that_leaves_no_rows_is_refused():
     g = _pair("softmax", "sparse_categorical_crossentropy")[1]
     with pytest.raises(ValueError, match="leaves no rows to train on among 1"):
         g.fit(X[:1], Y[:1], validation_split=0.5, verbose=0)      # Keras refuses it too
+
+
+def test_reduce_lr_on_plateau_takes_keras_arguments_in_keras_order(capsys):
+    losses = [1.0, 0.9, 0.895, 0.9, 0.89, 0.95, 0.96, 0.5, 0.51, 0.52, 0.53, 0.54]
+    args = ("loss", 0.5, 2, 1, "auto", 0.01, 1, 0.02)   # factor, patience, verbose, mode,
+    rates = []                                         # min_delta, cooldown, min_lr
+    for lib, model in zip((keras, gk), _pair("softmax", "sparse_categorical_crossentropy")):
+        callback = lib.callbacks.ReduceLROnPlateau(*args)
+        callback.set_model(model)
+        callback.on_train_begin({})
+        seen = []
+        for epoch, loss in enumerate(losses):
+            callback.on_epoch_end(epoch, {"loss": loss})
+            seen.append(float(np.asarray(model.optimizer.learning_rate)))
+        rates.append(seen)
+    np.testing.assert_allclose(rates[1], rates[0], rtol=1e-6)
+    assert rates[1][-1] < 0.5                        # it did reduce, and printed so:
+    assert "ReduceLROnPlateau reducing learning rate to" in capsys.readouterr().out

@@ -347,12 +347,14 @@ def _positional_count(fn):
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by `factor` when `monitor` stalls for `patience` epochs.
 
-    Keras's defaults (patience 10, min_delta 1e-4, cooldown 0, min_lr 0)."""
+    Keras's arguments, in Keras's order, with its defaults (patience 10, min_delta 1e-4,
+    cooldown 0, min_lr 0); `verbose=1` prints each reduction as Keras does."""
 
-    def __init__(self, monitor="val_loss", *, factor=0.1, patience=10, min_delta=1e-4,
-                 min_lr=0.0, cooldown=0, mode="auto"):
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got factor={factor!r}")
+        self.verbose = verbose
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
         self.min_delta, self.min_lr, self.cooldown = float(min_delta), float(min_lr), cooldown
         self.mode = mode_for(monitor) if mode == "auto" else mode
@@ -373,6 +375,9 @@ class ReduceLROnPlateau(Callback):
                 opt = self.model.optimizer
                 opt.lr = max(float(opt.lr) * self.factor, self.min_lr)
                 self.reduced_lr = float(opt.lr)
+                if self.verbose:
+                    print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                          f"{self.reduced_lr}.", flush=True)
                 self.wait, self.cooling = 0, self.cooldown
         logs["lr"] = logs["learning_rate"] = float(self.model.optimizer.lr)
 
