@@ -1,4 +1,5 @@
-"""RMSprop, the one optimizer name Keras and PyTorch share with different rules, against both."""
+"""The optimizer names Keras and PyTorch share with different rules or defaults (RMSprop,
+Adadelta), against both: made each library's way, each takes that library's steps."""
 
 import os
 
@@ -30,6 +31,53 @@ def gradkit_steps(make, steps=5):
         opt.step()
         out.append(p.data.copy())
     return np.array(out)
+
+
+def keras_steps(make, steps=5):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="Keras 3 is in the compat extra")
+    v = keras.Variable(THETA0.copy(), dtype="float64")
+    opt = make(keras.optimizers)
+    expected = []
+    for _ in range(steps):
+        g = A * keras.ops.convert_to_numpy(v)
+        opt.apply_gradients([(keras.ops.convert_to_tensor(g, dtype="float64"), v)])
+        expected.append(keras.ops.convert_to_numpy(v).copy())
+    return np.array(expected)
+
+
+def torch_steps(make, steps=5):
+    torch = pytest.importorskip("torch", reason="PyTorch is in the compat and bench extras")
+    p = torch.tensor(THETA0.copy(), dtype=torch.float64, requires_grad=True)
+    opt = make(torch.optim, [p])
+    expected = []
+    for _ in range(steps):
+        opt.zero_grad()
+        p.grad = torch.tensor(A) * p.detach()
+        opt.step()
+        expected.append(p.detach().numpy().copy())
+    return np.array(expected)
+
+
+def keras_way(opt):
+    def make(ps):
+        opt.bind(ps)
+        return opt
+    return make
+
+
+def test_adadelta_made_keras_style_takes_kerass_steps():
+    expected = keras_steps(lambda k: k.Adadelta(learning_rate=1.0))
+    np.testing.assert_allclose(gradkit_steps(keras_way(optim.Adadelta(learning_rate=1.0))),
+                               expected, rtol=1e-6)
+    by_name = optim.get("adadelta")                  # compile(optimizer="adadelta")
+    np.testing.assert_allclose(gradkit_steps(keras_way(by_name)),
+                               keras_steps(lambda k: k.Adadelta()), rtol=1e-6)
+
+
+def test_adadelta_made_pytorch_style_takes_pytorchs_steps():
+    np.testing.assert_allclose(gradkit_steps(lambda ps: optim.Adadelta(ps)),
+                               torch_steps(lambda t, ps: t.Adadelta(ps)), rtol=1e-12)
 
 
 def test_rmsprop_made_keras_style_takes_kerass_steps():

@@ -134,7 +134,14 @@ def test_keras_and_pytorch_style_construction():
     assert optim.Adam(1e-2).lr == 0.01 and optim.Adam().lr == 1e-3
     assert optim.Adam(params, 1e-2).lr == 0.01
     assert optim.Adam(params, lr=1e-2).flat is not None
-    assert optim.SGD().lr == 1e-2 and optim.Adadelta().lr == 1.0
+    assert optim.SGD().lr == 1e-2
+    # Adadelta: Keras's defaults made Keras's way, PyTorch's made PyTorch's way.
+    keras_way, torch_way = optim.Adadelta(), optim.Adadelta(params)
+    assert (keras_way.lr, keras_way.rho, keras_way.eps) == (1e-3, 0.95, 1e-7)
+    assert (torch_way.lr, torch_way.rho, torch_way.eps) == (1.0, 0.9, 1e-6)
+    assert optim.Adadelta(epsilon=1e-5).eps == 1e-5
+    with pytest.raises(TypeError, match=r"Adadelta\(weight_decay=0.1\) is not supported"):
+        optim.Adadelta(params, weight_decay=0.1)
     with pytest.raises(TypeError, match="twice"):
         optim.Adam(1e-2, lr=1e-3)
 

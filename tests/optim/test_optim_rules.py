@@ -195,7 +195,7 @@ def test_adadelta():
         edx2 = 0.95 * edx2 + 0.05 * dx**2
         theta = theta + dx
         expected.append(theta)
-    assert_steps(run(optim.Adadelta(), 3), expected)
+    assert_steps(run(optim.Adadelta(lr=1.0, rho=0.95, eps=1e-6), 3), expected)
 
 
 def adam_reference(theta, steps, *, alpha=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, decay=0.0):

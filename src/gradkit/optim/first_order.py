@@ -278,20 +278,35 @@ class RMSprop(RMSProp):
 class Adadelta(Optimizer):
     """Adadelta (Zeiler 2012): step sizes from running averages of g² and of past steps².
 
+    Keras and PyTorch share the name and the rule (`updates.adadelta_update`) but not the
+    defaults, so each habit gets its own: made without parameters, as Keras users do
+    (`Adadelta(learning_rate=1.0)`, or "adadelta" by name), it has Keras's lr 0.001, ρ 0.95,
+    ε 1e-7; made with parameters, as PyTorch users do (`Adadelta(model.parameters())`),
+    PyTorch's lr 1.0, ρ 0.9, ε 1e-6. The paper's method is lr=1.0, rho=0.95, eps=1e-6.
+    A non-zero weight_decay (either library's) is refused: the rule here has none.
+
     Args:
-        lr: multiplier of the step, or schedule (default 1.0, the paper's method).
-        rho: ρ in [0, 1) (default 0.95).
-        eps: ε > 0 (default 1e-6).
+        lr: multiplier of the step, or schedule.
+        rho: ρ in [0, 1), the decay of both running averages.
+        eps: ε > 0, inside both square roots.
     """
 
     name = "adadelta"
     state_names = ("eg2", "edx2")
-    default_lr = 1.0
+    keras_names = {"epsilon": "eps"}
 
-    def __init__(self, params=None, lr=None, *, rho=0.95, eps=1e-6, clipnorm=None,
-                 clipvalue=None):
-        self.rho = _fraction("rho", rho)
-        self.eps = _positive("eps", eps)
+    def __init__(self, params=None, lr=None, *, rho=None, eps=None, weight_decay=0.0,
+                 clipnorm=None, clipvalue=None):
+        if weight_decay:
+            raise TypeError(f"Adadelta(weight_decay={weight_decay!r}) is not supported: "
+                            "gradkit's Adadelta has no such term (use AdamW for decoupled "
+                            "weight decay, or an L2 regularizer)")
+        if params is not None and not _lr_like(params):          # PyTorch's habit
+            defaults, lr = (0.9, 1e-6), 1.0 if lr is None else lr
+        else:                                                    # Keras's (lr 1e-3)
+            defaults = (0.95, 1e-7)
+        self.rho = _fraction("rho", defaults[0] if rho is None else rho)
+        self.eps = _positive("eps", defaults[1] if eps is None else eps)
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
     def _apply(self, lr):
