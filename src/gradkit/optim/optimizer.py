@@ -42,7 +42,9 @@ _KERAS_REFUSED = {
     "epsilon": "Keras adds its epsilon where gradkit (and PyTorch) do not (to √v rather than "
                "to the bias-corrected √v̂ in Adam), so the "
                "same number would take other steps: pass gradkit's eps=",
-    "weight_decay": "Keras decays the weights decoupled from the gradient: use AdamW",
+    "weight_decay": "Keras decays the weights decoupled from the gradient and PyTorch adds "
+                    "weight_decay·θ to it, and this optimizer does neither: use AdamW "
+                    "(decoupled) or an L2 regularizer (added to the loss)",
 }
 
 
