@@ -13,9 +13,8 @@ learning rate, from a grid, that gets f below 10⁻³ for good in the fewest ste
 step (with a constant rate RMSProp and Adam end up hovering instead of converging, the reason for
 learning-rate decay). Bottom right: the same six optimizers training a 64-64-10 ReLU network on
 digits with `model.compile(optimizer=...)`; the three gradient-descent flavours share η = 0.01
-(momentum's velocity form then steps about ten times further once it has built up), Adagrad, RMSProp
-and Adam use gradkit's default rates — the KIT slide's comparison on MNIST, where plain SGD is the
-slowest.
+(momentum's velocity form then steps about ten times further once it has built up), Adagrad
+η = 0.01 too, RMSProp and Adam their default rate (Keras's 0.001) — the KIT slide's comparison on MNIST, where plain SGD is the slowest.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ DIGITS = {
     "SGD": lambda: gk.optim.SGD(0.01),
     "Momentum": lambda: gk.optim.Momentum(0.01, gamma=0.9, form="velocity"),
     "Nesterov": lambda: gk.optim.Nesterov(0.01, gamma=0.9),
-    "Adagrad": lambda: gk.optim.Adagrad(),
+    "Adagrad": lambda: gk.optim.Adagrad(0.01),
     "RMSProp": lambda: gk.optim.RMSProp(),
     "Adam": lambda: gk.optim.Adam(),
 }

@@ -109,7 +109,8 @@ def test_adagrad():
         c = c + g**2
         theta = theta - 0.1 * g / (np.sqrt(c) + 1e-8)
         expected.append(theta)
-    assert_steps(run(optim.Adagrad(lr=0.1), 3), expected)
+    assert_steps(run(optim.Adagrad(lr=0.1, eps=1e-8, initial_accumulator=0.0,
+                                   eps_inside_sqrt=False), 3), expected)
 
 
 def test_rmsprop():

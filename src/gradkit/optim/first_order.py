@@ -169,34 +169,62 @@ class Nesterov(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad: c ← c + g²; θ ← θ − η g/(√c + ε) (MIPT).
+    """Adagrad: c ← c + g²; θ ← θ − η g/(√c + ε) (MIPT, and PyTorch).
+
+    Keras and PyTorch share the name, not the defaults, so each habit gets its own: made
+    without parameters, as Keras users do (`Adagrad(learning_rate=0.01)`, or "adagrad" by
+    name), it is Keras's: lr 0.001, c starting at 0.1, ε = 1e-7 inside the root,
+    θ ← θ − η g/√(c + ε); made with parameters, as PyTorch users do
+    (`Adagrad(model.parameters())`), PyTorch's: lr 0.01, c from 0, ε = 1e-10 outside. The
+    notes' form is `initial_accumulator=0, eps_inside_sqrt=False`. PyTorch's weight_decay and
+    lr_decay are refused unless 0: the rule here has neither.
 
     Args:
-        lr: learning rate or schedule (default 0.01).
-        eps: ε > 0 (default 1e-8).
-        initial_accumulator: starting value of c, ≥ 0 (default 0, as in the notes).
+        lr: learning rate or schedule.
+        eps: ε > 0.
+        initial_accumulator: starting value of c, ≥ 0 (Keras's initial_accumulator_value,
+            PyTorch's initial_accumulator_value).
+        eps_inside_sqrt: where ε goes (see above).
     """
 
     name = "adagrad"
     state_names = ("c",)
-    default_lr = 1e-2
+    keras_names = {"initial_accumulator_value": "initial_accumulator", "epsilon": "eps"}
 
-    def __init__(self, params=None, lr=None, *, eps=1e-8, initial_accumulator=0.0,
-                 clipnorm=None, clipvalue=None):
-        self.eps = _positive("eps", eps)
-        self.initial_accumulator = _number("initial_accumulator", initial_accumulator)
+    def __init__(self, params=None, lr=None, *, eps=None, initial_accumulator=None,
+                 eps_inside_sqrt=None, weight_decay=0.0, lr_decay=0.0, clipnorm=None,
+                 clipvalue=None):
+        for option, value in (("weight_decay", weight_decay), ("lr_decay", lr_decay)):
+            if value:
+                raise TypeError(f"Adagrad({option}={value!r}) is not supported: gradkit's "
+                                "Adagrad has no such term (an L2 regularizer adds λθ to the "
+                                "gradient; a schedule decays the rate)")
+        if params is not None and not _lr_like(params):          # PyTorch's habit
+            defaults = {"eps": 1e-10, "initial_accumulator": 0.0, "eps_inside_sqrt": False}
+            lr = 1e-2 if lr is None else lr
+        else:                                                    # Keras's (lr 1e-3)
+            defaults = {"eps": 1e-7, "initial_accumulator": 0.1, "eps_inside_sqrt": True}
+        given = {"eps": eps, "initial_accumulator": initial_accumulator,
+                 "eps_inside_sqrt": eps_inside_sqrt}
+        settings = {k: defaults[k] if v is None else v for k, v in given.items()}
+        self.eps = _positive("eps", settings["eps"])
+        self.initial_accumulator = _number("initial_accumulator",
+                                           settings["initial_accumulator"])
+        self.eps_inside_sqrt = bool(settings["eps_inside_sqrt"])
         super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
 
     def _apply(self, lr):
         updates.adagrad_update(self._flat, self._flat_grad, self._buffer("c"),
-                               lr=lr, eps=self.eps, scratch=self._work())
+                               lr=lr, eps=self.eps, eps_inside_sqrt=self.eps_inside_sqrt,
+                               scratch=self._work())
 
     def _initial_state(self, key):
         return self.initial_accumulator
 
     def get_config(self):
         return {**super().get_config(), "eps": self.eps,
-                "initial_accumulator": self.initial_accumulator}
+                "initial_accumulator": self.initial_accumulator,
+                "eps_inside_sqrt": self.eps_inside_sqrt}
 
 
 class RMSProp(Optimizer):
@@ -361,14 +389,18 @@ class AdamW(Adam):
 
     Args:
         lr, beta1, beta2, eps: as `Adam`.
-        weight_decay: λ ≥ 0 (default 0.01).
+        weight_decay: λ ≥ 0. Default: Keras's 0.004 made without parameters (as Keras users
+            do, or "adamw" by name), PyTorch's 0.01 made with parameters (as PyTorch users
+            do).
     """
 
     name = "adamw"
     rule = staticmethod(updates.adamw_update)
 
     def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
-                 weight_decay=1e-2, clipnorm=None, clipvalue=None):
+                 weight_decay=None, clipnorm=None, clipvalue=None):
+        if weight_decay is None:
+            weight_decay = 1e-2 if params is not None and not _lr_like(params) else 4e-3
         self.weight_decay = _number("weight_decay", weight_decay)
         super().__init__(params, lr, beta1=beta1, beta2=beta2, eps=eps, clipnorm=clipnorm,
                          clipvalue=clipvalue)

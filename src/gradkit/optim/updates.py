@@ -103,13 +103,18 @@ def nesterov_update(p, g, v, *, lr, gamma, scratch=None, flush=False):
     axpy(-gamma, v, p, s)
 
 
-def adagrad_update(p, g, c, *, lr, eps, scratch=None):
-    """Adagrad (MIPT): c ← c + g²;  θ ← θ − η g / (√c + ε) (six passes)."""
+def adagrad_update(p, g, c, *, lr, eps, eps_inside_sqrt=False, scratch=None):
+    """Adagrad (MIPT): c ← c + g²;  θ ← θ − η g / (√c + ε) (six passes), ε outside the root
+    as in the notes and PyTorch; with eps_inside_sqrt=True, θ ← θ − η g / √(c + ε), Keras's."""
     s = _work(scratch, p)
     np.multiply(g, g, out=s)
     np.add(c, s, out=c)
-    np.sqrt(c, out=s)
-    np.add(s, eps, out=s)
+    if eps_inside_sqrt:
+        np.add(c, eps, out=s)
+        np.sqrt(s, out=s)
+    else:
+        np.sqrt(c, out=s)
+        np.add(s, eps, out=s)
     np.divide(g, s, out=s)
     axpy(-lr, s, p, s)
 
