@@ -18,7 +18,9 @@ import numpy as np
 from gradkit._safetensors import save_tensors
 from gradkit._version import __version__
 
-FORMAT_VERSION = 2     # 2: "leaky_relu" without an alpha means 0.2 (1: 0.1)
+# 2: "leaky_relu" without an alpha means 0.2 (1: 0.1). 3: an "adagrad" optimizer without
+# eps_inside_sqrt means Keras's True (1 and 2: the notes' False, ε outside the root).
+FORMAT_VERSION = 3
 CONFIG_KEY = "gradkit"          # the metadata entry that holds the JSON config
 OPTIMIZER_PREFIX = "optimizer."  # the optimizer's state, when kept, under these tensor names
 

@@ -287,7 +287,7 @@ def test_unknown_layer_type(folder, saved, class_name):
      ["layer 1 is not a {class_name, config} object"]),
     (lambda c: c["model"].update(class_names=5), ["class_names must be a list of strings"]),
     (lambda c: c.update(format_version=99),
-     ["model format version 99, this gradkit reads versions 1 and 2"]),
+     ["model format version 99, this gradkit reads versions 1 to 3"]),
     (lambda c: c.pop("model"), ["not a JSON object with a 'model' entry"]),
 ])
 def test_layer_config_with_a_bad_argument(folder, saved, edit, pieces):
@@ -363,7 +363,7 @@ def test_corpus_edits_do_not_touch_the_real_file(saved):
     model, X, path = saved
     assert np.array_equal(gk.load(path).predict(X), model.predict(X))
     config = copy.deepcopy(gk.load(path).saved_config)
-    assert config["format_version"] == 2
+    assert config["format_version"] == 3
 
 
 def test_a_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
@@ -414,3 +414,25 @@ def test_saving_a_state_dict_by_torch_habit_says_to_pass_the_model(tmp_path):
     with pytest.raises(TypeError, match=r"got a dict \(a state_dict\?\): pass the model itself"):
         gk.save(model.state_dict(), tmp_path / "m.safetensors")
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_version_2_file_keeps_its_adagrad_with_eps_outside_the_root(tmp_path):
+    # Version 2 wrote Adagrad without eps_inside_sqrt when ε went outside; made without
+    # parameters it is Keras's now (inside), and an old file must go on as it trained.
+    from gradkit._model_format import CONFIG_KEY
+
+    model = gk.Sequential([gk.layers.Dense(2)])
+    model.build((3,), seed=0)
+    model.compile(optimizer=gk.optim.Adagrad(0.1, eps=1e-8, initial_accumulator=0.0,
+                                             eps_inside_sqrt=False), loss="mse")
+    path = tmp_path / "old.safetensors"
+    model.save(path)
+    tensors, metadata = _safetensors.load_tensors(path)
+    config = json.loads(metadata[CONFIG_KEY])
+    assert config["model"]["compile"]["optimizer"].pop("eps_inside_sqrt") is False
+    config["format_version"] = 2
+    _safetensors.save_tensors(path, tensors, {**metadata, CONFIG_KEY: json.dumps(config)})
+    assert gk.load(path).optimizer.eps_inside_sqrt is False
+    config["format_version"] = 3            # the same config, read as this version's
+    _safetensors.save_tensors(path, tensors, {**metadata, CONFIG_KEY: json.dumps(config)})
+    assert gk.load(path).optimizer.eps_inside_sqrt is True

@@ -53,12 +53,23 @@ def read_config(path):
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ModelFileError(f"{path}: the model config is not a JSON object with a 'model' entry")
     version = config.get("format_version")
+    if version not in (1, 2, FORMAT_VERSION) or isinstance(version, bool):
+        raise ModelFileError(f"{path}: model format version {version!r}, this gradkit reads "
+                             f"versions 1 to {FORMAT_VERSION}")
     if version == 1:
         _leaky_relu_slope_of_version_1(config["model"])
-    elif version != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {version!r}, this gradkit reads "
-                             f"versions 1 and {FORMAT_VERSION}")
+    if version in (1, 2):
+        _adagrad_eps_of_versions_1_and_2(config["model"])
     return config, tensors
+
+
+def _adagrad_eps_of_versions_1_and_2(model_config):
+    """Versions 1 and 2 wrote Adagrad without eps_inside_sqrt, when ε went outside the root;
+    made without parameters Adagrad is now Keras's (inside), so such a file gets False."""
+    settings = model_config.get("compile")
+    optimizer = settings.get("optimizer") if isinstance(settings, dict) else None
+    if isinstance(optimizer, dict) and optimizer.get("name") == "adagrad":
+        optimizer.setdefault("eps_inside_sqrt", False)
 
 
 def _leaky_relu_slope_of_version_1(model_config):
