@@ -14,7 +14,8 @@ step (with a constant rate RMSProp and Adam end up hovering instead of convergin
 learning-rate decay). Bottom right: the same six optimizers training a 64-64-10 ReLU network on
 digits with `model.compile(optimizer=...)`; the three gradient-descent flavours share η = 0.01
 (momentum's velocity form then steps about ten times further once it has built up), Adagrad
-η = 0.01 too, RMSProp and Adam their default rate (Keras's 0.001) — the KIT slide's comparison on MNIST, where plain SGD is the slowest.
+(the notes' form: the accumulator from 0, ε outside the root) η = 0.01 too, RMSProp and Adam
+their default rate (Keras's 0.001) — the KIT slide's comparison on MNIST, where plain SGD is the slowest.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ DIGITS = {
     "SGD": lambda: gk.optim.SGD(0.01),
     "Momentum": lambda: gk.optim.Momentum(0.01, gamma=0.9, form="velocity"),
     "Nesterov": lambda: gk.optim.Nesterov(0.01, gamma=0.9),
-    "Adagrad": lambda: gk.optim.Adagrad(0.01),
+    # The notes' Adagrad (c from 0, ε outside the root); made this way, Adagrad is Keras's.
+    "Adagrad": lambda: gk.optim.Adagrad(0.01, initial_accumulator=0.0, eps=1e-8,
+                                        eps_inside_sqrt=False),
     "RMSProp": lambda: gk.optim.RMSProp(),
     "Adam": lambda: gk.optim.Adam(),
 }
