@@ -130,14 +130,15 @@ def run_one(method, name, train, test, seed, work, *, workers, trials=None, exte
 def summary(records):
     groups = {}
     for r in records:
-        groups.setdefault((r["data"], r["method"], r["trials"], r.get("extended_from")),
-                          []).append(r)
+        groups.setdefault((r["data"], r["method"], r["trials"], r.get("extended_from"),
+                           r.get("note")), []).append(r)
     lines = ["| data | recipe | seeds | test accuracy (mean ± sd) | min | wall s (mean) |",
              "|---|---|---|---|---|---|"]
-    for (data, method, trials, extended), rs in sorted(groups.items(),
-                                                       key=lambda kv: str(kv[0])):
+    for (data, method, trials, extended, note), rs in sorted(groups.items(),
+                                                             key=lambda kv: str(kv[0])):
         acc = np.array([r["test_accuracy"] for r in rs])
         more = f" (the {extended}-trial study extended; s: the extension)" if extended else ""
+        more += f" [{note.split(':')[0]}]" if note else ""
         label = {"a": "(a) default train", "b": "(b) doctor + train"}.get(
             method, f"(c) search {trials} + retrain{more}")
         sd = f"{acc.std(ddof=1):.3f}" if len(acc) > 1 else "-"
