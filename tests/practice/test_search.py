@@ -232,6 +232,48 @@ def test_trial_0_is_the_base_configuration_under_the_early_stopping_budget(tmp_p
         == (2, 0)
 
 
+def test_the_median_stop_ends_trials_below_the_median_after_the_warm_up():
+    from gradkit.practice._trial import MedianStop, median_curve
+
+    curves = [[0.5, 0.6, 0.7], [0.4, 0.6], [0.6, 0.8, 0.9], [0.5], [0.7, 0.7, 0.8]]
+    assert median_curve(curves, min_trials=3) == pytest.approx([0.5, 0.65, 0.8])
+    assert median_curve(curves, min_trials=5) == [0.5, None, None]
+
+    class Model:
+        stop_training = False
+
+    stop = MedianStop("val_accuracy", [0.5, 0.65, 0.8], warmup=2, direction="maximize")
+    stop.model = Model()
+    stop.on_epoch_end(0, {"val_accuracy": 0.1})          # warming up: never stopped
+    stop.on_epoch_end(1, {"val_accuracy": 0.7})          # above the median
+    assert not stop.model.stop_training
+    stop.on_epoch_end(2, {"val_accuracy": 0.79})
+    assert stop.model.stop_training and stop.stopped_at == 3
+    loss = MedianStop("val_loss", [1.0, 0.9], warmup=1, direction="minimize")
+    loss.model = Model()
+    loss.on_epoch_end(0, {"val_loss": 0.95})             # a loss: lower is better
+    assert not loss.model.stop_training
+    loss.on_epoch_end(1, {"val_loss": 0.95})
+    assert loss.model.stop_training and loss.stopped_at == 2
+
+
+def test_a_search_stops_the_trials_below_the_median_and_keeps_their_best_epoch(tmp_path):
+    base = {"epochs": 15, "batch_size": 32, "activation": "relu", "dropout": 0.0,
+            "early_stopping": 0}
+    space = {"width": {"low": 2, "high": 32, "log": True}, "lr": {"low": 1e-4, "high": 0.3,
+                                                                  "log": True}}
+    kw = dict(sampler="random", base=base, space=space, finalists=0)
+    pruned = gk.practice.search("moons", trials=12, storage_dir=str(tmp_path / "p"), **kw)
+    stopped = [r for r in pruned.rows if r["stopped_by_median"] is not None]
+    assert stopped, "no trial fell below the median"
+    for row in stopped:
+        assert 10 <= row["stopped_by_median"] == row["epochs_run"] < 15
+    assert all(r["epochs_run"] == 15 for r in pruned.rows[:3])   # the best ran to the end
+    full = gk.practice.search("moons", trials=12, storage_dir=str(tmp_path / "f"),
+                              prune=False, **kw)
+    assert all(r["stopped_by_median"] is None and r["epochs_run"] == 15 for r in full.rows)
+
+
 def test_a_rerun_trial_gives_the_same_result_and_one_folder(tmp_path):
     from gradkit.practice._trial import run_trial
     from gradkit.practice.run import RunConfig

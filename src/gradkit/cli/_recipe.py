@@ -49,6 +49,9 @@ from gradkit.errors import ConfigError
               help="Folds of that cross-validation.")
 @click.option("--widen/--no-widen", default=True, show_default=True,
               help="Widen a range when the best trials sit on its edge.")
+@click.option("--prune/--no-prune", default=True, show_default=True,
+              help="Stop a trial whose validation score, from its 10th epoch on, is below the "
+              "median earlier trials had at that epoch.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the split, of every trial's training, and of the sampler.")
 @click.option("--out", type=click.Path(file_okay=False),
@@ -58,7 +61,8 @@ from gradkit.errors import ConfigError
 @click.option("--quiet", is_flag=True, help="No line per trial, only the table.")
 @handle_errors
 def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, target, epochs,
-               optimizer, val, test, test_data, finalists, folds, widen, seed, out, top, quiet):
+               optimizer, val, test, test_data, finalists, folds, widen, prune, seed, out, top,
+               quiet):
     """Search hyper-parameters for DATA: TRIALS training runs, ranked on the validation split.
 
     Writes to --out: study.journal (the study; rerun the same command to resume it),
@@ -92,7 +96,7 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
         result = run_search(data, trials=trials, storage_dir=out, space=space, sampler=sampler,
                             workers=workers, scheduler=scheduler, base=base, metric=metric,
                             seed=seed, verbose=0 if quiet else 1, test_data=test_data,
-                            finalists=finalists, folds=folds, widen=widen)
+                            finalists=finalists, folds=folds, widen=widen, prune=prune)
     except KeyboardInterrupt:
         click.echo(f"interrupted; run the same command again to resume the search in {out}",
                    err=True)

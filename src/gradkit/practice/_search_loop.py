@@ -12,16 +12,21 @@ import os
 import warnings
 
 from gradkit.practice import _search_space as S
-from gradkit.practice._trial import run_trial, trial_folder
+from gradkit.practice._trial import median_curve, run_trial, trial_folder
 
 MAX_ATTEMPTS = 3          # runs of one trial whose worker died before it is recorded as FAIL
+# The median stop (`_trial.MedianStop`): from this epoch on, compared with the median of at
+# least this many finished trials at the same epoch. The warm-up is early stopping's patience:
+# a trial gets as long to show its worth as it gets to improve.
+MEDIAN_WARMUP = S.TRIAL_BUDGET["early_stopping"]
+MEDIAN_MIN_TRIALS = 5
 
 
 class Loop:
     """Ask, submit, wait, tell: keeps `in_flight` trials running until none is left."""
 
     def __init__(self, study, config, distributions, metric, trials_dir, verbose, *,
-                 widen=True):
+                 widen=True, prune=True):
         self.study, self.config, self.distributions = study, config, dict(distributions)
         self.metric, self.trials_dir, self.verbose = metric, trials_dir, verbose
         self.handles = {}        # number -> optuna.trial.Trial, to tell and set attributes
@@ -29,7 +34,8 @@ class Loop:
         self.told = set()
         self.n_run = 0
         self.warned_unshared = False
-        self.widen, self.direction = widen, study.direction.name.lower()
+        self.widen, self.prune = widen, prune
+        self.direction = study.direction.name.lower()
         # A resumed search goes on with the ranges an earlier run widened.
         self.widened = list(study.user_attrs.get("widened") or [])
         for w in self.widened:
@@ -104,7 +110,22 @@ class Loop:
     def _submit(self, run_on, number, threads, attempt):
         return run_on().submit(run_trial, self.configs[number], number=number,
                                trials_dir=self.trials_dir, metric=self.metric,
-                               blas_threads=threads, attempt=attempt)
+                               blas_threads=threads, attempt=attempt,
+                               stop_below=self._stop_below())
+
+    def _stop_below(self):
+        """The median stop for the next trial: per epoch, the median score of the trials
+        finished so far (None before MEDIAN_MIN_TRIALS of them reached that epoch)."""
+        import optuna
+
+        if not self.prune:
+            return None
+        done = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        curves = [(t.user_attrs.get("result") or {}).get("curve") or [] for t in done]
+        median = median_curve(curves, min_trials=MEDIAN_MIN_TRIALS)
+        if not any(v is not None for v in median):
+            return None
+        return {"median": median, "warmup": MEDIAN_WARMUP, "direction": self.direction}
 
     def _tell(self, number, result):
         """Record `result`; False if this trial was already told (a duplicate run)."""

@@ -69,7 +69,7 @@ def _test_results(model, test, task, n_classes):
 
 
 def train_stream_run(config, out, opened, *, resume_from=None, tag=None, verbose=1,
-                     console=None):
+                     console=None, callbacks=()):
     """`practice.run.train_run` for a streamed data set (`opened`: `open_stream(config)`),
     continued from the checkpoints in `resume_from` if given; returns its RunResult."""
     whole, (train, val, test) = opened
@@ -91,11 +91,12 @@ def train_stream_run(config, out, opened, *, resume_from=None, tag=None, verbose
 
     os.makedirs(out, exist_ok=True)
     ckpt_dir = os.path.join(out, "checkpoints")
-    callbacks = [cb.ProgressBar(file=console)] if verbose else []
+    extra, callbacks = list(callbacks), [cb.ProgressBar(file=console)] if verbose else []
     has_val = len(val) > 0
     if config.early_stopping and has_val:
         callbacks.append(cb.EarlyStopping("val_loss", patience=config.early_stopping,
                                           restore_best=True))
+    callbacks += extra
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         history = model.fit(train, None, batch_size=config.batch_size, epochs=config.epochs,
                             validation_data=val if has_val else None, callbacks=callbacks,

@@ -26,6 +26,7 @@ import numpy as np
 from gradkit import _atomic
 from gradkit.errors import GradkitError
 from gradkit.practice.run import RunConfig, train_run
+from gradkit.train.callbacks import Callback
 
 RESULT_FILE = "trial.json"
 
@@ -34,7 +35,8 @@ def trial_folder(trials_dir, number):
     return os.path.join(trials_dir, f"{number:04d}")
 
 
-def run_trial(config, *, number, trials_dir, metric, blas_threads=None, attempt=0):
+def run_trial(config, *, number, trials_dir, metric, blas_threads=None, attempt=0,
+              stop_below=None):
     """Train `config` (a RunConfig dict) as trial `number`; return its result.
 
     Args:
@@ -44,10 +46,13 @@ def run_trial(config, *, number, trials_dir, metric, blas_threads=None, attempt=
         metric: the validation metric that scores the trial ("val_accuracy", "val_loss", ...).
         blas_threads: cap on BLAS threads while training (None: leave as is).
         attempt: unused by the trial; it only makes a retried Dask task a new task.
+        stop_below: the median stop (see `MedianStop`): {"median": [per-epoch median of
+            `metric` over earlier trials, None where too few], "warmup": epochs, "direction"}.
 
     Returns:
         {"number", "state" ("COMPLETE" or "FAIL"), "value", "metric", "reason", "seconds",
-        "val_loss", "val_<metric>"..., "test_<metric>"..., "epochs_run", "config"}.
+        "val_loss", "val_<metric>"..., "test_<metric>"..., "epochs_run", "curve" (`metric`
+        per epoch), "stopped_by_median" (the epoch, or None), "config"}.
     """
     del attempt
     folder = trial_folder(trials_dir, number)
@@ -61,7 +66,7 @@ def run_trial(config, *, number, trials_dir, metric, blas_threads=None, attempt=
     start = time.perf_counter()
     try:
         with _blas_limit(blas_threads):
-            result = _train(config, work, metric)
+            result = _train(config, work, metric, stop_below)
     except GradkitError as err:          # diverged, bad setting, bad data: the trial failed
         result = _failed(metric, f"{type(err).__name__}: {err}")
     except Exception as err:             # a bug: keep the search going, keep the traceback
@@ -100,8 +105,45 @@ def read_result(folder):
         return None
 
 
-def _train(config, out, metric):
-    run = train_run(RunConfig.from_dict(dict(config), source="trial config"), out, verbose=0)
+class MedianStop(Callback):
+    """Stop a trial whose validation score, from epoch `warmup` on, is worse than the median
+    that earlier trials had at the same epoch (the median stopping rule of Google Vizier, and
+    Optuna's MedianPruner): a search spends its time on the trials that can still win. The
+    trial keeps its best epoch's weights and score (early stopping restores them)."""
+
+    def __init__(self, metric, median, warmup, direction):
+        self.metric, self.median, self.warmup = metric, list(median), int(warmup)
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.stopped_at = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.metric)
+        if epoch + 1 < self.warmup or epoch >= len(self.median) or value is None:
+            return
+        median = self.median[epoch]
+        if median is not None and self.sign * (value - median) < 0:
+            self.stopped_at = epoch + 1
+            self.model.stop_training = True
+
+
+def median_curve(curves, *, min_trials=5):
+    """Per epoch, the median of the curves that reached it (None with fewer than
+    `min_trials` of them)."""
+    longest = max((len(c) for c in curves), default=0)
+    out = []
+    for e in range(longest):
+        values = [c[e] for c in curves if len(c) > e and c[e] is not None]
+        out.append(float(np.median(values)) if len(values) >= min_trials else None)
+    return out
+
+
+def _train(config, out, metric, stop_below=None):
+    stop = None
+    if stop_below is not None and stop_below.get("median"):
+        stop = MedianStop(metric, stop_below["median"], stop_below["warmup"],
+                          stop_below["direction"])
+    run = train_run(RunConfig.from_dict(dict(config), source="trial config"), out, verbose=0,
+                    callbacks=[stop] if stop is not None else ())
     h = run.history.history
     if metric not in h:
         return _failed(metric, f"no {metric} in the history (logged: {sorted(h)})")
@@ -110,6 +152,8 @@ def _train(config, out, metric):
     result = {key: float(h[key][i]) for key in h if key.startswith("val_")}
     result.update({k: float(v) for k, v in run.metrics.items() if k.startswith("test_")})
     result["epochs_run"] = int(run.metrics["epochs_run"])
+    result["curve"] = [float(v) if math.isfinite(v) else None for v in h[metric]]
+    result["stopped_by_median"] = None if stop is None else stop.stopped_at
     result["best_epoch"] = (i if i >= 0 else len(h["val_loss"]) + i) + 1   # the scored epoch
     value = result[metric]
     if not math.isfinite(value):

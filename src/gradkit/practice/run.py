@@ -335,8 +335,12 @@ class RunResult:
     out: str
 
 
-def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=None):
+def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=None,
+              callbacks=()):
     """Run `config`, writing the run folder `out`; return the model, history and test metrics.
+
+    `callbacks` are added to the run's own (progress bar, early stopping) for this call only:
+    they are not part of the config, so `config.json` does not reproduce what they change.
 
     A folder that already holds a run is refused unless `resume` (continue it: the settings
     and the data must be the same, else the refusal says what differs) or `overwrite`
@@ -356,7 +360,7 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
             out, tag, resume=resume, overwrite=overwrite,
             run=lambda resume_from: train_stream_run(
                 config, out, opened, resume_from=resume_from, tag=tag, verbose=verbose,
-                console=console))
+                console=console, callbacks=callbacks))
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
@@ -378,7 +382,7 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
         out, tag, resume=resume, overwrite=overwrite,
         run=lambda resume_from: _train_and_write(
             config, out, ds, model, (train, val, test), metric_names, resume_from=resume_from,
-            tag=tag, verbose=verbose, console=console))
+            tag=tag, verbose=verbose, console=console, callbacks=callbacks))
 
 
 def check_classes(ds, where):
@@ -412,13 +416,14 @@ def check_memory(config, train, n_other):
 
 
 def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_from, tag,
-                     verbose, console):
+                     verbose, console, callbacks=()):
     train, val, test = splits
     ckpt_dir = os.path.join(out, "checkpoints")
-    callbacks = [cb.ProgressBar(file=console)] if verbose else []
+    extra, callbacks = list(callbacks), [cb.ProgressBar(file=console)] if verbose else []
     if config.early_stopping and len(val):
         callbacks.append(cb.EarlyStopping("val_loss", patience=config.early_stopping,
                                           restore_best=True))
+    callbacks += extra
     # The NaN guard reports a diverging run in one line naming the epoch and batch, and keeps
     # the last good checkpoint; NumPy's overflow warnings on the way there (from forward passes
     # with huge weights) would only print noise before that line, or raise under -W error.

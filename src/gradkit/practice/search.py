@@ -65,7 +65,7 @@ class SearchResult:
 
 def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=None, workers=None,
            scheduler=None, base=None, metric=None, seed=0, verbose=0, test_data=None,
-           finalists=5, folds=5, widen=True):
+           finalists=5, folds=5, widen=True, prune=True):
     """Search hyper-parameters of a network trained on `data`; return a `SearchResult`.
 
     Each trial trains one `RunConfig` (base settings, sampled values on top) and is scored on
@@ -108,6 +108,10 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         folds: folds of that cross-validation (default 5).
         widen: widen a numeric range whose edge the best trials sit on (default True; the
             ranges widened are in `SearchResult.widened` and the report).
+        prune: stop a trial early whose validation score, from its 10th epoch on, is worse
+            than the median earlier trials had at that epoch (the median stopping rule;
+            default True). It keeps its best epoch's score; `stopped_by_median` in its row
+            says when it stopped.
     """
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ConfigError(f"trials must be a positive integer, got {trials!r}")
@@ -155,7 +159,7 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             _remove_leftover_temporaries(trials_dir)
             n_new = max(0, trials - len(held))
             loop = Loop(study, config, distributions, metric, trials_dir, verbose,
-                        widen=widen)
+                        widen=widen, prune=prune)
             if not (n_new or finalists):
                 result = _finish(study, out, metric, direction, loop.distributions, 0, data)
                 result.widened = loop.widened
