@@ -85,6 +85,22 @@ class Scripted(gk.callbacks.Callback):
         logs[self.key] = self.values[epoch]
 
 
+class Interrupt(Exception):
+    """What InterruptAfter raises: a crash between two training steps."""
+
+
+class InterruptAfter(gk.callbacks.Callback):
+    """Raises Interrupt after `steps` training steps, like a crash between two steps."""
+
+    def __init__(self, steps):
+        self.steps, self.seen = steps, 0
+
+    def on_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.steps:
+            raise Interrupt
+
+
 def mlp_logits(weights, X):
     """NumPy forward pass of Dense(relu) -> Dense from get_weights() (W1, b1, W2, b2), float64."""
     W1, b1, W2, b2 = (np.asarray(w, np.float64) for w in weights)
@@ -108,4 +124,5 @@ def helpers():
     this file, nor a module beside it)."""
     return types.SimpleNamespace(weights_equal=weights_equal, Recorder=Recorder,
                                  Scripted=Scripted, mlp_logits=mlp_logits,
-                                 log_softmax=log_softmax, cross_entropy=cross_entropy)
+                                 log_softmax=log_softmax, cross_entropy=cross_entropy,
+                                 Interrupt=Interrupt, InterruptAfter=InterruptAfter)

@@ -12,20 +12,6 @@ FIT = dict(batch_size=16, epochs=10, seed=0, verbose=0, validation_split=0.2,
            checkpoint_every=2)
 
 
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAfter(gk.callbacks.Callback):
-    def __init__(self, steps):
-        self.steps, self.seen = steps, 0
-
-    def on_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.steps:
-            raise Interrupt
-
-
 def data():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(240, 8)).astype(np.float32)
@@ -51,7 +37,7 @@ def train(directory, name, *, stop=None, resume=False):
                            gk.layers.Dense(3)])
     model.compile(gk.optim.Adam(1e-2), "cross_entropy", ["accuracy"])
     callback = CALLBACKS[name](directory)
-    extra = [InterruptAfter(stop)] if stop else []
+    extra = [stop] if stop else []          # a callback that crashes the run
     model.fit(X, y, **FIT, checkpoint_dir=directory / "ckpt", callbacks=[callback, *extra],
               resume_from=directory / "ckpt" if resume else None)
     return model, callback
@@ -67,11 +53,11 @@ def outcome(model, callback):
 
 @pytest.mark.parametrize("name", list(CALLBACKS))
 @pytest.mark.parametrize("stop", [13, 49, 76])
-def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, name, stop):
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, name, stop, helpers):
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     expected = outcome(*train(tmp_path / "a", name))
-    with pytest.raises(Interrupt):
-        train(tmp_path / "b", name, stop=stop)
+    with pytest.raises(helpers.Interrupt):
+        train(tmp_path / "b", name, stop=helpers.InterruptAfter(stop))
     got = outcome(*train(tmp_path / "b", name, resume=True))
     assert np.array_equal(got[0], expected[0])
     assert got[1:3] == expected[1:3]
@@ -120,9 +106,9 @@ WRONG = {
 
 
 @pytest.mark.parametrize("name", list(WRONG))
-def test_a_state_field_of_the_wrong_kind_is_refused_naming_it(tmp_path, name):
-    with pytest.raises(Interrupt):
-        train(tmp_path, name, stop=49)
+def test_a_state_field_of_the_wrong_kind_is_refused_naming_it(tmp_path, name, helpers):
+    with pytest.raises(helpers.Interrupt):
+        train(tmp_path, name, stop=helpers.InterruptAfter(49))
     path = checkpoint.list_checkpoints(tmp_path / "ckpt")[-1]
     tensors, meta = checkpoint.load_latest(path)
     (key, state), = meta["callbacks"].items()

@@ -36,26 +36,10 @@ def reference(data, make_mlp):
     return model.get_weights(), history
 
 
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAfter(gk.callbacks.Callback):
-    """Raises after `steps` training steps, like a crash between two steps."""
-
-    def __init__(self, steps):
-        self.steps, self.seen = steps, 0
-
-    def on_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.steps:
-            raise Interrupt
-
-
-def interrupted_run(make_mlp, data, directory, steps):
-    with pytest.raises(Interrupt):
+def interrupted_run(make_mlp, data, directory, steps, helpers):
+    with pytest.raises(helpers.Interrupt):
         make_mlp(dropout=0.3).fit(*data, **FIT, checkpoint_dir=directory, checkpoint_every=3,
-                                  callbacks=[InterruptAfter(steps)])
+                                  callbacks=[helpers.InterruptAfter(steps)])
     return checkpoint.list_checkpoints(directory)
 
 
@@ -86,7 +70,7 @@ def test_a_checkpoint_holds_weights_optimizer_generators_and_cursor(data, make_m
 
 @pytest.mark.parametrize("steps, newest", [(7, (1, 1, 6)), (11, (2, 0, 10)), (19, (3, 3, 18))])
 def test_resume_is_bit_identical(data, make_mlp, reference, tmp_path, helpers, steps, newest):
-    files = interrupted_run(make_mlp, data, tmp_path, steps)
+    files = interrupted_run(make_mlp, data, tmp_path, steps, helpers)
     _, meta = checkpoint.load_latest(files[-1])
     assert (meta["epoch"], meta["batch"], meta["step"]) == newest
     model = make_mlp(dropout=0.3)
@@ -99,7 +83,7 @@ def test_resume_is_bit_identical(data, make_mlp, reference, tmp_path, helpers, s
 
 
 def test_resume_from_an_older_checkpoint_file(data, make_mlp, reference, tmp_path, helpers):
-    older, newer = interrupted_run(make_mlp, data, tmp_path, 7)      # steps 5 and 6
+    older, newer = interrupted_run(make_mlp, data, tmp_path, 7, helpers)      # steps 5 and 6
     model = make_mlp(dropout=0.3)
     model.fit(*data, **FIT, resume_from=older)
     assert helpers.weights_equal(model.get_weights(), reference[0])
@@ -115,7 +99,7 @@ def test_resume_of_a_finished_run_changes_nothing(data, make_mlp, reference, tmp
 
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous(data, make_mlp, reference,
                                                                 tmp_path, helpers):
-    older, newer = interrupted_run(make_mlp, data, tmp_path, 14)     # steps 12 and 10
+    older, newer = interrupted_run(make_mlp, data, tmp_path, 14, helpers)     # steps 12 and 10
     with open(newer, "r+b") as f:
         f.seek(8)
         f.write(b"not json")
@@ -131,8 +115,8 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous(data, make_mlp, 
             checkpoint.load_latest(tmp_path)
 
 
-def test_csv_log_after_a_resume_covers_the_whole_run(data, make_mlp, reference, tmp_path):
-    interrupted_run(make_mlp, data, tmp_path, 14)                    # newest: step 12
+def test_csv_log_after_a_resume_covers_the_whole_run(data, make_mlp, reference, tmp_path, helpers):
+    interrupted_run(make_mlp, data, tmp_path, 14, helpers)                    # newest: step 12
     path = tmp_path / "history.csv"
     make_mlp(dropout=0.3).fit(*data, **FIT, resume_from=tmp_path,
                               callbacks=[gk.callbacks.CSVLogger(path)])
@@ -159,15 +143,16 @@ def test_nothing_to_resume_from(data, make_mlp, tmp_path):
         make_mlp().fit(*data, **FIT, resume_from=tmp_path)
 
 
-def test_resume_with_other_data_is_refused(data, make_mlp, tmp_path):
-    interrupted_run(make_mlp, data, tmp_path, 7)                     # newest: mid-epoch
+def test_resume_with_other_data_is_refused(data, make_mlp, tmp_path, helpers):
+    interrupted_run(make_mlp, data, tmp_path, 7, helpers)                     # newest: mid-epoch
     X, y = data
     with pytest.raises(ValueError, match="80 training rows, this fit has 72"):
         make_mlp(dropout=0.3).fit(X[:90], y[:90], **FIT, resume_from=tmp_path)
 
 
-def test_a_failed_write_leaves_the_previous_checkpoints(data, make_mlp, tmp_path, monkeypatch):
-    files = interrupted_run(make_mlp, data, tmp_path, 7)
+def test_a_failed_write_leaves_the_previous_checkpoints(data, make_mlp, tmp_path, monkeypatch,
+                                                        helpers):
+    files = interrupted_run(make_mlp, data, tmp_path, 7, helpers)
     before = {p: open(p, "rb").read() for p in files}
 
     def crash(fd):

@@ -83,22 +83,8 @@ def test_normalization_adapted_on_a_stream_matches_the_arrays(files):
                                        rtol=2e-6, atol=2e-6, err_msg=f"{mode} {name}")
 
 
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAfter(gk.callbacks.Callback):
-    def __init__(self, steps):
-        self.steps, self.seen = steps, 0
-
-    def on_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.steps:
-            raise Interrupt
-
-
 @pytest.mark.parametrize("steps", [4, 17, 30])
-def test_resume_mid_epoch_is_bit_identical(files, make_mlp, tmp_path, steps):
+def test_resume_mid_epoch_is_bit_identical(files, make_mlp, tmp_path, steps, helpers):
     def fit(**options):
         s = stream(files, target="y", batch_rows=30, shuffle_buffer=70, seed=4)
         train, val, _ = s.split(val=0.1, test=0.1)
@@ -109,8 +95,9 @@ def test_resume_mid_epoch_is_bit_identical(files, make_mlp, tmp_path, steps):
 
     reference, ref_history = fit()
     directory = tmp_path / "ckpt"
-    with pytest.raises(Interrupt):
-        fit(checkpoint_dir=directory, checkpoint_every=3, callbacks=[InterruptAfter(steps)])
+    with pytest.raises(helpers.Interrupt):
+        fit(checkpoint_dir=directory, checkpoint_every=3,
+            callbacks=[helpers.InterruptAfter(steps)])
     assert checkpoint.list_checkpoints(directory)
     resumed, history = fit(checkpoint_dir=directory, checkpoint_every=3,
                            resume_from=directory)
@@ -121,7 +108,7 @@ def test_resume_mid_epoch_is_bit_identical(files, make_mlp, tmp_path, steps):
 
 @pytest.mark.parametrize("steps", [75, 90])
 def test_resume_with_callbacks_that_hold_state_is_bit_identical(files, make_mlp, tmp_path,
-                                                                steps):
+                                                                steps, helpers):
     def fit(**options):
         s = stream(files, target="y", batch_rows=30, shuffle_buffer=70, seed=4)
         train, val, _ = s.split(val=0.3, test=0.1)
@@ -138,8 +125,9 @@ def test_resume_with_callbacks_that_hold_state_is_bit_identical(files, make_mlp,
     reference, ref_history = fit()
     assert len(ref_history.epoch) < 12              # early stopping ended it
     directory = tmp_path / "ckpt"
-    with pytest.raises(Interrupt):
-        fit(checkpoint_dir=directory, checkpoint_every=5, callbacks=[InterruptAfter(steps)])
+    with pytest.raises(helpers.Interrupt):
+        fit(checkpoint_dir=directory, checkpoint_every=5,
+            callbacks=[helpers.InterruptAfter(steps)])
     resumed, history = fit(checkpoint_dir=directory, checkpoint_every=5,
                            resume_from=directory)
     assert history.history == ref_history.history
