@@ -32,6 +32,22 @@ def write_parts(folder, sizes=(120, 150, 130), *, seed=0, row_group=32):
     return folder
 
 
+@pytest.fixture
+def statistics_passes(monkeypatch):
+    """The `covariance` argument of every statistics pass a Stream makes, in order."""
+    from gradkit.data.stream import Stream
+
+    passes = []
+    real = Stream._statistics_pass
+
+    def counted(self, covariance):
+        passes.append(covariance)
+        return real(self, covariance)
+
+    monkeypatch.setattr(Stream, "_statistics_pass", counted)
+    return passes
+
+
 FLAGS = ("--target", "label", "--hidden", "16", "--epochs", "2", "--batch-size", "16",
          "--quiet", "--shuffle-buffer", "50")
 
@@ -159,24 +175,15 @@ def test_sigkill_then_resume_of_a_streamed_run_is_bit_identical(tmp_path):
 
 
 def test_an_ensemble_streams_with_one_statistics_pass_and_sums_its_test_split(
-        kit, tmp_path, monkeypatch):
-    from gradkit.data.stream import Stream
+        kit, tmp_path, statistics_passes):
     from gradkit.practice.ensemble import Ensemble
 
-    passes = []
-    real = Stream._statistics_pass
-
-    def counted(self, covariance):
-        passes.append(covariance)
-        return real(self, covariance)
-
-    monkeypatch.setattr(Stream, "_statistics_pass", counted)
     data = write_parts(tmp_path / "parts")
     out = tmp_path / "ens"
     result = kit.run("train", data, *FLAGS, "--ensemble", "3", "--out", out)
     assert result.exit_code == 0, result.output
     assert "ensemble of 3: test accuracy" in result.output
-    assert passes == [False]                        # shared by the three members
+    assert statistics_passes == [False]             # shared by the three members
     report = json.loads((out / "ensemble.json").read_text())
     assert report["seeds"] == [1, 2, 3] and report["run"]["data"] == str(data)
 
@@ -235,24 +242,14 @@ def test_a_streamed_regression_ensemble_sums_r2_over_batches(tmp_path):
         assert run.test_metrics[key] == pytest.approx(whole[key], rel=1e-5, abs=1e-7), key
 
 
-def test_search_streams_a_folder_with_one_statistics_pass(kit, tmp_path, monkeypatch):
-    from gradkit.data.stream import Stream
-
-    passes = []
-    real = Stream._statistics_pass
-
-    def counted(self, covariance):
-        passes.append(covariance)
-        return real(self, covariance)
-
-    monkeypatch.setattr(Stream, "_statistics_pass", counted)
+def test_search_streams_a_folder_with_one_statistics_pass(kit, tmp_path, statistics_passes):
     data = write_parts(tmp_path / "parts")
     out = tmp_path / "search"
     result = kit.run("search", data, "--target", "label", "--trials", "2", "--epochs", "1",
                      "--workers", "1",
                      "--sampler", "random", "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
-    assert passes == [False]           # made once by the search, loaded by both trials
+    assert statistics_passes == [False]   # made once by the search, loaded by both trials
     best = json.loads((out / "best.json").read_text())
     assert best["run"]["data"] == str(data.resolve())
     assert best["run"]["statistics"] == str(out / "statistics.safetensors")

@@ -10,7 +10,7 @@ import sys
 import click
 
 from gradkit.cli._app import EXIT_DIVERGED, cli, handle_errors
-from gradkit.cli._run import _TRAIN_FLAGS, _run_name, _test_file_replaces_split, train
+from gradkit.cli._run import _run_name, config_from_flags, train
 from gradkit.errors import ConfigError
 
 @cli.command("search")
@@ -178,15 +178,8 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
     `gradkit train --config recommended.json`).
     """
     from gradkit.practice.doctor import doctor
-    from gradkit.practice.run import RunConfig
 
-    config = RunConfig.from_file(config_file) if config_file else RunConfig()
-    if data is not None:
-        config.data = data
-    for flag, field in _TRAIN_FLAGS.items():
-        if flags.get(flag) is not None:
-            setattr(config, field, flags[flag])
-    _test_file_replaces_split(config, flags)
+    config = config_from_flags(config_file, data, flags)
     config.validate()
     out = out or os.path.join("runs", "doctor-" + _run_name(config.data))
     click.echo(f"gradkit doctor {config.data} -> {out}")

@@ -42,6 +42,22 @@ _TRAIN_FLAGS = {
 }
 
 
+def config_from_flags(config_file, data, flags):
+    """The RunConfig of `train` and `doctor`: the --config file (or the defaults), DATA, then
+    the flags given. A --target of digits stays text: the loader takes a column of that name
+    first, and an index only when no column has that name."""
+    from gradkit.practice.run import RunConfig
+
+    config = RunConfig.from_file(config_file) if config_file else RunConfig()
+    if data is not None:
+        config.data = data
+    for flag, field in _TRAIN_FLAGS.items():
+        if flags.get(flag) is not None:
+            setattr(config, field, flags[flag])
+    _test_file_replaces_split(config, flags)
+    return config
+
+
 def _test_file_replaces_split(config, flags):
     """--test-data without --test: the test file replaces the test split, so all of the
     training file trains (a --test fraction given as well is refused by validate)."""
@@ -109,17 +125,9 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     confusion_matrix.png.
     """
     from gradkit.practice import train_ensemble
-    from gradkit.practice.run import RunConfig, train_run
+    from gradkit.practice.run import train_run
 
-    config = RunConfig.from_file(config_file) if config_file else RunConfig()
-    if data is not None:
-        config.data = data
-    for flag, field in _TRAIN_FLAGS.items():
-        if flags.get(flag) is not None:
-            setattr(config, field, flags[flag])
-    # A --target of digits stays text: the loader takes a column of that name first, and an
-    # index only when no column has that name.
-    _test_file_replaces_split(config, flags)
+    config = config_from_flags(config_file, data, flags)
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
         config.batch_size = None     # all rows: L-BFGS "works very well in full batch" (notes)
     config.validate()

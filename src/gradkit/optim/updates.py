@@ -109,11 +109,17 @@ def adagrad_update(p, g, c, *, lr, eps, eps_inside_sqrt=False, scratch=None):
     s = _work(scratch, p)
     np.multiply(g, g, out=s)
     np.add(c, s, out=c)
+    _step_by_root(p, g, c, s, lr=lr, eps=eps, eps_inside_sqrt=eps_inside_sqrt)
+
+
+def _step_by_root(p, g, acc, s, *, lr, eps, eps_inside_sqrt):
+    """θ ← θ − η g / (√acc + ε), or θ − η g / √(acc + ε): the step Adagrad and RMSProp share,
+    with `s` as work space."""
     if eps_inside_sqrt:
-        np.add(c, eps, out=s)
+        np.add(acc, eps, out=s)
         np.sqrt(s, out=s)
     else:
-        np.sqrt(c, out=s)
+        np.sqrt(acc, out=s)
         np.add(s, eps, out=s)
     np.divide(g, s, out=s)
     axpy(-lr, s, p, s)
@@ -133,14 +139,7 @@ def rmsprop_update(p, g, v, *, lr, gamma, eps, eps_inside_sqrt=False, scratch=No
     axpy(1.0 - gamma, s, v, s)
     if flush:
         flush_subnormal(v, s)
-    if eps_inside_sqrt:
-        np.add(v, eps, out=s)
-        np.sqrt(s, out=s)
-    else:
-        np.sqrt(v, out=s)
-        np.add(s, eps, out=s)
-    np.divide(g, s, out=s)
-    axpy(-lr, s, p, s)
+    _step_by_root(p, g, v, s, lr=lr, eps=eps, eps_inside_sqrt=eps_inside_sqrt)
 
 
 def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None, flush=False):
