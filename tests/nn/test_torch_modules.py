@@ -281,3 +281,74 @@ def test_module_list_identity_and_children():
     assert [name for name, _ in net.named_children()] == ["blocks", "skip"]
     assert len(list(net.blocks.children())) == 3 and len(net.blocks) == 3
     assert net(gk.ones(2, 4)).shape == (2, 4)
+
+
+@pytest.mark.parametrize("shape", [(8, 5), (6, 5, 4)])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm1d_matches_pytorch_in_training_and_evaluation(shape, momentum):
+    torch = torch_or_skip()
+    torch.manual_seed(0)
+    theirs, ours = torch.nn.BatchNorm1d(5, momentum=momentum), nn.BatchNorm1d(5, momentum=momentum)
+    with torch.no_grad():
+        theirs.weight.uniform_()
+        theirs.bias.uniform_()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        X = (rng.normal(size=shape) * 3 + 1).astype(np.float32)
+        xt, xg = torch.tensor(X, requires_grad=True), gk.tensor(X, requires_grad=True)
+        yt, yg = theirs(xt), ours(xg)
+        (yt ** 3).sum().backward()
+        (yg ** 3).sum().backward()
+        np.testing.assert_allclose(yg.data, yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(xg.grad, xt.grad.numpy(), rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-3,
+                                   atol=1e-3)
+        theirs.zero_grad()
+        ours.zero_grad()
+    # The running variance is the unbiased one, weighted by momentum as PyTorch weighs it.
+    for name, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[name], value.numpy(), rtol=1e-5,
+                                   err_msg=name)
+    theirs.eval()
+    ours.eval()
+    X = rng.normal(size=shape).astype(np.float32)
+    np.testing.assert_allclose(ours(gk.tensor(X)).data, theirs(torch.tensor(X)).detach().numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm1d_state_dict_names_follow_pytorchs_options():
+    assert list(nn.BatchNorm1d(3).state_dict()) == [
+        "weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    assert list(nn.BatchNorm1d(3, bias=False).state_dict()) == [
+        "weight", "running_mean", "running_var", "num_batches_tracked"]
+    assert list(nn.BatchNorm1d(3, affine=False).state_dict()) == [
+        "running_mean", "running_var", "num_batches_tracked"]
+    assert list(nn.BatchNorm1d(3, track_running_stats=False).state_dict()) == ["weight", "bias"]
+
+
+def test_batchnorm1d_gradients_match_central_differences():
+    rng = np.random.default_rng(1)
+    layer = nn.BatchNorm1d(3, dtype=np.float64)
+    layer.weight.data[...] = rng.uniform(0.5, 2, 3)
+    layer.bias.data[...] = rng.normal(size=3)
+
+    def f(x, weight, bias):          # gradcheck hands over float64 copies of the parameters
+        layer.weight, layer.bias = weight, bias
+        return layer(x) ** 2
+
+    for shape in [(5, 3), (4, 3, 2)]:
+        x = gk.tensor(rng.normal(size=shape), requires_grad=True)
+        assert gk.gradcheck(f, x, layer.weight, layer.bias)
+
+
+def test_batchnorm1d_refuses_what_pytorch_refuses():
+    with pytest.raises(ValueError, match=r"expects an input of shape \(N, 4\) or \(N, 4, L\), "
+                                         r"got \(2, 3\)"):
+        nn.BatchNorm1d(4)(gk.zeros(2, 3))
+    with pytest.raises(ValueError, match="more than 1 value per channel when training"):
+        nn.BatchNorm1d(3)(gk.zeros(1, 3))
+    layer = nn.BatchNorm1d(3).eval()
+    assert layer(gk.zeros(1, 3)).shape == (1, 3)         # one sample is fine in evaluation
+    with pytest.raises(ValueError, match="momentum must be a number in"):
+        nn.BatchNorm1d(3, momentum=1.5)

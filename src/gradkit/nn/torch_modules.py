@@ -194,6 +194,96 @@ class Dropout(_Elementwise):
         return f"p={self.p}"
 
 
+class BatchNorm1d(Module):
+    """PyTorch's batch normalization over the channel axis of (N, C) or (N, C, L) inputs.
+
+    Training mode normalizes with the batch's mean and biased variance; the running
+    statistics follow PyTorch's rule, in which `momentum` weighs the new value:
+        running = (1 - momentum) · running + momentum · batch statistic,
+    with the batch's unbiased variance (divide by n - 1) for `running_var`, and
+    `momentum=None` taking the cumulative average. Evaluation mode normalizes with the
+    running statistics. (gradkit's `BatchNorm` and Keras's `BatchNormalization` weigh the old
+    value by `momentum` and keep the biased variance, so this is its own module, not an alias.)
+    """
+
+    _buffers = ("running_mean", "running_var", "num_batches_tracked")
+    _running_buffers = _buffers
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+        self.num_features = _positive_int("num_features", num_features)
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"eps must be a number > 0, got eps={eps!r}")
+        if momentum is not None and (isinstance(momentum, bool)
+                                     or not isinstance(momentum, (int, float))
+                                     or not 0 <= momentum <= 1):
+            raise ValueError(f"momentum must be a number in [0, 1] or None, got "
+                             f"momentum={momentum!r}")
+        for key, value in (("affine", affine), ("track_running_stats", track_running_stats),
+                           ("bias", bias)):
+            if value not in (True, False):
+                raise ValueError(f"{key} must be True or False, got {key}={value!r}")
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"gradkit runs on the CPU only, got device={device!r}; use 'cpu'")
+        dtype = np.dtype(np.float32 if dtype is None else dtype)
+        self.eps, self.momentum = float(eps), None if momentum is None else float(momentum)
+        self.affine, self.track_running_stats = affine, track_running_stats
+        c = self.num_features
+        self.weight = Parameter(np.ones(c, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(c, dtype=dtype)) if affine and bias else None
+        if track_running_stats:
+            self.running_mean = np.zeros(c, dtype=dtype)
+            self.running_var = np.ones(c, dtype=dtype)
+            self.num_batches_tracked = np.zeros((), dtype=np.int64)
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d(num_features={self.num_features}) expects an input "
+                             f"of shape (N, {self.num_features}) or (N, {self.num_features}, L), "
+                             f"got {tuple(x.shape)}")
+        axes = (0,) if x.ndim == 2 else (0, 2)
+        channel = (1, self.num_features) + (1,) * (x.ndim - 2)
+        n = x.size // self.num_features
+        if self.training or not self.track_running_stats:
+            if self.training and n == 1:
+                raise ValueError(f"BatchNorm1d: expected more than 1 value per channel when "
+                                 f"training, got input of shape {tuple(x.shape)}")
+            mean = ag.mean(x, axis=axes, keepdims=True)
+            d = x - mean
+            var = ag.mean(d * d, axis=axes, keepdims=True)
+            if self.training and self.track_running_stats:
+                self._update_running(mean.data.reshape(-1), var.data.reshape(-1) * (n / (n - 1)))
+            inv_std = (var + self.eps) ** -0.5
+        else:
+            d = x - self.running_mean.reshape(channel).astype(x.dtype, copy=False)
+            inv_std = 1.0 / np.sqrt(self.running_var.reshape(channel).astype(x.dtype, copy=False)
+                                    + self.eps)
+        y = d * inv_std
+        if self.weight is not None:
+            y = y * self.weight.reshape(channel)
+        if self.bias is not None:
+            y = y + self.bias.reshape(channel)
+        return y
+
+    def _update_running(self, mean, var):
+        # In place, so the arrays named_buffers() and state_dict() hand out stay the live ones.
+        self.num_batches_tracked += 1
+        m = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+             else self.momentum)
+        self.running_mean *= 1.0 - m
+        self.running_mean += m * mean
+        self.running_var *= 1.0 - m
+        self.running_var += m * var
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None or not self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
 class Sequential(Module):
     """Modules applied in order: `Sequential(m1, m2, ...)` or `Sequential(OrderedDict)`.
 
