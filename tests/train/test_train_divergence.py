@@ -160,3 +160,33 @@ def test_the_guard_can_be_switched_off_to_skip_bad_steps(toy, helpers):
     # The bad step was skipped: the weights before step 4 are those before step 3.
     assert helpers.weights_equal(recorder.before_batch[2], recorder.before_batch[3])
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_kerass_terminate_on_nan_stops_gracefully_at_the_end_of_that_batch(toy, helpers, capsys):
+    # Keras's TerminateOnNaN() sets model.stop_training: fit returns its history, the epoch's
+    # loss is NaN, and on_train_end runs. gradkit's weights are those from before the bad step.
+    X, y = toy
+    model = nan_model(11)                                 # epoch 2, batch 3 (0-based 2)
+    recorder = helpers.Recorder()
+    ended = []
+
+    class End(gk.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            ended.append(dict(logs or {}))
+
+    history = model.fit(X, y, epochs=5, batch_size=16, seed=0, verbose=0,
+                        callbacks=[cb.TerminateOnNaN(), recorder, End()])
+    assert "Batch 2: Invalid loss, terminating training" in capsys.readouterr().out
+    assert history.epoch == [0, 1] and np.isnan(history.history["loss"][1])
+    assert np.isfinite(history.history["loss"][0])
+    assert len(recorder.before_batch) == 11 and ended == [{}]
+    assert helpers.weights_equal(model.get_weights(), recorder.before_batch[-1])
+
+
+def test_terminate_on_nan_with_raise_error_raises_a_runtime_error(toy):
+    X, y = toy
+    with pytest.raises(RuntimeError, match=expected_message(1, 3)):
+        nan_model(3).fit(X, y, epochs=1, batch_size=16, seed=0, verbose=0,
+                         callbacks=[cb.TerminateOnNaN(raise_error=True)])
+    with pytest.raises(ValueError, match="raise_error must be True or False"):
+        cb.TerminateOnNaN(raise_error="yes")

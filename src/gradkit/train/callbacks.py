@@ -395,16 +395,38 @@ class ReduceLROnPlateau(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """On by default in `fit`: a non-finite loss or gradient stops training at that step,
-    before the weights change, with `gk.TrainingDiverged` naming the epoch and batch.
+    """What `fit` does at a step whose loss or gradient is not finite. The step is never
+    applied, so the weights stay those from before it.
 
-    The check itself lives in the training step (it must happen before the update); this
-    callback only switches it on or off: pass `TerminateOnNaN(enabled=False)` to skip the step
-    and go on instead.
+    - Not passed to `fit` (gradkit's default): training stops with `gk.TrainingDiverged`
+      naming the epoch and batch.
+    - `TerminateOnNaN()`, Keras's form: training stops at the end of that batch, as Keras's
+      `model.stop_training = True`, and `fit` returns its history; the epoch's logs count the
+      non-finite loss (Keras's epoch loss is NaN too). Keras's weights would hold the NaN
+      step; gradkit's are those from before it.
+    - `TerminateOnNaN(raise_error=True)`: `gk.TrainingDiverged`, a `RuntimeError` (Keras raises
+      a `RuntimeError` too).
+    - `TerminateOnNaN(enabled=False)`: the step is skipped and training goes on.
+
+    The check itself lives in the training step (it must happen before the update).
     """
 
-    def __init__(self, enabled=True):
-        self.enabled = enabled
+    def __init__(self, raise_error=False, *, enabled=True):
+        for key, value in (("raise_error", raise_error), ("enabled", enabled)):
+            if value not in (True, False):
+                raise ValueError(f"TerminateOnNaN: {key} must be True or False, got "
+                                 f"{key}={value!r}")
+        self.raise_error, self.enabled = bool(raise_error), bool(enabled)
+
+    def unapplied_step(self, model, callbacks, epoch, batch, loss):
+        """A step the model refused: raise, or (Keras's graceful stop) end training after this
+        batch; returns quietly where the step is to be skipped."""
+        if not self.enabled:
+            return
+        if self.raise_error:
+            raise self.stop(callbacks, epoch, batch, loss)
+        print(f"Batch {batch}: Invalid loss, terminating training", flush=True)
+        model.stop_training = True
 
     @staticmethod
     def stop(callbacks, epoch, batch, loss):

@@ -85,7 +85,7 @@ def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
         validation_data: (X_val, y_val) instead of a split.
         class_weight: {class: weight} or per-class array; sample_weight: one weight per row.
         callbacks: list of `Callback`s. A non-finite loss or gradient raises
-            `TrainingDiverged` unless `TerminateOnNaN(enabled=False)` is passed.
+            `TrainingDiverged` unless a `TerminateOnNaN` callback says otherwise.
         seed: seeds shuffling, weight initialization and dropout: same seed, same weights.
         verbose: as Keras's: 0 nothing; 1 ("auto") a progress bar on a terminal and one line
             per epoch elsewhere (a script piped to a log); 2 one line per epoch.
@@ -176,7 +176,8 @@ def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkp
     model.optimizer.bind(model.parameters())
 
     user_cbs = list(callbacks or [])
-    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)), TerminateOnNaN())
+    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)),
+                 TerminateOnNaN(raise_error=True))
     verbose = _boundary.verbosity(verbose)
     if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
         user_cbs.insert(0, ProgressBar(verbose=verbose))
@@ -262,9 +263,10 @@ def _train_batch(run, epoch, b):
     cbs.on_batch_begin(b, batch_logs)
     value, out, applied = run.model.train_step(xb, data.y[idx],
                                                None if data.w is None else data.w[idx])
-    if not applied and run.guard.enabled:
-        raise TerminateOnNaN.stop(cbs, epoch, b, value)
-    run.step += 1
+    if applied:
+        run.step += 1
+    else:
+        run.guard.unapplied_step(run.model, cbs, epoch, b, value)
     run.acc.add(idx, value, out)
     run.history.batch_loss.append(value)
     # Keras's batch logs: the mean loss of the epoch so far (its progress bar's number).

@@ -131,7 +131,8 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
     model.optimizer.bind(model.parameters())
     StreamMetrics(model)          # refuses a metric without a streamed form before any step
     user_cbs = list(callbacks or [])
-    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)), TerminateOnNaN())
+    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)),
+                 TerminateOnNaN(raise_error=True))
     verbose = _boundary.verbosity(verbose)
     if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
         user_cbs.insert(0, ProgressBar(verbose=verbose))
@@ -183,9 +184,10 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                 wb = row_weights(yb, class_weight=class_weight, sample_weight=None,
                                  class_names=model.class_names)
                 value, out, applied = model.train_step(xb, yb, wb)
-                if not applied and guard.enabled:
-                    raise TerminateOnNaN.stop(cbs, epoch, b, value)
-                step += 1
+                if applied:
+                    step += 1
+                else:
+                    guard.unapplied_step(model, cbs, epoch, b, value)
                 acc.add(value, yb, out)
                 history.batch_loss.append(value)
                 # Keras's batch logs: the mean loss of the epoch so far.
