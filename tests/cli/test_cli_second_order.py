@@ -74,3 +74,17 @@ def test_random_projection_preprocessing_from_the_command_line(kit, tmp_path):
                      "--out", tmp_path / "bad")
     assert result.exit_code == 2
     assert "random_projection' needs pca_components" in kit.error_line(result)
+
+
+def test_newton_on_a_network_too_large_for_its_hessian_is_one_line_and_leaves_no_folder(
+        kit, tmp_path):
+    out = tmp_path / "run"
+    result = kit.run("train", "xor", "--optimizer", "newton", "--hidden", "64,64", "--epochs",
+                     "1", "--quiet", "--out", out)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "error: Newton forms an N×N Hessian from 2N gradient evaluations; got N=4482 "
+        "parameters, expected at most max_params=2000; use a smaller network, or L-BFGS or "
+        "Adam")
+    assert "Traceback" not in result.output
+    assert not out.exists()

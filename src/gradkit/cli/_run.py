@@ -72,7 +72,7 @@ def _test_file_replaces_split(config, flags):
 @click.option("--hidden", callback=_hidden, help="Hidden layer sizes, e.g. 512,512.  [default: 256,256]")
 @click.option("--activation", help="relu, tanh, sigmoid, leaky_relu, elu, gelu, silu, softplus.  [default: relu]")
 @click.option("--init", help="Weight initializer: he_normal, glorot_uniform, lecun_normal, orthogonal, ...  [default: he_normal]")
-@click.option("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw; lbfgs, newton (full batch unless --batch-size is given).  [default: adam]")
+@click.option("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw; lbfgs, newton (full batch unless --batch-size is given; an epoch is one optimizer call, up to 100 L-BFGS or 20 Newton iterations).  [default: adam]")
 @click.option("--lr", type=float, help="Learning rate.  [default: 1e-3]")
 @click.option("--schedule", help="constant, cosine, step, exponential, inverse_time, linear, inverse_sqrt.  [default: constant]")
 @click.option("--batch-size", type=int, help="Mini-batch size.  [default: 32]")

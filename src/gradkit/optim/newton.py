@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from gradkit.errors import ConfigError
 from gradkit.optim.lbfgs import _count, _tolerance
 from gradkit.optim.optimizer import MinimizeResult, Optimizer
 
@@ -57,9 +58,10 @@ class Newton(Optimizer):
     def bind(self, params):
         super().bind(params)
         if self._flat.size > self.max_params:
-            raise ValueError(f"Newton forms an N×N Hessian from 2N gradient evaluations; got "
+            # A ConfigError (a ValueError): the CLI reports it in one line, as a bad flag.
+            raise ConfigError(f"Newton forms an N×N Hessian from 2N gradient evaluations; got "
                              f"N={self._flat.size} parameters, expected at most "
-                             f"max_params={self.max_params} (use LBFGS or Adam)")
+                             f"max_params={self.max_params}; use a smaller network, or L-BFGS or Adam")
         return self
 
     def hessian(self, closure):

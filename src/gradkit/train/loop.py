@@ -80,7 +80,8 @@ def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
         batch_size, epochs, shuffle: the mini-batch schedule (reshuffled every epoch).
             batch_size=None means 32, or every training row at once for the full-batch
             optimizers (L-BFGS, Newton: the notes' "usually works very well in full batch"),
-            whose `step(closure)` then makes one epoch; they accept a smaller batch if given.
+            whose `step(closure)` then makes one epoch (up to `maxiter` iterations: 100 for
+            L-BFGS, 20 for Newton); they accept a smaller batch if given.
         validation_split: fraction of the rows (taken from the end, before shuffling) held out.
         validation_data: (X_val, y_val) instead of a split.
         class_weight: {class: weight} or per-class array; sample_weight: one weight per row.
