@@ -381,3 +381,15 @@ def test_render_lists_every_figure_with_its_paragraph_and_numbers():
         assert f"Paragraph of {name}." in text
     assert "- a_number: 0.12346" in text and "- flag: `True`" in text
     assert "- values: [1, 2.5]" in text
+
+
+def test_the_gallery_page_shows_every_script_in_order_with_its_committed_png():
+    # make gallery rewrites examples/README.md; a script added to GALLERY without a rebuild,
+    # or a PNG missing from the repository, would leave the page short of a figure.
+    build = load("build_readme")
+    page = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    shown = [line.split("](images/")[1].rstrip(")") for line in page.splitlines()
+             if line.startswith("![") and "](images/" in line]
+    assert [Path(png).stem for png in shown] == build.GALLERY
+    for png in shown:
+        check_png(EXAMPLES / "images" / png)
