@@ -10,17 +10,21 @@ import pytest
 import gradkit as gk
 from gradkit import _fast
 
-# A process that takes one Adam step over MIN_SIZE weights, then says whether numba is loaded
-# and where relu's gradient comes from, before and after.
-_ADAM_STEP = """
+# A process whose Adam updates 2**20 weights a step: it says whether numba is loaded and where
+# relu's gradient comes from before any step, after the step that brings its updates to just
+# under COMPILE_AFTER, and after the one that reaches it.
+_ADAM_STEPS = """
 import sys, numpy as np, gradkit as gk
 relu = gk.PRIMITIVES["relu"]
-before = relu.vjps[0].__module__
-w = gk.nn.Parameter(np.ones(gk._fast.MIN_SIZE, np.float32))
+print(gk.kernels_enabled(), "numba" in sys.modules, relu.vjps[0].__module__)
+w = gk.nn.Parameter(np.ones(1 << 20, np.float32))
 opt = gk.optim.Adam([w], 1e-3)
 w.grad[...] = 1.0
-opt.step()
-print(gk.kernels_enabled(), "numba" in sys.modules, before, relu.vjps[0].__module__)
+steps = -(-gk._fast.COMPILE_AFTER // (1 << 20))
+for step in range(steps):
+    opt.step()
+    if step >= steps - 2:
+        print("numba" in sys.modules, relu.vjps[0].__module__)
 """
 REFERENCE, FAST = "gradkit.autograd.primitives", "gradkit._fast"
 
@@ -36,14 +40,14 @@ def test_import_gradkit_does_not_import_numba():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_a_large_adam_step_compiles_the_kernels_unless_the_variable_says_0():
+def test_the_kernels_compile_once_adam_has_done_the_work_they_cost_unless_the_variable_says_0():
     pytest.importorskip("numba", reason="numba is not installed: nothing to compile")
     # Until then the table is the reference, with no call in between; after, relu's kernel.
-    on = ["True", "True", REFERENCE, FAST]
-    assert _python(_ADAM_STEP).stdout.split() == on
-    assert _python(_ADAM_STEP, GRADKIT_KERNELS="1").stdout.split() == on
-    off = ["False", "False", REFERENCE, REFERENCE]
-    assert _python(_ADAM_STEP, GRADKIT_KERNELS="0").stdout.split() == off
+    on = ["True", "False", REFERENCE, "False", REFERENCE, "True", FAST]
+    assert _python(_ADAM_STEPS).stdout.split() == on
+    assert _python(_ADAM_STEPS, GRADKIT_KERNELS="1").stdout.split() == on
+    off = ["False", "False", REFERENCE] + ["False", REFERENCE] * 2
+    assert _python(_ADAM_STEPS, GRADKIT_KERNELS="0").stdout.split() == off
 
 
 def test_a_bad_value_of_the_variable_is_one_clear_error():
@@ -53,13 +57,14 @@ def test_a_bad_value_of_the_variable_is_one_clear_error():
             "got GRADKIT_KERNELS='yes'") in out.stderr
 
 
-def test_a_small_cli_run_never_imports_numba(tmp_path):
+def test_the_default_cli_run_on_a_small_data_set_never_imports_numba(tmp_path):
+    # gradkit train's default network (two hidden layers of 256 units, over MIN_SIZE weights)
+    # on iris: a few hundred steps, far less work than loading numba costs.
     code = ("import sys\nfrom gradkit.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e\n"
             "print('numba' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, "train", "xor", "--hidden", "8",
-                          "--epochs", "2", "--out", str(tmp_path / "run")],
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code, "train", "iris", "--epochs", "5",
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "False"
     assert (tmp_path / "run" / "model.safetensors").exists()
