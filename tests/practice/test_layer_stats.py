@@ -119,3 +119,34 @@ def test_batchnorm_statistics_are_left_alone(batch, tmp_path):
     data = (tmp_path / "stats.png").read_bytes()
     assert data[:8] == PNG and len(data) > 1024
     assert "| layer 2 (Activation relu) | relu |" in stats.table()
+
+
+def test_gradkits_figures_leave_the_users_matplotlib_backend_and_pyplot_alone(tmp_path):
+    # A library that switched the backend (matplotlib.use("Agg", force=True)) would break a
+    # notebook's inline figures; gradkit draws on Figure objects and never touches pyplot.
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import sys, numpy as np, matplotlib
+import gradkit as gk
+from gradkit.practice import plots
+from gradkit.practice.layer_stats import layer_stats, plot_layer_stats
+X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+y = (X[:, 0] > 0).astype(int)
+model = gk.Sequential([gk.layers.Dense(8, activation="relu"), gk.layers.Dense(2)])
+model.compile("adam", "cross_entropy", ["accuracy"])
+history = model.fit(X, y, epochs=2, verbose=0, validation_split=0.2)
+out = sys.argv[1]
+plots.learning_curves(history, out + "/curves.png", metric="accuracy")
+plots.confusion_matrix(np.array([[5, 1], [2, 7]]), ["a", "b"], out + "/confusion.png")
+plot_layer_stats(layer_stats(model, X), out + "/stats.png")
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True, env={**os.environ, "MPLBACKEND": "svg"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["svg", "False"]
+    for name in ("curves", "confusion", "stats"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradkit import _atomic
-from gradkit.practice.plots import _pyplot, _save, moving_average
+from gradkit.practice.plots import _figures, _save, moving_average
 
 
 @dataclass
@@ -146,7 +146,7 @@ class DoctorReport:
 
 def plot_overfit(runs, path, n):
     """Step 2: the mini-batch loss against the step, one line per attempt (log y axis)."""
-    plt = _pyplot()
+    plt = _figures()
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     positive = True
     for (name, res), color in zip(runs.items(), ("tab:blue", "tab:orange", "tab:green",
@@ -171,12 +171,11 @@ def plot_overfit(runs, path, n):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
-    plt.close(fig)
 
 
 def plot_search(coarse, fine, best, score_name, path, epochs=None):
     """Steps 4-5: every trial in the (learning rate, L2) plane, coloured by its score."""
-    plt = _pyplot()
+    plt = _figures()
     fig, ax = plt.subplots(figsize=(7.2, 5.2))
     trials = [t for t in coarse + fine if not t["diverged"]]
     scores = [t["score"] for t in trials]
@@ -207,4 +206,3 @@ def plot_search(coarse, fine, best, score_name, path, epochs=None):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="best")
     _save(fig, path)
-    plt.close(fig)

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from gradkit.practice.plots import _pyplot, _save
+from gradkit.practice.plots import _figures, _save
 
 
 def ranked_rows(study, direction):
@@ -107,7 +107,7 @@ def plot_search(rows, distributions, metric, path, *, title="gradkit search"):
     points coloured by trial number, the best starred, failed trials as red crosses below."""
     from optuna.distributions import CategoricalDistribution
 
-    plt = _pyplot()
+    plt = _figures()
     names = list(distributions)
     done = [r for r in rows if r["state"] == "COMPLETE"]
     failed = [r for r in rows if r["state"] == "FAIL"]
@@ -171,7 +171,6 @@ def plot_search(rows, distributions, metric, path, *, title="gradkit search"):
     n_failed = f", {len(failed)} failed" if failed else ""
     fig.suptitle(f"{title}: {metric} per hyper-parameter ({len(done)} trials{n_failed})")
     _save(fig, path)
-    plt.close(fig)
 
 
 def _numeric_axis(ax, dist):

@@ -28,7 +28,7 @@ import numpy as np
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses
 from gradkit.nn.layers import Activation, BatchNorm, Dense, PReLU
-from gradkit.practice.plots import _pyplot, _save
+from gradkit.practice.plots import _figures, _save
 from gradkit.train.inputs import encode_targets
 
 # Thresholds of the warnings (fractions, ratios); see `layer_stats`.
@@ -323,7 +323,7 @@ def _warnings(stats):
 
 def plot_layer_stats(stats, path, *, title=None, max_layers=8):
     """The notes' figure: mean and std per layer, and a histogram of each layer's outputs."""
-    plt = _pyplot()
+    plt = _figures()
     layers = list(stats)
     if not layers:
         raise ValueError("no layers to plot: the model has no layer that produces activations")
@@ -368,7 +368,6 @@ def plot_layer_stats(stats, path, *, title=None, max_layers=8):
         ax.tick_params(labelsize=7)
     fig.suptitle(title or f"Layer statistics on a batch of {stats.samples} samples")
     _save(fig, path)
-    plt.close(fig)
 
 
 __all__ = ["LayerStat", "LayerStats", "layer_stats", "plot_layer_stats"]

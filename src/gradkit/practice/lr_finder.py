@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradkit.practice.plots import _pyplot, _save
+from gradkit.practice.plots import _figures, _save
 from gradkit.train.inputs import as_features, encode_targets
 
 RULES = ("steepest", "min/10")
@@ -205,7 +205,7 @@ def lr_range_test(model, X, y, *, start=1e-6, stop=1.0, steps=100, batch_size=32
 
 def plot_lr_finder(result, path, *, title="Learning-rate range test"):
     """Loss against learning rate (log x axis): raw points, smoothed curve, the suggestion."""
-    plt = _pyplot()
+    plt = _figures()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     ax.plot(result.lrs, result.losses, ".", ms=3, alpha=0.35, color="tab:blue",
             label="loss of each mini-batch")
@@ -233,7 +233,6 @@ def plot_lr_finder(result, path, *, title="Learning-rate range test"):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left")
     _save(fig, path)
-    plt.close(fig)
 
 
 __all__ = ["LRFinderResult", "lr_range_test", "plot_lr_finder", "suggest"]

@@ -1,4 +1,4 @@
-"""Figures for runs: learning curves and confusion matrices (matplotlib, Agg backend, lazy)."""
+"""Figures for runs: learning curves and confusion matrices (matplotlib's object API, lazy)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,25 @@ import numpy as np
 from gradkit._atomic import atomic_write
 
 
-def _pyplot():
+def _figures():
+    """The few pyplot calls gradkit's figures make, on matplotlib's object API instead.
+
+    A `Figure` made directly is drawn by the Agg canvas its `savefig` picks, so gradkit chooses
+    no backend and leaves pyplot's state alone: the user's backend (a notebook's, an
+    `MPLBACKEND`) stays theirs, and no figure stays open in pyplot's list.
+    """
+    import types
+
     import matplotlib
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    def subplots(nrows=1, ncols=1, *, figsize=None, constrained_layout=None, **kwargs):
+        fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
 
-    return plt
+    return types.SimpleNamespace(figure=Figure, subplots=subplots, Normalize=Normalize,
+                                 get_cmap=lambda name: matplotlib.colormaps[name])
 
 
 def _save(fig, path):
@@ -35,7 +47,7 @@ def moving_average(values, window):
 def learning_curves(history, path, *, metric=None, title="Learning curves"):
     """Loss per batch (points and moving average) and per epoch (train and validation), and the
     metric per epoch — the two views the notes tell you to watch."""
-    plt = _pyplot()
+    plt = _figures()
     from matplotlib.ticker import MaxNLocator
 
     h = history.history
@@ -75,12 +87,11 @@ def learning_curves(history, path, *, metric=None, title="Learning curves"):
         ax.legend(fontsize=8)
     fig.suptitle(title)
     _save(fig, path)
-    plt.close(fig)
 
 
 def confusion_matrix(cm, class_names, path, *, title="Confusion matrix (test split)"):
     """Counts of true class (rows) against predicted class (columns), annotated."""
-    plt = _pyplot()
+    plt = _figures()
     cm = np.asarray(cm)
     n = len(cm)
     size = min(4 + 0.45 * n, 14)
@@ -101,7 +112,6 @@ def confusion_matrix(cm, class_names, path, *, title="Confusion matrix (test spl
                         color="white" if cm[i, j] > top / 2 else "black")
     ax.set_title(title)
     _save(fig, path)
-    plt.close(fig)
 
 
 __all__ = ["learning_curves", "confusion_matrix", "moving_average"]

@@ -27,7 +27,7 @@ import numpy as np
 import gradkit.autograd as ag
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn.layers import Activation, Dense, PReLU
-from gradkit.practice.plots import _pyplot, _save
+from gradkit.practice.plots import _figures, _save
 
 # Activations that are piecewise linear with a kink at 0: their on/off pattern marks a region.
 _PIECEWISE = {"relu", "leaky_relu", "prelu"}
@@ -161,7 +161,7 @@ def plot_decision_boundary(model, X, y, path, *, resolution=300, regions=False, 
     else:
         pred = np.argmax(logits, axis=1)
         n_classes = logits.shape[1]
-    plt = _pyplot()
+    plt = _figures()
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
     levels = np.arange(n_classes + 1) - 0.5
@@ -189,7 +189,6 @@ def plot_decision_boundary(model, X, y, path, *, resolution=300, regions=False, 
     ax.set_title(title or "Decision boundary")
     ax.legend(fontsize=8, loc="best")
     _save(fig, path)
-    plt.close(fig)
 
 
 __all__ = ["activation_patterns", "count_regions", "plot_decision_boundary", "upper_bound"]
