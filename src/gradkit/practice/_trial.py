@@ -24,6 +24,7 @@ import traceback
 import numpy as np
 
 from gradkit import _atomic
+from gradkit._threads import blas_limit
 from gradkit.errors import GradkitError
 from gradkit.practice.run import RunConfig, train_run
 from gradkit.train.callbacks import Callback
@@ -65,7 +66,7 @@ def run_trial(config, *, number, trials_dir, metric, blas_threads=None, attempt=
     os.mkdir(work)
     start = time.perf_counter()
     try:
-        with _blas_limit(blas_threads):
+        with blas_limit(blas_threads):
             result = _train(config, work, metric, stop_below)
     except GradkitError as err:          # diverged, bad setting, bad data: the trial failed
         result = _failed(metric, f"{type(err).__name__}: {err}")
@@ -193,18 +194,3 @@ def _files_sync(directory):
 
 def _json_roundtrip(obj):
     return json.loads(json.dumps(obj))
-
-
-@contextlib.contextmanager
-def _blas_limit(threads):
-    """Cap BLAS threads so that K trials in parallel do not each start all cores' worth."""
-    if not threads:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                  # an optional nicety: without it, BLAS picks
-        yield
-        return
-    with threadpool_limits(limits=threads, user_api="blas"):
-        yield

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from gradkit._atomic import atomic_write
@@ -14,8 +16,6 @@ def _figures():
     no backend and leaves pyplot's state alone: the user's backend (a notebook's, an
     `MPLBACKEND`) stays theirs, and no figure stays open in pyplot's list.
     """
-    import types
-
     import matplotlib
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
