@@ -157,6 +157,14 @@ def verbosity(verbose):
     raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got verbose={verbose!r}")
 
 
+def epoch_steps(optimizer, steps):
+    """Tell a schedule counted in epochs how many steps an epoch has: the loop knows, the
+    schedule was made before (see optim.schedules)."""
+    schedule = getattr(optimizer, "schedule", None)
+    if getattr(schedule, "per", None) == "epoch" and schedule.steps_per_epoch is None:
+        schedule.steps_per_epoch = steps
+
+
 def clock():
     return time.monotonic()
 

@@ -442,6 +442,18 @@ class TerminateOnNaN(Callback):
             "Lower the learning rate or check the data for extreme values.")
 
 
+def fit_callbacks(model, callbacks, verbose):
+    """What `fit` (on arrays or on a stream) calls: the user's callbacks, with a progress bar
+    first where `verbose` asks for one and none is given, and the NaN guard (the user's
+    `TerminateOnNaN`, else one that raises). Returns (CallbackList, guard)."""
+    user_cbs = list(callbacks or [])
+    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)),
+                 TerminateOnNaN(raise_error=True))
+    if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
+        user_cbs.insert(0, ProgressBar(verbose=verbose))
+    return CallbackList(user_cbs, model), guard
+
+
 class CSVLogger(Callback):
     """Write one row per epoch to a CSV file, rewritten atomically each epoch.
 

@@ -11,7 +11,7 @@ from gradkit._streams import is_stream
 from gradkit.errors import ModelFileError
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
-from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
+from gradkit.train.callbacks import CallbackList, TerminateOnNaN, fit_callbacks
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
 from gradkit.train.metrics import log_value
@@ -176,20 +176,11 @@ def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkp
     model._loss_plan()          # a loss that cannot go with the output layer: said first
     model.optimizer.bind(model.parameters())
 
-    user_cbs = list(callbacks or [])
-    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)),
-                 TerminateOnNaN(raise_error=True))
-    verbose = _boundary.verbosity(verbose)
-    if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
-        user_cbs.insert(0, ProgressBar(verbose=verbose))
-
+    cbs, guard = fit_callbacks(model, callbacks, _boundary.verbosity(verbose))
     n = len(data.X)
     steps = math.ceil(n / batch_size)
-    # Schedules counted in epochs leave steps_per_epoch to the loop (see optim.schedules).
-    schedule = getattr(model.optimizer, "schedule", None)
-    if getattr(schedule, "per", None) == "epoch" and schedule.steps_per_epoch is None:
-        schedule.steps_per_epoch = steps
-    return _Run(model=model, data=data, cbs=CallbackList(user_cbs, model), guard=guard, rng=rng,
+    _boundary.epoch_steps(model.optimizer, steps)
+    return _Run(model=model, data=data, cbs=cbs, guard=guard, rng=rng,
                 batch_size=batch_size, steps=steps, shuffle=shuffle, history=History(),
                 acc=_EpochAccumulator(n, tuple(model.output_shape), bool(model.metrics)),
                 checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)

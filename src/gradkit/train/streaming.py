@@ -26,7 +26,7 @@ from gradkit.nn import losses
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train import metrics as metrics_mod
-from gradkit.train.callbacks import CallbackList, ProgressBar, TerminateOnNaN
+from gradkit.train.callbacks import fit_callbacks
 from gradkit.train.history import History
 from gradkit.train.inputs import row_weights
 
@@ -130,17 +130,9 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
         model.build((data.n_features,), rng)
     model.optimizer.bind(model.parameters())
     StreamMetrics(model)          # refuses a metric without a streamed form before any step
-    user_cbs = list(callbacks or [])
-    guard = next((cb for cb in user_cbs if isinstance(cb, TerminateOnNaN)),
-                 TerminateOnNaN(raise_error=True))
-    verbose = _boundary.verbosity(verbose)
-    if verbose and not any(isinstance(cb, ProgressBar) for cb in user_cbs):
-        user_cbs.insert(0, ProgressBar(verbose=verbose))
-    cbs = CallbackList(user_cbs, model)
+    cbs, guard = fit_callbacks(model, callbacks, _boundary.verbosity(verbose))
     steps = math.ceil(n / batch_size)
-    schedule = getattr(model.optimizer, "schedule", None)
-    if getattr(schedule, "per", None) == "epoch" and schedule.steps_per_epoch is None:
-        schedule.steps_per_epoch = steps
+    _boundary.epoch_steps(model.optimizer, steps)
     fingerprint = json.loads(json.dumps(data.fingerprint()))
     history, start_epoch, step, state, scalars, saved = History(), 0, 0, None, None, None
     if resume_from is not None:
