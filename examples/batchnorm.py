@@ -42,7 +42,7 @@ def network(batchnorm):
 def gradient_norms(model, X, y):
     """‖∂L/∂W‖ of every Dense layer, from one forward and backward pass on (X, y)."""
     model.build(X.shape[1:], seed=0)
-    loss = model.loss(model(gk.tensor(X)), y)
+    loss = model.loss(model(gk.tensor(X), training=True), y)
     loss.backward()
     dense = [layer for layer in model.layers if isinstance(layer, gk.layers.Dense)]
     norms = [float(np.linalg.norm(layer.W.grad)) for layer in dense]

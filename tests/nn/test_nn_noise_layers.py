@@ -23,7 +23,7 @@ def test_dropout_zeroes_a_fraction_rate_and_scales_the_rest_by_one_over_keep():
     p = 0.3
     x = gk.tensor(np.random.default_rng(1).uniform(1.0, 2.0, size=(400, 50)), dtype=np.float64)
     layer = built(L.Dropout(p, seed=42), (50,))
-    out = layer(x).numpy()
+    out = layer(x, training=True).numpy()
     keep = np.random.default_rng(42).random((400, 50)) >= p      # the documented draw
     np.testing.assert_array_equal(out, np.where(keep, x.numpy() * (1 / (1 - p)), 0.0))
     assert np.mean(out == 0) == pytest.approx(p, abs=0.01)      # 20 000 units: std 0.003
@@ -33,23 +33,23 @@ def test_dropout_zeroes_a_fraction_rate_and_scales_the_rest_by_one_over_keep():
 def test_dropout_mask_changes_between_calls_and_its_gradient_is_the_mask():
     layer = built(L.Dropout(0.5, seed=0), (8,))
     x = gk.tensor(np.ones((4, 8)), requires_grad=True)
-    a = layer(x)
+    a = layer(x, training=True)
     a.sum().backward()
     np.testing.assert_array_equal(x.grad, a.numpy())              # d(x·m)/dx = m = out / 1
-    assert not np.array_equal(layer(x).numpy(), a.numpy())
+    assert not np.array_equal(layer(x, training=True).numpy(), a.numpy())
 
 
 def test_dropout_seed_wins_over_the_model_rng_which_wins_over_a_fresh_one():
     x = gk.tensor(np.ones((6, 10)))
-    seeded = [built(L.Dropout(0.5, seed=3), (10,), rng=np.random.default_rng(i))(x).numpy()
-              for i in (0, 1)]
+    seeded = [built(L.Dropout(0.5, seed=3), (10,), rng=np.random.default_rng(i))(
+        x, training=True).numpy() for i in (0, 1)]
     np.testing.assert_array_equal(*seeded)
-    shared = [built(L.Dropout(0.5), (10,), rng=np.random.default_rng(9))(x).numpy()
+    shared = [built(L.Dropout(0.5), (10,), rng=np.random.default_rng(9))(x, training=True).numpy()
               for _ in range(2)]
     np.testing.assert_array_equal(*shared)
     layer = built(L.Dropout(0.5), (10,), rng=np.random.default_rng(9))
     assert layer.rng is not None
-    assert not np.array_equal(layer(x).numpy(), seeded[0])
+    assert not np.array_equal(layer(x, training=True).numpy(), seeded[0])
 
 
 def test_dropout_rate_zero_is_the_identity_and_float32_stays_float32():
@@ -69,7 +69,7 @@ def _dropconnect(rate=0.5, seed=11):
 def test_dropconnect_drops_weights_with_one_mask_per_batch():
     layer = _dropconnect()
     x = np.random.default_rng(2).normal(size=(5, 4))
-    out = layer(gk.tensor(x, dtype=np.float64)).numpy()
+    out = layer(gk.tensor(x, dtype=np.float64), training=True).numpy()
     keep = np.random.default_rng(11).random((4, 3)) >= 0.5
     np.testing.assert_allclose(out, x @ np.where(keep, layer.W.numpy() / 0.5, 0.0) + layer.b.numpy(),
                                rtol=1e-12)
@@ -81,13 +81,13 @@ def test_dropconnect_evaluates_with_the_expected_weights():
     dense = np.asarray(x) @ layer.W.numpy() + layer.b.numpy()
     np.testing.assert_allclose(layer.eval()(x).numpy(), dense, rtol=1e-12)
     layer.train()
-    average = np.mean([layer(x).numpy() for _ in range(4000)], axis=0)
+    average = np.mean([layer(x, training=True).numpy() for _ in range(4000)], axis=0)
     np.testing.assert_allclose(average, dense, atol=0.05)     # E[W ⊙ M] = W
 
 
 def test_dropconnect_gradient_reaches_only_the_kept_weights():
     layer = _dropconnect(rate=0.5, seed=5)
-    layer(gk.tensor(np.ones((2, 4)), dtype=np.float64)).sum().backward()
+    layer(gk.tensor(np.ones((2, 4)), dtype=np.float64), training=True).sum().backward()
     keep = np.random.default_rng(5).random((4, 3)) >= 0.5
     np.testing.assert_allclose(layer.W.grad, np.where(keep, 2 / 0.5, 0.0))
     np.testing.assert_allclose(layer.b.grad, [2.0, 2.0, 2.0])
@@ -97,7 +97,7 @@ def test_dropconnect_gradient_reaches_only_the_kept_weights():
 def test_gaussian_noise_adds_seeded_normal_noise_in_training_only():
     x = gk.tensor(np.zeros((2000, 10)), dtype=np.float64)
     layer = built(L.GaussianNoise(0.5, seed=8), (10,))
-    out = layer(x).numpy()
+    out = layer(x, training=True).numpy()
     np.testing.assert_array_equal(out, np.random.default_rng(8).normal(0.0, 0.5, size=(2000, 10)))
     assert out.std() == pytest.approx(0.5, rel=0.02)
     assert layer.eval()(x) is x
@@ -116,7 +116,7 @@ def _shift(img, dy, dx):
 def test_random_shift_translates_each_image_and_fills_with_zeros(shape):
     x = np.random.default_rng(0).uniform(1, 2, size=shape)
     layer = built(L.RandomShift((2, 3), seed=4), shape[1:])
-    out = layer(gk.tensor(x, dtype=np.float64)).numpy()
+    out = layer(gk.tensor(x, dtype=np.float64), training=True).numpy()
     rng = np.random.default_rng(4)
     dy, dx = rng.integers(-2, 3, size=6), rng.integers(-3, 4, size=6)
     for i in range(6):
@@ -129,7 +129,7 @@ def test_random_shift_translates_each_image_and_fills_with_zeros(shape):
 def test_random_flip_mirrors_about_half_of_the_images():
     x = np.random.default_rng(1).normal(size=(400, 3, 4))
     layer = built(L.RandomFlip(horizontal=True, vertical=True, seed=2), (3, 4))
-    out = layer(gk.tensor(x, dtype=np.float64)).numpy()
+    out = layer(gk.tensor(x, dtype=np.float64), training=True).numpy()
     rng = np.random.default_rng(2)
     flip_v, flip_h = rng.random(400) < 0.5, rng.random(400) < 0.5     # vertical drawn first
     expected = np.where(flip_v[:, None, None], x[:, ::-1, :], x)
@@ -143,7 +143,7 @@ def test_random_flip_mirrors_about_half_of_the_images():
 def test_random_flip_horizontal_only_on_channels_last_images():
     x = np.arange(2 * 2 * 3 * 2, dtype=np.float64).reshape(2, 2, 3, 2)
     layer = built(L.RandomFlip(seed=0), (2, 3, 2))
-    out = layer(gk.tensor(x, dtype=np.float64)).numpy()
+    out = layer(gk.tensor(x, dtype=np.float64), training=True).numpy()
     flip = np.random.default_rng(0).random(2) < 0.5
     for i in range(2):
         np.testing.assert_array_equal(out[i], x[i, :, ::-1, :] if flip[i] else x[i])

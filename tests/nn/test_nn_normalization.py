@@ -22,7 +22,7 @@ def test_batchnorm_training_output_has_mean_beta_and_std_gamma_per_feature():
     layer.gamma.data[...] = [2.0, 0.5, -1.0]
     layer.beta.data[...] = [0.0, 1.0, -3.0]
     x = batch(0)
-    out = layer(gk.tensor(x, dtype=F64)).numpy()
+    out = layer(gk.tensor(x, dtype=F64), training=True).numpy()
     np.testing.assert_allclose(out.mean(axis=0), [0.0, 1.0, -3.0], atol=1e-12)
     # std(x̂) = sqrt(σ² / (σ² + eps)), a hair below one.
     shrink = np.sqrt(x.var(axis=0) / (x.var(axis=0) + 1e-5))
@@ -35,8 +35,8 @@ def test_batchnorm_running_statistics_follow_the_moving_average_exactly():
     layer = L.BatchNorm(momentum=m, dtype=F64)
     layer.build((3,))
     x1, x2 = batch(1), batch(2, shape=(16, 3))
-    layer(gk.tensor(x1, dtype=F64))
-    layer(gk.tensor(x2, dtype=F64))
+    layer(gk.tensor(x1, dtype=F64), training=True)
+    layer(gk.tensor(x2, dtype=F64), training=True)
     mean = m * (m * 0.0 + (1 - m) * x1.mean(0)) + (1 - m) * x2.mean(0)
     var = m * (m * 1.0 + (1 - m) * x1.var(0)) + (1 - m) * x2.var(0)      # biased batch variance
     np.testing.assert_allclose(layer.running_mean, mean, rtol=1e-12)
@@ -46,7 +46,7 @@ def test_batchnorm_running_statistics_follow_the_moving_average_exactly():
 def test_batchnorm_eval_uses_running_statistics_and_does_not_update_them():
     layer = L.BatchNorm(momentum=0.5, eps=1e-3, dtype=F64)
     layer.build((3,))
-    layer(gk.tensor(batch(3), dtype=F64))
+    layer(gk.tensor(batch(3), dtype=F64), training=True)
     layer.gamma.data[...] = [1.5, 1.0, 0.5]
     layer.beta.data[...] = [0.1, 0.2, 0.3]
     rm, rv = layer.running_mean.copy(), layer.running_var.copy()
@@ -64,7 +64,7 @@ def test_batchnorm_eval_uses_running_statistics_and_does_not_update_them():
 def test_batchnorm_normalizes_images_per_channel():
     layer = L.BatchNorm(dtype=F64)
     x = np.random.default_rng(5).normal([1.0, -4.0], [2.0, 0.1], size=(8, 4, 4, 2))
-    out = layer(gk.tensor(x, dtype=F64)).numpy()
+    out = layer(gk.tensor(x, dtype=F64), training=True).numpy()
     assert layer.gamma.shape == (2,) and layer.running_mean.shape == (2,)
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), [0.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(out.std(axis=(0, 1, 2)), [1.0, 1.0], rtol=1e-3)

@@ -352,3 +352,17 @@ def test_batchnorm1d_refuses_what_pytorch_refuses():
     assert layer(gk.zeros(1, 3)).shape == (1, 3)         # one sample is fine in evaluation
     with pytest.raises(ValueError, match="momentum must be a number in"):
         nn.BatchNorm1d(3, momentum=1.5)
+
+
+def test_a_keras_style_layer_inside_a_pytorch_module_takes_the_modules_mode():
+    # Keras's rule: a layer called without training= inherits the enclosing call's mode; in a
+    # PyTorch-style module that mode is the module's train() / eval().
+    net = nn.Sequential(nn.Linear(4, 50), gk.layers.Dropout(0.5))
+    x = gk.ones(8, 4)
+    net.eval()
+    assert np.array_equal(net(x).numpy(), net(x).numpy())
+    net.train()
+    out = net(x).numpy()
+    assert np.mean(out == 0) > 0.3
+    # Alone, outside any module call, the layer infers (Keras's default).
+    assert gk.layers.Dropout(0.5)(x) is x

@@ -83,15 +83,16 @@ def test_batch_normalization_matches_keras_in_training_and_inference():
     g = gk.layers.BatchNormalization()
     g.build((3,))
     k_out = np.asarray(k(x, training=True).detach().cpu())
-    g_out = g(gk.tensor(x)).numpy()
+    g_out = g(gk.tensor(x), training=True).numpy()
     np.testing.assert_allclose(g_out, k_out, rtol=1e-4, atol=1e-5)
     k_mean, k_var = (np.asarray(v.numpy()) for v in (k.moving_mean, k.moving_variance))
     np.testing.assert_allclose(g.running_mean, k_mean, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(g.running_var, k_var, rtol=1e-5)
-    g.eval()
-    np.testing.assert_allclose(g(gk.tensor(x)).numpy(),
-                               np.asarray(k(x, training=False).detach().cpu()), rtol=1e-4,
+    inference = np.asarray(k(x).detach().cpu())          # Keras's default: training=False
+    np.testing.assert_allclose(g(gk.tensor(x)).numpy(), inference, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g(gk.tensor(x), training=False).numpy(), inference, rtol=1e-4,
                                atol=1e-5)
+    np.testing.assert_allclose(g.running_mean, k_mean, rtol=1e-5, atol=1e-7)  # not updated
 
 
 def test_leaky_relu_and_selu_match_keras():
@@ -148,3 +149,32 @@ def test_reduce_lr_on_plateau_takes_keras_arguments_in_keras_order(capsys):
     np.testing.assert_allclose(rates[1], rates[0], rtol=1e-6)
     assert rates[1][-1] < 0.5                        # it did reduce, and printed so:
     assert "ReduceLROnPlateau reducing learning rate to" in capsys.readouterr().out
+
+
+def test_calling_a_model_infers_unless_training_is_true_as_in_keras():
+    # model(x) is Keras's inference call: Dropout off, BatchNormalization on its moving
+    # statistics, which the call leaves alone; training=True is the training call.
+    k = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(3),
+                          keras.layers.BatchNormalization(), keras.layers.Dropout(0.5)])
+    k.set_weights([W[0], W[1], *(R.uniform(0.5, 1.5, 3).astype(np.float32) for _ in range(4))])
+    g = gk.Sequential([gk.layers.Input(shape=(4,)), gk.layers.Dense(3),
+                       gk.layers.BatchNormalization(), gk.layers.Dropout(0.5)])
+    g.set_weights(k.get_weights())
+    for _ in range(2):
+        np.testing.assert_allclose(g(X).numpy(), np.asarray(k(X).detach().cpu()), rtol=1e-5,
+                                   atol=1e-6)
+    np.testing.assert_allclose(g.get_weights()[4], k.get_weights()[4])     # moving mean kept
+    trained = g(X, training=True).numpy()
+    assert np.mean(trained == 0) > 0.3                                      # dropout acted
+    assert not np.allclose(g.get_weights()[4], k.get_weights()[4])         # and BN updated
+    k(X, training=True)
+    np.testing.assert_allclose(g.get_weights()[4], k.get_weights()[4], rtol=1e-5, atol=1e-7)
+
+
+def test_calling_a_layer_infers_unless_training_is_true_as_in_keras():
+    x = R.normal(size=(200, 5)).astype(np.float32)
+    for name, kwargs in (("Dropout", {"rate": 0.5}), ("GaussianNoise", {"stddev": 1.0})):
+        k, g = getattr(keras.layers, name)(**kwargs), getattr(gk.layers, name)(**kwargs)
+        np.testing.assert_array_equal(g(gk.tensor(x)).numpy(), np.asarray(k(x).cpu()))
+        assert not np.allclose(g(gk.tensor(x), training=True).numpy(), x)
+        assert not np.allclose(np.asarray(k(x, training=True).cpu()), x)

@@ -261,7 +261,7 @@ def test_batch_normalization_has_keras_defaults_and_meaning():
     assert (bn.momentum, bn.eps) == (0.99, 1e-3)
     bn.build((3,))
     x = R.normal(2.0, 3.0, size=(16, 3))
-    out = bn(gk.tensor(x, dtype=np.float32)).numpy()
+    out = bn(gk.tensor(x, dtype=np.float32), training=True).numpy()
     mean, var = x.mean(axis=0), x.var(axis=0)               # biased, as Keras's
     np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bn.running_mean, 0.01 * mean, rtol=1e-5)

@@ -7,6 +7,8 @@ arrays named in `_buffers`: saved in the state dict, never trained.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 
 import numpy as np
@@ -15,6 +17,33 @@ from gradkit._registry import Registry
 from gradkit.autograd import Tensor
 
 LAYERS = Registry("layer type", case_sensitive=True)
+
+# The mode of the module call in progress (None outside any): a Keras-style layer called
+# without `training=` inside another module's call takes that call's mode, as in Keras.
+_CALL_MODE = contextvars.ContextVar("gradkit_call_mode", default=None)
+
+
+@contextlib.contextmanager
+def call_mode(module, training):
+    """Run a Keras-style call of `module` in `training` mode: every submodule's flag is set
+    for the call and put back after it, and calls nested in it inherit the mode."""
+    saved = [(m, m.training) for m in module.modules()]
+    for m, _ in saved:
+        m.training = training
+    token = _CALL_MODE.set(training)
+    try:
+        yield
+    finally:
+        _CALL_MODE.reset(token)
+        for m, mode in saved:
+            m.training = mode
+
+
+def keras_training(training):
+    """Keras's `training=` argument resolved: given, the outer call's mode, else inference."""
+    if training is None:
+        training = _CALL_MODE.get()
+    return bool(training)
 
 
 def register(cls):
@@ -70,7 +99,13 @@ class Module:
     _running_buffers: tuple[str, ...] = ()
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        # PyTorch's convention: the module's own mode (train() / eval()) decides; Keras-style
+        # layers called inside take it over (see `Layer.__call__`).
+        token = _CALL_MODE.set(self.training)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            _CALL_MODE.reset(token)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
@@ -240,10 +275,13 @@ class Layer(Module):
         if input_shape is not None:      # a layer without its own __init__ (Flatten)
             self.declared_input_shape = _sample_shape(input_shape)
 
-    def __call__(self, x, *args, **kwargs):
+    def __call__(self, x, *args, training=None, **kwargs):
+        """Keras's call: inference (Dropout and noise off, BatchNorm on its moving statistics
+        and not updating them) unless `training=True`, or inside a call that is training."""
         if not self.built:
             self.build(tuple(x.shape[1:]))
-        return self.forward(x, *args, **kwargs)
+        with call_mode(self, keras_training(training)):
+            return self.forward(x, *args, **kwargs)
 
     def build(self, input_shape, rng=None):
         """Create the weights for inputs of `input_shape` (without the batch axis)."""

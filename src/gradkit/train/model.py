@@ -11,7 +11,7 @@ from gradkit._model_format import write_model
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.layers.core import InputLayer
-from gradkit.nn.module import Layer, Module, layer_from_config
+from gradkit.nn.module import Layer, Module, call_mode, keras_training, layer_from_config
 from gradkit.train import _boundary, loop
 from gradkit.train import metrics as metrics_mod
 from gradkit.train._inference import OutputAndInference
@@ -149,14 +149,17 @@ class Sequential(OutputAndInference, Module):
             x = layer.forward(x)
         return x
 
-    def __call__(self, x):
+    def __call__(self, x, training=None):
+        """Keras's `model(x)`: the outputs, in inference mode (Dropout off, BatchNorm on its
+        moving statistics) unless `training=True`; a Tensor input keeps the graph."""
         if not isinstance(x, Tensor):
             x = Tensor(_boundary.features(x, "X", self.input_shape if self.built else None))
         elif self.built:
             _boundary.check_shape(x.shape, "X", self.input_shape)
         if not self.built:
             self.build(x.shape[1:])
-        return self.forward(x)
+        with call_mode(self, keras_training(training)):
+            return self.forward(x)
 
     def penalty(self):
         """Sum of the layers' regularization penalties, or None when there are none."""

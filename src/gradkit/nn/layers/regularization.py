@@ -11,6 +11,7 @@ import numpy as np
 import gradkit.autograd as ag
 from gradkit.nn.layers._random import RandomLayer, check_rate, check_seed, layer_rng
 from gradkit.nn.layers.core import Dense
+from gradkit.nn.initializers import one_setting
 from gradkit.nn.module import register
 
 
@@ -58,12 +59,16 @@ class GaussianNoise(RandomLayer):
     """Adds N(0, std²) noise to every input in training; the identity in eval mode.
 
     Args:
-        std: standard deviation of the noise, >= 0.
+        std: standard deviation of the noise, >= 0 (Keras's `stddev`, the same setting).
         seed: seed of this layer's generator.
     """
 
-    def __init__(self, std, *, seed=None, name=None, dtype=np.float32):
+    def __init__(self, std=None, *, stddev=None, seed=None, name=None, dtype=np.float32):
         super().__init__(seed=seed, name=name, dtype=dtype)
+        std = one_setting("std", std, "stddev", stddev, None)
+        if std is None:
+            raise TypeError("GaussianNoise needs the noise's standard deviation: "
+                            "GaussianNoise(0.1) (std=, or Keras's stddev=)")
         if isinstance(std, bool) or not isinstance(std, (int, float, np.number)) or std < 0:
             raise ValueError(f"std must be a number >= 0, got std={std!r}")
         self.std = float(std)
