@@ -178,3 +178,42 @@ def test_calling_a_layer_infers_unless_training_is_true_as_in_keras():
         np.testing.assert_array_equal(g(gk.tensor(x)).numpy(), np.asarray(k(x).cpu()))
         assert not np.allclose(g(gk.tensor(x), training=True).numpy(), x)
         assert not np.allclose(np.asarray(k(x, training=True).cpu()), x)
+
+
+def _dense_bn_dense(lib, inputs):
+    return lib.Sequential([inputs((4,)), lib.layers.Dense(6), lib.layers.BatchNormalization(),
+                           lib.layers.Dense(3)])
+
+
+def test_weights_come_layer_by_layer_and_count_params_counts_them_all_as_in_keras():
+    k = _dense_bn_dense(keras, keras.Input)
+    g = _dense_bn_dense(gk, gk.layers.Input)
+    # Keras's order: kernel, bias, gamma, beta, moving mean, moving variance, kernel, bias.
+    assert [w.shape for w in g.get_weights()] == [tuple(w.shape) for w in k.get_weights()]
+    g.set_weights(k.get_weights())
+    for ours, theirs in zip(g.get_weights(), k.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    assert g.count_params() == k.count_params() == 30 + 24 + 21
+    assert g.layers[1].count_params() == k.layers[1].count_params() == 24
+
+
+def test_a_frozen_layer_keeps_its_weights_through_fit_as_in_keras():
+    k = _dense_bn_dense(keras, keras.Input)
+    g = _dense_bn_dense(gk, gk.layers.Input)
+    g.set_weights(k.get_weights())
+    for model in (k, g):
+        model.layers[0].trainable = False
+        model.layers[1].trainable = False        # a frozen BatchNorm infers, in Keras 3 too
+    assert (len(g.trainable_weights), len(g.non_trainable_weights)) == \
+        (len(k.trainable_weights), len(k.non_trainable_weights)) == (2, 6)
+    k.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    g.compile(optimizer=gk.optim.SGD(learning_rate=0.1), loss="cross_entropy")
+    before = g.get_weights()
+    k.fit(X, Y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    g.fit(X, Y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    for i, (ours, theirs) in enumerate(zip(g.get_weights(), k.get_weights())):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, err_msg=str(i))
+    for i in range(6):
+        np.testing.assert_array_equal(g.get_weights()[i], before[i])
+    assert not np.array_equal(g.get_weights()[6], before[6])

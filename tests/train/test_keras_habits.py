@@ -330,3 +330,31 @@ def test_to_categorical_as_keras():
     assert keras.utils.to_categorical([[1], [0]], 3).shape == (2, 3)
     with pytest.raises(gk.DataError, match="label 3 with num_classes=3"):
         keras.utils.to_categorical([3], 3)
+
+
+def test_changing_trainable_takes_effect_at_the_next_compile_and_is_saved(tmp_path):
+    X = R.normal(size=(32, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    model = gk.Sequential([L.Input(shape=(4,)), L.Dense(5), L.Dense(2)])
+    model.compile(gk.optim.Adam(1e-2), "cross_entropy")
+    model.fit(X, y, epochs=1, verbose=0)
+    model.layers[0].trainable = False
+    with pytest.raises(gk.ConfigError, match=r"call compile\(\) again after setting trainable"):
+        model.fit(X, y, epochs=1, verbose=0)
+    model.compile(gk.optim.Adam(1e-2), "cross_entropy")
+    frozen = model.layers[0].get_weights()
+    model.fit(X, y, epochs=2, verbose=0)
+    for a, b in zip(model.layers[0].get_weights(), frozen):
+        np.testing.assert_array_equal(a, b)
+    model.save(tmp_path / "m.safetensors")
+    loaded = gk.load_model(tmp_path / "m.safetensors")
+    assert [layer.trainable for layer in loaded.layers] == [False, True]
+    loaded.fit(X, y, epochs=1, verbose=0)                    # resumes with its optimizer state
+    np.testing.assert_array_equal(loaded.layers[0].get_weights()[0], frozen[0])
+    model.trainable = False
+    assert not model.trainable and not model.trainable_weights
+    with pytest.raises(gk.ConfigError, match="every layer is frozen"):
+        model.fit(X, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="trainable must be True or False"):
+        model.layers[1].trainable = "no"
+    assert not L.Dense(3, trainable=False).trainable

@@ -78,7 +78,7 @@ def test_sequential_model_guide():
     model.add(layers.Dense(2, activation="relu"))
     assert len(model.weights) == 2 and model.count_params() == 10
     text = model.summary(print_fn=None)
-    assert "Trainable parameters: 10" in text
+    assert "Trainable params: 10" in text
 
     model = keras.Sequential()
     model.add(keras.Input(shape=(250, 250, 3)))

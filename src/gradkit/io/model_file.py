@@ -257,13 +257,13 @@ def _load_optimizer_state(model, state, path):
     """Give the compiled optimizer its saved state, checked: one value per parameter, finite."""
     if model.optimizer is None:
         raise ModelFileError(f"{path}: the file holds optimizer state but no compile settings")
-    n = model.num_parameters()
+    n = sum(p.data.size for p in model.trainable_parameters())    # what fit binds
     for key, value in state.items():
         if key != "iterations" and (value.ndim != 1 or value.size != n
                                     or value.dtype.kind != "f"
                                     or not np.isfinite(value).all()):
             raise ModelFileError(f"{path}: optimizer state {key!r} must be {n} finite floats "
-                                 f"(one per parameter), got shape {value.shape}, {value.dtype}")
+                                 f"(one per trainable parameter), got shape {value.shape}, {value.dtype}")
     try:
         model.optimizer.load_state_dict(state)
     except ValueError as err:

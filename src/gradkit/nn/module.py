@@ -63,6 +63,12 @@ def layer_from_config(config):
     return get_layer_class(config["class_name"]).from_config(config.get("config", {}))
 
 
+def _flag(name, value):
+    if value is not True and value is not False:
+        raise ValueError(f"{name} must be True or False, got {name}={value!r}")
+    return value
+
+
 def _sample_shape(shape):
     """One sample's shape from Keras's `input_shape` (an int is a 1-D shape)."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
@@ -248,6 +254,16 @@ class Layer(Module):
     # shape of one sample, which `Sequential` builds the model for at once.
     declared_input_shape = None
 
+    @property
+    def trainable(self):
+        """Keras's `layer.trainable`: False freezes the layer's parameters (fit leaves them
+        alone, and a BatchNorm then normalizes with its moving statistics, as Keras's does)."""
+        return self.__dict__.get("_trainable", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = _flag("trainable", value)
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
@@ -255,10 +271,12 @@ class Layer(Module):
             return
 
         @functools.wraps(init)
-        def __init__(self, *args, input_shape=None, **kw):
+        def __init__(self, *args, input_shape=None, trainable=True, **kw):
             init(self, *args, **kw)
             if input_shape is not None:
                 self.declared_input_shape = _sample_shape(input_shape)
+            if trainable is not True:
+                self.trainable = trainable
 
         cls.__init__ = __init__
 
@@ -312,13 +330,25 @@ class Layer(Module):
         self._weights_set = True     # a seeded build of a fresh model keeps these
 
     def count_params(self):
-        """The number of trainable parameters of this layer (Keras's name)."""
-        return self.num_parameters()
+        """The number of numbers in this layer's weights, trainable or not (Keras's count:
+        BatchNorm's moving statistics included)."""
+        return int(sum((w.data if isinstance(w, Tensor) else w).size for w in self.weights))
 
     @property
     def weights(self):
         """Keras's `layer.weights`: the parameters, then the buffers (empty before build)."""
         return [*self.parameters(), *(b for _, b in self.named_buffers())]
+
+    @property
+    def trainable_weights(self):
+        """The parameters that fit updates: all of them, or none where `trainable` is False."""
+        return self.parameters() if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        """The frozen parameters, then the buffers (moving statistics, adapted statistics)."""
+        frozen = [] if self.trainable else self.parameters()
+        return [*frozen, *(b for _, b in self.named_buffers())]
 
     def get_config(self):
         # dtype too: without it a float64 layer would come back from its config as float32.
@@ -330,7 +360,10 @@ class Layer(Module):
 
     def describe(self):
         """{"class_name", "config"}: what a model file stores for this layer."""
-        return {"class_name": type(self).__name__, "config": self.get_config()}
+        config = self.get_config()
+        if not self.trainable:
+            config = {**config, "trainable": False}
+        return {"class_name": type(self).__name__, "config": config}
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()

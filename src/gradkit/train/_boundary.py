@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from gradkit.errors import DataError
+from gradkit.errors import ConfigError, DataError
 
 
 def sample_shape(input_shape):
@@ -155,6 +155,23 @@ def verbosity(verbose):
     if verbose in (0, 1, 2) and not isinstance(verbose, float):
         return int(verbose)
     raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got verbose={verbose!r}")
+
+
+def bind_trainable(model):
+    """Give the optimizer the parameters of the model's trainable layers. As in Keras, a change
+    of `trainable` takes effect at the next `compile`: an optimizer that holds state for
+    another set of parameters is refused with that advice, not bound to what it cannot fit."""
+    params = model.trainable_parameters()
+    if not params:
+        raise ConfigError("every layer is frozen (trainable=False): fit has no parameter to "
+                          "train; set trainable=True on the layers to train")
+    optimizer = model.optimizer
+    bound = [id(p) for p in optimizer.params]
+    if bound and optimizer.iterations > 0 and bound != list(dict.fromkeys(map(id, params))):
+        raise ConfigError("the trainable layers changed since the optimizer last stepped: call "
+                          "compile() again after setting trainable (as Keras requires), so "
+                          "that the optimizer starts afresh on the parameters to train")
+    optimizer.bind(params)
 
 
 def epoch_steps(optimizer, steps):

@@ -174,7 +174,7 @@ def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkp
             _boundary.labels_fit_outputs(model, data.y_val, "validation_data's y")
     model._plan = None
     model._loss_plan()          # a loss that cannot go with the output layer: said first
-    model.optimizer.bind(model.parameters())
+    _boundary.bind_trainable(model)
 
     cbs, guard = fit_callbacks(model, callbacks, _boundary.verbosity(verbose))
     n = len(data.X)

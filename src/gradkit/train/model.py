@@ -11,7 +11,8 @@ from gradkit._model_format import write_model
 from gradkit.autograd import Tensor, no_grad
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.layers.core import InputLayer
-from gradkit.nn.module import Layer, Module, call_mode, keras_training, layer_from_config
+from gradkit.nn.module import (Layer, Module, Parameter, call_mode, keras_training,
+                               layer_from_config)
 from gradkit.train import _boundary, loop
 from gradkit.train import metrics as metrics_mod
 from gradkit.train._inference import OutputAndInference
@@ -109,8 +110,36 @@ class Sequential(OutputAndInference, Module):
 
     @property
     def weights(self):
-        """Keras's `model.weights`: every parameter, then the buffers."""
-        return [*self.parameters(), *(b for _, b in self.named_buffers())]
+        """Keras's `model.weights`: layer by layer, each layer's parameters, then its buffers
+        (Dense: kernel, bias; BatchNormalization: gamma, beta, moving mean and variance)."""
+        return [w for layer in self.layers for w in _layer_weights(layer)]
+
+    @property
+    def trainable_weights(self):
+        """The parameters that fit updates, layer by layer (Keras's)."""
+        return [p for layer in self.layers if _trainable(layer) for p in layer.parameters()]
+
+    @property
+    def non_trainable_weights(self):
+        """The frozen layers' parameters and every buffer, layer by layer (Keras's)."""
+        return [w for layer in self.layers for w in _layer_weights(layer)
+                if not (_trainable(layer) and isinstance(w, Parameter))]
+
+    @property
+    def trainable(self):
+        """Keras's `model.trainable`: True when every layer is; setting it sets every layer's."""
+        return all(_trainable(layer) for layer in self.layers)
+
+    @trainable.setter
+    def trainable(self, value):
+        if value is not True and value is not False:
+            raise ValueError(f"trainable must be True or False, got trainable={value!r}")
+        for layer in self.layers:
+            layer.trainable = value
+
+    def trainable_parameters(self):
+        """The parameters that `fit` gives the optimizer: those of the trainable layers."""
+        return self.trainable_weights
 
     # -- building -----------------------------------------------------------------------------
     def build(self, input_shape, rng=None, *, seed=None):
@@ -178,34 +207,47 @@ class Sequential(OutputAndInference, Module):
         rows, shape = [], self.input_shape
         for i, layer in enumerate(self.layers):
             shape = layer.compute_output_shape(shape)
-            n = layer.num_parameters()
+            n = sum(_array(w).size for w in _layer_weights(layer))
             rows.append((f"{i}: {_short(layer)}", str((None,) + tuple(shape)), f"{n:,}"))
         width = max(len(r[0]) for r in rows) + 2
         lines = [f"{'Layer':<{width}}{'Output shape':<20}{'Params':>12}", "-" * (width + 32)]
         lines += [f"{a:<{width}}{b:<20}{c:>12}" for a, b, c in rows]
-        trainable = self.num_parameters()
-        lines += ["-" * (width + 32), f"Trainable parameters: {trainable:,}"]
+        trainable = sum(_array(w).size for w in self.trainable_weights)
+        frozen = sum(_array(w).size for w in self.non_trainable_weights)
+        lines += ["-" * (width + 32), f"Total params: {trainable + frozen:,}",
+                  f"Trainable params: {trainable:,}", f"Non-trainable params: {frozen:,}"]
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)
         return text
 
     def get_weights(self):
-        """Copies of every parameter and buffer, in a fixed order."""
-        return [v for v in self.state_dict().values()]
+        """Copies of every weight in Keras's order (`weights`): layer by layer, parameters
+        before buffers."""
+        return [np.array(_array(w), copy=True) for w in self.weights]
 
     def set_weights(self, weights):
-        keys = list(self.state_dict())
-        if len(weights) != len(keys):
-            raise ValueError(f"set_weights needs {len(keys)} arrays, got {len(weights)}")
-        self.load_state_dict(dict(zip(keys, weights)))
+        """Replace every weight, in `get_weights`'s order; each array's shape is checked."""
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"set_weights needs {len(own)} arrays, got {len(weights)}")
+        values = [np.asarray(w) for w in weights]
+        for i, (w, value) in enumerate(zip(own, values)):
+            if _array(w).shape != value.shape:
+                raise ValueError(f"set_weights: array {i} has shape {value.shape}; this "
+                                 f"model's weight {i} has shape {_array(w).shape}")
+        for w, value in zip(own, values):
+            # In place: a parameter may be a view into an optimizer's flat buffer.
+            _array(w)[...] = value
+        self._fresh = False         # weights given: a seeded fit must not draw them again
 
     def count_params(self):
-        """The number of trainable parameters (Keras's name for `num_parameters`)."""
+        """The number of numbers in the model's weights, trainable or not (Keras's count:
+        moving statistics included; `num_parameters()` counts the parameters alone)."""
         if not self.built:
             raise RuntimeError("count_params() needs a built model: call build(input_shape), "
                                "fit, or start the model with Input(shape=...)")
-        return self.num_parameters()
+        return int(sum(_array(w).size for w in self.weights))
 
     def layer_names(self):
         """Each layer's name: its own, or Keras's default ("dense", "dense_1", ...)."""
@@ -389,6 +431,20 @@ class Sequential(OutputAndInference, Module):
                                    for name in m._running_buffers
                                    if getattr(m, name, None) is not None]
         return self._running_cache
+
+
+def _layer_weights(layer):
+    """A layer's parameters, then its buffers."""
+    return [*layer.parameters(), *(b for _, b in layer.named_buffers())]
+
+
+def _array(weight):
+    """A parameter's array, or the buffer itself."""
+    return weight.data if isinstance(weight, Tensor) else weight
+
+
+def _trainable(layer):
+    return getattr(layer, "trainable", True)
 
 
 def _snake(name):

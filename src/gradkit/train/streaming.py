@@ -128,7 +128,7 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
     rng = np.random.default_rng(seed)
     if not model.built:
         model.build((data.n_features,), rng)
-    model.optimizer.bind(model.parameters())
+    _boundary.bind_trainable(model)
     StreamMetrics(model)          # refuses a metric without a streamed form before any step
     cbs, guard = fit_callbacks(model, callbacks, _boundary.verbosity(verbose))
     steps = math.ceil(n / batch_size)

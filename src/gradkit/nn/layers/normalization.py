@@ -59,7 +59,7 @@ class BatchNorm(Layer):
 
     def forward(self, x):
         axes = tuple(range(x.ndim - 1))
-        if self.training:
+        if self.training and self.trainable:
             mean = ag.mean(x, axis=axes, keepdims=True)
             d = x - mean
             var = ag.mean(d * d, axis=axes, keepdims=True)
