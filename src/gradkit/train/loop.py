@@ -14,7 +14,6 @@ from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, TerminateOnNaN, fit_callbacks
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
-from gradkit.train.metrics import log_value
 from gradkit.train.streaming import fit_stream
 
 __all__ = ["fit", "encode_targets"]
@@ -274,9 +273,7 @@ def _train_batch(run, epoch, b):
 def _epoch_logs(model, acc, y, X_val, y_val, cbs):
     logs = {"loss": acc.scalars["loss_sum"] / max(acc.scalars["count"], 1)}
     if acc.arrays:
-        out = acc.arrays["outputs"]
-        for name, fn in model.metrics:
-            logs[name] = log_value(fn(y, out))
+        logs.update(model.metric_values(y, acc.arrays["outputs"]))
     if X_val is not None:
         cbs.on_test_begin({})
         val = model.evaluate_logs(X_val, y_val)

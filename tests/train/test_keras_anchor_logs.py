@@ -1,0 +1,74 @@
+"""What `fit` and `evaluate` log, side by side with Keras 3 (PyTorch backend): the metrics
+"accuracy" resolves to, the regularization penalty in evaluate and val_loss, the metrics of a
+batch's logs, and EarlyStopping's rule. Runs where the `compat` extra (keras, torch) is
+installed."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras", reason="Keras 3 is in the compat extra: "
+                                            "pip install gradkit[compat]")
+if keras.backend.backend() != "torch":
+    pytest.skip("the anchors run Keras on its PyTorch backend (KERAS_BACKEND=torch)",
+                allow_module_level=True)
+
+import gradkit as gk  # noqa: E402
+
+# Keras's own NumPy-2 deprecation notices, not gradkit's.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+R = np.random.default_rng(0)
+X = R.normal(size=(32, 4)).astype(np.float32)
+W = R.normal(size=(4, 3)).astype(np.float32)
+COLUMN = (R.normal(size=(32, 1)) > 0).astype(np.float32)        # 0/1 labels as a column
+LABELS = R.integers(0, 3, 32)
+VALUES = R.normal(size=(32, 1)).astype(np.float32)
+
+
+def _pair(units, activation, loss, metrics, dense=lambda lib: {}):
+    """The same one-layer model in Keras and in gradkit, with the same weights; `dense(lib)`
+    gives more arguments for the Dense layer."""
+    weights = [W[:, :units], np.full(units, 0.5, np.float32)]
+    models = []
+    for lib, opt in ((keras, keras.optimizers.SGD(learning_rate=0.1)),
+                     (gk.keras, gk.keras.optimizers.SGD(learning_rate=0.1))):
+        model = lib.Sequential([lib.Input(shape=(4,)),
+                                lib.layers.Dense(units, activation=activation, **dense(lib))])
+        model.set_weights(weights)
+        model.compile(optimizer=opt, loss=loss, metrics=metrics)
+        models.append(model)
+    return models
+
+
+def _close(got, expected):
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(float(value), rel=1e-5, abs=1e-6), key
+
+
+# Keras's "accuracy" is binary accuracy (cut at 0.5) for one output column, sparse categorical
+# for class indices, categorical for one-hot rows; every metric reads the model's outputs.
+@pytest.mark.parametrize("units, activation, loss, metrics, y", [
+    (1, "sigmoid", "binary_crossentropy", ["accuracy", "acc"], COLUMN),
+    (1, "sigmoid", "binary_crossentropy", ["accuracy"], COLUMN[:, 0].astype(np.int64)),
+    (1, "sigmoid", "mse", ["accuracy", "binary_accuracy"], COLUMN),
+    (1, None, "mse", ["accuracy", "binary_accuracy"], COLUMN),
+    (1, None, "mse", ["accuracy"], VALUES),
+    (1, "sigmoid", "binary_crossentropy", ["mse", "mae"], COLUMN),
+    (1, "sigmoid", "binary_crossentropy", ["accuracy"], COLUMN * 0.8 + 0.1),
+    (1, "sigmoid", "binary_crossentropy",
+     ["categorical_accuracy", "sparse_categorical_accuracy"], COLUMN),
+    (3, "softmax", "categorical_crossentropy", ["mse", "mae", "accuracy"],
+     np.eye(3, dtype=np.float32)[LABELS]),
+    (3, "softmax", "sparse_categorical_crossentropy", ["accuracy"], LABELS[:, None]),
+])
+def test_metrics_read_what_keras_metrics_read(units, activation, loss, metrics, y):
+    k, g = _pair(units, activation, loss, metrics)
+    _close(g.evaluate(X, y, return_dict=True), k.evaluate(X, y, verbose=0, return_dict=True))
+    k_hist = k.fit(X, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    g_hist = g.fit(X, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+    for key in k_hist:
+        np.testing.assert_allclose(g_hist[key], k_hist[key], rtol=1e-5, atol=1e-6)
