@@ -72,3 +72,31 @@ def test_metrics_read_what_keras_metrics_read(units, activation, loss, metrics, 
     g_hist = g.fit(X, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
     for key in k_hist:
         np.testing.assert_allclose(g_hist[key], k_hist[key], rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_and_val_loss_include_the_regularization_penalty():
+    def regularized(lib):
+        return {"kernel_regularizer": lib.regularizers.l2(0.1),
+                "bias_regularizer": lib.regularizers.l1(0.05)}
+
+    k, g = _pair(1, None, "mse", ["mae"], regularized)
+    _close(g.evaluate(X, VALUES, return_dict=True),
+           k.evaluate(X, VALUES, verbose=0, return_dict=True))
+    Xv, yv = X[:12] + 0.5, VALUES[:12]
+    names = {}
+    for lib, model in ((keras, k), (gk.keras, g)):
+        seen = names.setdefault(lib.__name__, [])
+
+        class CheckpointNames(lib.callbacks.Callback):
+            """ModelCheckpoint's file name, formatted from the epoch's logs."""
+
+            def on_epoch_end(self, epoch, logs=None):
+                seen.append("m-{epoch}-{val_loss:.5f}".format(epoch=epoch + 1, **logs))
+
+        model.fit(X, VALUES, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                  validation_data=(Xv, yv), callbacks=[CheckpointNames()])
+    k_hist, g_hist = k.history.history, g.history.history
+    for key in k_hist:
+        np.testing.assert_allclose(g_hist[key], k_hist[key], rtol=1e-5, atol=1e-6)
+    # What EarlyStopping and ModelCheckpoint read: the same val_loss, so the same names.
+    assert names["gradkit.keras"] == names["keras"]

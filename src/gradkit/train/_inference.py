@@ -90,6 +90,13 @@ class OutputAndInference:
         return {name: metrics_mod.log_value(metrics_mod.bind(fn, logits=logits)(y, scores))
                 for name, fn in (self.metrics if metrics is None else metrics)}
 
+    def penalty_value(self):
+        """The regularization penalty at the current weights, as a float (0.0 without one):
+        Keras's evaluate and val_loss include it, as the training loss does."""
+        with no_grad():
+            pen = self.penalty()
+        return 0.0 if pen is None else float(pen.data)
+
     def forward_logits(self, x):
         """The forward pass up to the last layer's pre-activation (its activation left out)."""
         for layer in self.layers[:-1]:
@@ -218,7 +225,7 @@ class OutputAndInference:
             sample_weight = _boundary.sample_weights(sample_weight, len(X))
         with no_grad():
             loss = float(losses_mod.value(loss_fn, Tensor(out), yt, sample_weight).data)
-        logs = {"loss": loss, **self.metric_values(yt, out)}
+        logs = {"loss": loss + self.penalty_value(), **self.metric_values(yt, out)}
         return logs, len(X)
 
 

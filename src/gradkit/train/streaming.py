@@ -212,7 +212,9 @@ def evaluate_stream(model, data, *, batch_size=1024):
         acc.add(value, yb, out)
     if acc.scalars["count"] == 0:
         raise DataError(f"{data.source}: the {data.part or 'whole'} stream has no rows")
-    return {key: metrics_mod.log_value(value) for key, value in acc.logs().items()}
+    logs = acc.logs()
+    logs["loss"] += model.penalty_value()      # as evaluate on arrays, and Keras
+    return {key: metrics_mod.log_value(value) for key, value in logs.items()}
 
 
 def predict_stream(model, data, *, batch_size=1024):
