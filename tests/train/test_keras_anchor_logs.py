@@ -100,3 +100,66 @@ def test_evaluate_and_val_loss_include_the_regularization_penalty():
         np.testing.assert_allclose(g_hist[key], k_hist[key], rtol=1e-5, atol=1e-6)
     # What EarlyStopping and ModelCheckpoint read: the same val_loss, so the same names.
     assert names["gradkit.keras"] == names["keras"]
+
+
+# Scripted monitored values: Keras 3's EarlyStopping and gradkit's, fed the same logs.
+CURVES = {
+    "falls then rises": [1.0, 0.8, 0.6, 0.65, 0.595, 0.7, 0.5, 0.4, 0.3, 0.2, 0.25, 0.3],
+    "never beats the baseline": [0.9, 0.8, 0.85, 0.7, 0.75, 0.72, 0.71, 0.69, 0.8, 0.8],
+    "beats the baseline late": [0.9, 0.8, 0.7, 0.6, 0.45, 0.5, 0.55, 0.56, 0.57, 0.58],
+    "flat": [0.5] * 8,
+}
+SETTINGS = [
+    {"patience": 0}, {"patience": 2}, {"patience": 2, "min_delta": 0.01},
+    {"patience": 2, "baseline": 0.5}, {"patience": 3, "baseline": 0.5, "min_delta": 0.06},
+    {"patience": 1, "baseline": 0.75}, {"patience": 2, "start_from_epoch": 3},
+    {"patience": 1, "start_from_epoch": 2, "baseline": 0.5},
+    {"patience": 2, "mode": "max"}, {"patience": 2, "mode": "max", "baseline": 0.85},
+]
+
+
+def _scripted_run(lib, model, curve, settings):
+    """(epochs run, the attributes Keras keeps, the epoch whose weights are restored)."""
+    stopper = lib.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True,
+                                          **settings)
+    stopper.set_model(model)
+    model.stop_training = False
+    stopper.on_train_begin({})
+    epochs = 0
+    for epoch, value in enumerate(curve):
+        model.set_weights([np.full((4, 1), epoch, np.float32), np.zeros(1, np.float32)])
+        stopper.on_epoch_end(epoch, {"loss": value, "val_loss": value})
+        epochs += 1
+        if model.stop_training:
+            break
+    stopper.on_train_end({})
+    restored = int(model.get_weights()[0][0, 0])
+    return epochs, stopper.stopped_epoch, stopper.best_epoch, stopper.wait, restored
+
+
+@pytest.mark.parametrize("curve", sorted(CURVES))
+@pytest.mark.parametrize("settings", SETTINGS, ids=str)
+def test_early_stopping_follows_keras_step_for_step(curve, settings):
+    k, g = _pair(1, None, "mse", [])
+    expected = _scripted_run(keras, k, CURVES[curve], settings)
+    assert _scripted_run(gk.keras, g, CURVES[curve], settings) == expected
+
+
+def test_early_stopping_on_a_fit_with_a_baseline_runs_as_long_as_keras():
+    # The audit's case: patience 2, a baseline no epoch beats, an epoch that beats the best.
+    Xf = R.normal(size=(64, 4)).astype(np.float32)
+    yf = (Xf @ R.normal(size=(4, 1)) + R.normal(size=(64, 1))).astype(np.float32)
+    Xv = R.normal(size=(32, 4)).astype(np.float32)
+    yv = (Xv @ R.normal(size=(4, 1))).astype(np.float32)
+    runs = []
+    for lib, model in zip((keras, gk.keras), _pair(1, None, "mse", [])):
+        model.optimizer.learning_rate = 0.9
+        model.set_weights([np.zeros((4, 1), np.float32), np.zeros(1, np.float32)])
+        stopper = lib.callbacks.EarlyStopping(patience=2, baseline=0.5,
+                                              restore_best_weights=True)
+        history = model.fit(Xf, yf, batch_size=64, epochs=15, shuffle=False, verbose=0,
+                            validation_data=(Xv, yv), callbacks=[stopper])
+        runs.append((len(history.history["loss"]), stopper.stopped_epoch, stopper.best_epoch,
+                     model.get_weights()[0]))
+    assert runs[1][:3] == runs[0][:3]
+    np.testing.assert_allclose(runs[1][3], runs[0][3], rtol=1e-5, atol=1e-6)
