@@ -102,6 +102,30 @@ def test_evaluate_and_val_loss_include_the_regularization_penalty():
     assert names["gradkit.keras"] == names["keras"]
 
 
+def test_batch_logs_hold_the_running_metrics_as_keras_does():
+    k, g = _pair(3, "softmax", "sparse_categorical_crossentropy", ["accuracy", "mse"])
+    y = np.eye(3, dtype=np.float32)[LABELS]
+    k.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5),
+              loss="categorical_crossentropy", metrics=["accuracy", "mse"])
+    g.compile(optimizer=gk.keras.optimizers.SGD(learning_rate=0.5),
+              loss="categorical_crossentropy", metrics=["accuracy", "mse"])
+    seen = {}
+    for lib, model in ((keras, k), (gk.keras, g)):
+        logs_seen = seen.setdefault(lib.__name__, [])
+
+        class Batches(lib.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                logs_seen.append({key: float(value) for key, value in logs.items()})
+
+        model.fit(X, y, batch_size=10, epochs=2, shuffle=False, verbose=0,
+                  callbacks=[Batches()])
+    k_logs, g_logs = seen["keras"], seen["gradkit.keras"]
+    assert len(g_logs) == len(k_logs) == 8
+    for got, expected in zip(g_logs, k_logs):
+        _close(got, expected)
+    assert g_logs[-1]["accuracy"] == pytest.approx(g.history.history["accuracy"][-1])
+
+
 # Scripted monitored values: Keras 3's EarlyStopping and gradkit's, fed the same logs.
 CURVES = {
     "falls then rises": [1.0, 0.8, 0.6, 0.65, 0.595, 0.7, 0.5, 0.4, 0.3, 0.2, 0.25, 0.3],

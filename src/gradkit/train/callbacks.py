@@ -154,6 +154,12 @@ class CallbackList(Callback):
     def wants_batch_logs(self):
         return bool(self._batch_end)
 
+    @property
+    def wants_batch_metrics(self):
+        """Whether a callback may read the metrics of a batch's logs: the progress bar shows
+        the loss only, so it alone does not make `fit` compute them at every batch."""
+        return any(not isinstance(cb, ProgressBar) for cb in self._batch_end)
+
 
 def _better(mode, value, best, min_delta):
     if best is None:

@@ -160,8 +160,8 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                     guard.unapplied_step(model, cbs, epoch, b, value)
                 acc.add(value, yb, out)
                 history.batch_loss.append(value)
-                # Keras's batch logs: the mean loss of the epoch so far.
-                batch_logs["loss"] = acc.scalars["loss_sum"] / acc.scalars["count"]
+                # Keras's batch logs: the loss and metrics of the epoch so far.
+                batch_logs.update(acc.logs())
                 cbs.on_batch_end(b, batch_logs)
                 if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 \
                         and b + 1 < steps:
