@@ -196,9 +196,9 @@ def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkp
     if not model.built or (getattr(model, "_fresh", False) and seed is not None):
         # (a model built at construction, whose weights nobody set, draws them from the seed)
         model.build(data.X.shape[1:], rng)
-        _boundary.labels_fit_outputs(model, data.y)
+        _boundary.targets_fit_outputs(model, data.y)
         if data.y_val is not None:
-            _boundary.labels_fit_outputs(model, data.y_val, "validation_data's y")
+            _boundary.targets_fit_outputs(model, data.y_val, "validation_data's y")
     model._plan = None
     model._loss_plan()          # a loss that cannot go with the output layer: said first
     model.optimizer.bind(model.parameters())
