@@ -34,8 +34,14 @@ def train(lam, data, epochs):
     ])
     model.compile(optimizer=gk.optim.Adam(0.01), loss="cross_entropy", metrics=["accuracy"])
     model.fit(X_train, y_train, batch_size=32, epochs=epochs, seed=0, verbose=0)
-    return (model.evaluate(X_train, y_train, return_dict=True),
-            model.evaluate(X_val, y_val, return_dict=True))
+    return tuple({**model.evaluate(X, y, return_dict=True), "loss": data_term(model, X, y)}
+                 for X, y in ((X_train, y_train), (X_val, y_val)))
+
+
+def data_term(model, X, y):
+    """The cross-entropy alone: the sweep compares the fit to the data across λ, and
+    `evaluate`'s loss includes the L2 penalty (as Keras's does)."""
+    return float(gk.losses.value(model.loss, gk.tensor(model.predict(X)), y).data)
 
 
 def main(fast=False, out_dir=None):

@@ -86,7 +86,7 @@ def main(fast=False, out_dir=None):
         ax.plot(e, histories[kind].history["val_loss"], color=color, ls="--",
                 label=f"{kind}: validation loss")
     best = stopper.best_epoch + 1
-    stopped = epochs if stopper.stopped_epoch is None else stopper.stopped_epoch + 1
+    stopped = stopper.stopped_epoch + 1 if stopper.stopped_epoch else epochs
     ax.axvline(best, color="tab:red", lw=1)
     ax.plot(best, stopper.best, "o", color="tab:red",
             label=f"early stopping: best epoch {best}, stopped at {stopped}")

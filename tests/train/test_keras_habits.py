@@ -325,6 +325,39 @@ def test_a_model_built_for_3_features_refuses_2_5_3():
         model(np.zeros((2, 5, 3), np.float32))
 
 
+@pytest.mark.parametrize("units, y, shown", [
+    (3, Y.astype(np.float32), r"\((24|3),\).*\(n_samples, 3,\).*classification loss"),
+    (1, np.eye(3, dtype=np.float32)[Y], r"\((24|3), 3\).*\(n_samples, 1,\)"),
+    (3, np.eye(3, dtype=np.float32)[Y][:, :1], r"\((24|3), 1\).*\(n_samples, 3,\)"),
+])
+def test_targets_of_another_shape_than_the_outputs_are_refused(units, y, shown):
+    # Keras broadcasts (n, 1) against 3 outputs, or 3 targets against one output (and (n,)
+    # against 3 outputs where the batch happens to have 3 rows) into a loss of every output
+    # against every target; gradkit names both shapes instead.
+    model = gk.Sequential([L.Input(shape=(4,)), L.Dense(units)])
+    model.compile(optimizer="sgd", loss="mse")
+    for call in (lambda: model.fit(X, y, epochs=1, verbose=0),
+                 lambda: model.fit(X[:3], y[:3], batch_size=3, epochs=1, verbose=0),
+                 lambda: model.evaluate(X, y),
+                 lambda: model.fit(X, np.zeros((24, units), np.float32), epochs=1, verbose=0,
+                                   validation_data=(X, y))):
+        with pytest.raises(gk.DataError, match="y has shape " + shown):
+            call()
+    column = gk.Sequential([L.Input(shape=(4,)), L.Dense(1)]).compile(optimizer="sgd",
+                                                                       loss="mae")
+    assert np.isfinite(column.evaluate(X, Y.astype(np.float32)))      # (n,) for one output
+
+
+def test_a_tuple_of_x_and_y_as_x_is_refused():
+    model = softmax_model()
+    for call in (lambda: model.fit((X, Y), epochs=1, verbose=0),
+                 lambda: model.fit(x=(X, Y), epochs=1, verbose=0),
+                 lambda: model.evaluate((X, Y))):
+        with pytest.raises(gk.DataError, match=r"X is a tuple of 2 arrays.*\(24, 4\), "
+                                               r"\(24,\).*fit\(x, y\)"):
+            call()
+
+
 def test_to_categorical_as_keras():
     np.testing.assert_array_equal(keras.utils.to_categorical([0, 2, 1]), np.eye(3)[[0, 2, 1]])
     assert keras.utils.to_categorical([[1], [0]], 3).shape == (2, 3)

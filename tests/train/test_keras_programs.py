@@ -145,7 +145,9 @@ def test_callbacks_guide_custom_callbacks(mnist_like):
                         callbacks=[CustomCallback(), LossAndErrorPrintingCallback()])
     assert seen[0][0] == "train_begin"
     batch_ends = [s for s in seen if s[0] == "batch_end"]
-    assert len(batch_ends) == 2 * 4 and all(s[2] == ["loss"] for s in batch_ends)
+    # Keras's batch logs: the loss and the metrics, each over the epoch so far.
+    assert len(batch_ends) == 2 * 4 and all(s[2] == ["loss", "mean_absolute_error"]
+                                            for s in batch_ends)
     assert ("test_end", ["loss", "mean_absolute_error"]) in seen
     maes = [s for s in seen if s[0] == "mae"]
     assert [m[3] for m in maes] == history.history["mean_absolute_error"]

@@ -72,7 +72,7 @@ def test_each_callback_acts_in_the_run(tmp_path):
     model, plateau = train(tmp_path, "ReduceLROnPlateau")
     assert plateau.reduced_lr is not None and plateau.reduced_lr < 1e-2
     model, stopping = train(tmp_path, "EarlyStopping")
-    assert stopping.stopped_epoch is not None and len(model.history.epoch) < 10
+    assert stopping.stopped_epoch > 0 and len(model.history.epoch) < 10
     model, snapshots = train(tmp_path, "SnapshotEnsemble")
     assert len(snapshots.snapshots) == 3
     model, best = train(tmp_path, "ModelCheckpoint")

@@ -264,3 +264,51 @@ def test_a_callback_stops_training_mid_epoch(toy, make_mlp):
     history = make_mlp().fit(X, y, epochs=5, batch_size=20, seed=0, verbose=0,
                              callbacks=[StopAfterThree()])
     assert len(history.batch_loss) == 3 and history.epoch == [0]
+
+
+class BatchLogs(gk.callbacks.Callback):
+    """A copy of every batch's logs."""
+
+    def on_train_begin(self, logs=None):
+        self.logs = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.logs.append(dict(logs))
+
+
+def test_batch_logs_hold_each_metric_over_the_rows_seen_so_far(toy, make_mlp):
+    # Keras's running values: accuracy adds up batch by batch; f1 and a custom metric do not,
+    # and are computed again over the rows seen. The last batch's logs are the epoch's.
+    X, y = toy
+
+    def top_row(y_true, y_pred):
+        return float(y_pred[0, 0])
+
+    model = make_mlp(metrics=("accuracy", "f1", top_row))
+    batches = BatchLogs()
+    model.fit(X, y, batch_size=16, epochs=1, shuffle=False, seed=0, verbose=0,
+              callbacks=[batches])
+    assert [sorted(logs) for logs in batches.logs] == [["accuracy", "f1", "loss", "top_row"]] * 8
+    last = batches.logs[-1]
+    for name in ("loss", "accuracy", "f1", "top_row"):
+        assert last[name] == pytest.approx(model.history[name][-1], rel=1e-12)
+    # The custom metric reads the first row seen: the output of batch 0, kept all epoch.
+    assert {logs["top_row"] for logs in batches.logs} == {batches.logs[0]["top_row"]}
+
+
+def test_only_callbacks_that_read_batch_logs_make_fit_compute_their_metrics(toy, make_mlp):
+    calls = []
+
+    def counted(y_true, y_pred):
+        calls.append(len(y_true))
+        return 0.0
+
+    X, y = toy
+    make_mlp(metrics=(counted,)).fit(X, y, batch_size=40, epochs=1, verbose=0)
+    assert calls == [120]                               # once, at the end of the epoch
+    make_mlp(metrics=(counted,)).fit(X, y, batch_size=40, epochs=1, verbose=0,
+                                     callbacks=[cb.ProgressBar()])
+    assert calls == [120, 120]                          # the bar shows the loss only
+    make_mlp(metrics=(counted,)).fit(X, y, batch_size=40, epochs=1, verbose=0,
+                                     callbacks=[BatchLogs()])
+    assert calls == [120, 120, 40, 80, 120, 120]        # the rows seen, then the epoch

@@ -82,6 +82,26 @@ def test_resume_is_bit_identical(data, make_mlp, reference, tmp_path, helpers, s
     assert history.batch_loss == expected.batch_loss
 
 
+def test_a_resumed_epoch_s_batch_logs_count_the_rows_seen_before(data, make_mlp, tmp_path,
+                                                                  helpers):
+    class BatchLogs(gk.callbacks.Callback):
+        logs = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            BatchLogs.logs.append(dict(logs))
+
+    metrics = ("accuracy", "f1")
+    make_mlp(dropout=0.3, metrics=metrics).fit(*data, **FIT, callbacks=[BatchLogs()])
+    expected, BatchLogs.logs = BatchLogs.logs, []
+    with pytest.raises(helpers.Interrupt):      # stops after step 8: the checkpoint of step 6
+        make_mlp(dropout=0.3, metrics=metrics).fit(
+            *data, **FIT, checkpoint_dir=tmp_path, checkpoint_every=3,
+            callbacks=[helpers.InterruptAfter(8)])
+    make_mlp(dropout=0.3, metrics=metrics).fit(*data, **FIT, resume_from=tmp_path,
+                                               callbacks=[BatchLogs()])
+    assert BatchLogs.logs == expected[6:]
+
+
 def test_resume_from_an_older_checkpoint_file(data, make_mlp, reference, tmp_path, helpers):
     older, newer = interrupted_run(make_mlp, data, tmp_path, 7, helpers)      # steps 5 and 6
     model = make_mlp(dropout=0.3)

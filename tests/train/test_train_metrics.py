@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+import gradkit as gk
 from gradkit.train import metrics
 
 
@@ -87,11 +88,44 @@ def test_binary_accuracy_counts_every_label():
     y = np.array([[1, 0, 1], [0, 0, 1]])
     z = np.array([[3.0, -1.0, -2.0], [0.5, -0.1, 0.2]], dtype=np.float32)
     # thresholded at logit 0: [[1, 0, 0], [1, 0, 1]] -> 4 of 6 labels right
-    assert metrics.binary_accuracy(y, z) == pytest.approx(4 / 6)
+    assert metrics.binary_accuracy(y, z, threshold=0.0) == pytest.approx(4 / 6)
     # at 0.3 the 0.2 logit turns negative: [[1, 0, 0], [1, 0, 0]] -> 3 of 6
     assert metrics.binary_accuracy(y, z, threshold=0.3) == pytest.approx(3 / 6)
-    # a column of labels against one logit per sample
+    # a column of labels against one output per sample, and the other way round
     assert metrics.binary_accuracy(np.array([1, 0]), np.array([[1.0], [1.0]])) == 0.5
+    assert metrics.binary_accuracy(np.array([[1], [0]]), np.array([0.7, 0.2])) == 1.0
+
+
+def test_binary_accuracy_is_keras_s():
+    # Keras's default cut is 0.5 (its outputs are probabilities), and a label counts as right
+    # only when it equals the 0/1 prediction: a soft label 0.9 never does.
+    p = np.array([[0.7], [0.4], [0.55], [0.2]], dtype=np.float32)
+    assert metrics.binary_accuracy(np.array([[1], [0], [0], [0]]), p) == 0.75
+    # predicted [1, 0, 1, 0]: the soft labels 0.9 and 0.1 miss, the third misses, the last hits
+    assert metrics.binary_accuracy(np.array([[0.9], [0.1], [0.0], [0.0]]), p) == 0.25
+    with pytest.raises(gk.DataError, match=r"labels have shape \(4, 3\).*predictions \(4, 1\)"):
+        metrics.binary_accuracy(np.zeros((4, 3)), p)
+
+
+def test_accuracy_picks_keras_s_form_from_the_shapes():
+    # One output column: binary accuracy, whether the labels come as (n,) or as a column.
+    # Taking the arg-max of a one-column label array made every label 0.
+    z = np.array([[2.0], [-1.0], [-3.0], [0.5]], dtype=np.float32)
+    column = np.array([[1], [0], [1], [1]])
+    assert metrics.accuracy(column, z) == metrics.accuracy(column[:, 0], z) == 0.75
+    assert metrics.accuracy(column, 1 / (1 + np.exp(-z)), threshold=0.5) == 0.75
+    # Several columns: class indices (also as a column) or one-hot rows.
+    assert metrics.accuracy(WORKED_TRUE[:, None], WORKED_PRED) == 0.5
+    assert metrics.accuracy(np.eye(3)[WORKED_TRUE], WORKED_PRED) == 0.5
+    assert metrics.sparse_categorical_accuracy(WORKED_TRUE, WORKED_PRED) == 0.5
+    assert metrics.categorical_accuracy(np.eye(3)[WORKED_TRUE], WORKED_PRED) == 0.5
+
+
+def test_a_model_cuts_its_probabilities_at_one_half_and_its_logits_at_zero():
+    cut = metrics.bind(metrics.accuracy, logits=False)
+    assert cut.keywords == {"threshold": 0.5}
+    assert metrics.bind(metrics.f1, logits=True).keywords == {"threshold": 0.0}
+    assert metrics.bind(metrics.mse, logits=False) is metrics.mse
 
 
 def test_top_k_accuracy():

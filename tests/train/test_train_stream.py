@@ -59,6 +59,37 @@ def test_evaluate_and_predict_on_a_stream_match_the_arrays(files, make_mlp):
     np.testing.assert_array_equal(model.predict_classes(s), model.predict_classes(ds.X))
 
 
+def test_stream_evaluate_and_batch_logs_match_the_arrays_with_a_penalty(files):
+    # The penalty is in evaluate's loss on a stream as on arrays (and Keras); a batch's logs
+    # hold the running metrics in both.
+    ds = load_parquet(files.parent / "all.pq", target="y")
+    s = stream(str(files / "part*.parquet"), target="y", batch_rows=33, shuffle_buffer=0)
+    seen = {}
+    for data, y in ((ds.X, ds.y), (s, None)):
+        model = gk.Sequential([gk.layers.Dense(8, activation="relu",
+                                               kernel_regularizer=gk.regularizers.l2(0.1)),
+                               gk.layers.Dense(3, activation="softmax")])
+        model.compile(gk.optim.SGD(lr=0.1), "sparse_categorical_crossentropy", ["accuracy"])
+        logs = seen.setdefault(y is None, [])
+
+        class BatchLogs(gk.callbacks.Callback):
+            def on_train_batch_end(self, batch, batch_logs=None):
+                logs.append(dict(batch_logs))
+
+        model.fit(data, y, batch_size=50, epochs=1, seed=1, shuffle=False, verbose=0,
+                  callbacks=[BatchLogs()])
+        logs.append(model.evaluate(data, y, return_dict=True))
+    for on_stream, on_arrays in zip(seen[True], seen[False], strict=True):
+        assert on_stream.keys() == on_arrays.keys()
+        for key in on_arrays:
+            assert on_stream[key] == pytest.approx(on_arrays[key], rel=1e-6)
+    with gk.no_grad():
+        penalty = float(model.penalty().data)
+    assert penalty > 0.01
+    loss_alone = gk.losses.value(model.loss, gk.tensor(model.predict(ds.X)), ds.y)
+    assert seen[False][-1]["loss"] == pytest.approx(float(loss_alone.data) + penalty, rel=1e-5)
+
+
 def test_regression_r2_and_mse_add_up_over_batches(files):
     ds = load_parquet(files.parent / "all.pq", target="x3")
     s = stream(files, target="x3", batch_rows=40)

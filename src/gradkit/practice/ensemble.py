@@ -122,9 +122,7 @@ class Ensemble:
             p = np.clip(self.predict_proba(X), 1e-12, 1 - 1e-12)
             t = yt.reshape(p.shape)
             loss = float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
-            # Logit > 0 is probability > 0.5: binary_accuracy's threshold on logits.
-            logit = np.log(p) - np.log(1 - p)
-            return {"loss": loss, "binary_accuracy": gmetrics.binary_accuracy(t, logit)}
+            return {"loss": loss, "binary_accuracy": gmetrics.binary_accuracy(t, p)}
         out = self.predict(X)
         logs = {"loss": float(losses.value(first.loss, Tensor(out), yt).data)}
         for name, fn in first.metrics:

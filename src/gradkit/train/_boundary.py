@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from gradkit.errors import ConfigError, DataError
+from gradkit.nn import losses
 
 
 def sample_shape(input_shape):
@@ -43,12 +44,27 @@ def check_shape(shape, name, expected):
                         f"expected {what}")
 
 
+def _not_one_array(name, parts):
+    """What to say of a tuple or list of arrays of unlike shapes given as the input."""
+    shapes = ", ".join(str(np.shape(p)) if hasattr(p, "shape") else type(p).__name__
+                       for p in parts[:4])
+    return (f"{name} is a {type(parts).__name__} of {len(parts)} arrays of unlike shapes "
+            f"({shapes}), not one array: pass the features and the labels separately, "
+            "fit(x, y) and evaluate(x, y), not fit((x, y)); Keras does not take such a tuple "
+            "as x either")
+
+
 def features(X, name, expected=None):
     """X as a C-contiguous float32 array of one row per sample, checked against `expected`
     (the model's input shape, without the batch axis) when the model is built."""
     if X is None:
         raise DataError(f"{name} is missing: pass the input array")
-    arr = np.asarray(X)
+    try:
+        arr = np.asarray(X)
+    except ValueError:
+        if not isinstance(X, (tuple, list)):
+            raise
+        raise DataError(_not_one_array(name, X)) from None
     if arr.dtype.kind not in "biuf":
         if arr.dtype.kind == "O" and any(v is None for v in arr.reshape(-1).tolist()):
             raise DataError(f"{name} holds None values; expected numbers")
@@ -80,6 +96,31 @@ def labels_fit_outputs(model, y, name="y"):
     elif y.shape[-1] != width:
         raise DataError(f"{name} has {y.shape[-1]} columns (one-hot or probability rows), but "
                         f"the output layer has {width} units")
+
+
+# Losses that compare each output with its own target, value by value.
+_ELEMENTWISE = (losses.MeanSquaredError, losses.MeanAbsoluteError, losses.Huber, losses.Hinge)
+
+
+def targets_fit_outputs(model, y, name="y"):
+    """Refuse targets the output layer cannot take: labels outside a softmax layer (see
+    `labels_fit_outputs`), and for a loss that compares values one by one (mse, mae, huber,
+    hinge), targets of another shape than the outputs. Keras broadcasts some of those, a
+    column (n, 1) against 3 outputs or 3 targets against one output, into a loss of every
+    output against every target; NumPy would fail deep inside on the rest."""
+    labels_fit_outputs(model, y, name)
+    if not isinstance(model.loss, _ELEMENTWISE) or not model.built:
+        return
+    out = tuple(model.output_shape)
+    got = tuple(y.shape[1:])
+    # Keras's own leniency: one target per row for one output, or a trailing axis of one.
+    if got == out or (got == () and out == (1,)) or got == out + (1,):
+        return
+    hint = " (class labels need a classification loss, such as " \
+        "sparse_categorical_crossentropy)" if y.ndim == 1 else ""
+    raise DataError(f"{name} has shape {tuple(y.shape)}, but the output layer gives "
+                    f"{_expected(out)} and loss {model.loss.name!r} compares each output with "
+                    f"its own target: expected {name} of shape {_expected(out)}{hint}")
 
 
 def class_indices(y, name="y"):

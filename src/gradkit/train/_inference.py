@@ -65,6 +65,38 @@ class OutputAndInference:
         self._plan = (loss, plan)
         return plan
 
+    def outputs_are_logits(self):
+        """Whether the model's outputs are logits: a softmax or sigmoid loss that reads them."""
+        return getattr(self.loss, "output", None) in ("softmax", "sigmoid") \
+            and bool(getattr(self.loss, "from_logits", True))
+
+    def metric_outputs(self, out):
+        """What the metrics read, as Keras's read it: the model's outputs as `predict` returns
+        them. `out` is what the loss read, the pre-activation where the loss is computed from
+        it (see `_loss_plan`): the output layer's softmax or sigmoid is applied to it then."""
+        if not self._loss_plan()[0]:
+            return out
+        with no_grad():
+            if self.loss.output == "softmax":
+                return ag.softmax(Tensor(out), axis=-1).data
+            return ag.sigmoid(Tensor(out)).data
+
+    def metric_values(self, y, out, metrics=None):
+        """{name: value} of the compiled metrics (or of `metrics`, (name, fn) pairs) on labels
+        `y` and outputs `out` (as the loss read them); a metric that cuts one column cuts
+        logits at 0, other outputs at 0.5."""
+        scores = self.metric_outputs(out)
+        logits = self.outputs_are_logits()
+        return {name: metrics_mod.log_value(metrics_mod.bind(fn, logits=logits)(y, scores))
+                for name, fn in (self.metrics if metrics is None else metrics)}
+
+    def penalty_value(self):
+        """The regularization penalty at the current weights, as a float (0.0 without one):
+        Keras's evaluate and val_loss include it, as the training loss does."""
+        with no_grad():
+            pen = self.penalty()
+        return 0.0 if pen is None else float(pen.data)
+
     def forward_logits(self, x):
         """The forward pass up to the last layer's pre-activation (its activation left out)."""
         for layer in self.layers[:-1]:
@@ -193,9 +225,7 @@ class OutputAndInference:
             sample_weight = _boundary.sample_weights(sample_weight, len(X))
         with no_grad():
             loss = float(losses_mod.value(loss_fn, Tensor(out), yt, sample_weight).data)
-        logs = {"loss": loss}
-        for name, fn in self.metrics:
-            logs[name] = metrics_mod.log_value(fn(yt, out))
+        logs = {"loss": loss + self.penalty_value(), **self.metric_values(yt, out)}
         return logs, len(X)
 
 

@@ -154,6 +154,12 @@ class CallbackList(Callback):
     def wants_batch_logs(self):
         return bool(self._batch_end)
 
+    @property
+    def wants_batch_metrics(self):
+        """Whether a callback may read the metrics of a batch's logs: the progress bar shows
+        the loss only, so it alone does not make `fit` compute them at every batch."""
+        return any(not isinstance(cb, ProgressBar) for cb in self._batch_end)
+
 
 def _better(mode, value, best, min_delta):
     if best is None:
@@ -171,10 +177,13 @@ def _monitored(logs, monitor, who):
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
 
-    Keras's arguments and defaults: `patience=0`, `restore_best_weights=False` (gradkit's
-    `restore_best` is the same switch): with it, the weights of the best epoch are put back
-    at the end. `baseline`: training also stops if `monitor` does not beat it within
-    `patience` epochs; `start_from_epoch`: epochs before it are not watched.
+    Keras 3's rule, step for step: an epoch improves when it beats the best so far by more
+    than `min_delta`; it restarts the patience count only if it also beats `baseline` (by
+    `min_delta`), and it never stops training itself. Any other epoch adds one to the count,
+    and training stops once the count reaches `patience` (never at epoch 0). Epochs before
+    `start_from_epoch` are not watched. With `restore_best_weights` (gradkit's `restore_best`
+    is the same switch) the weights of the best epoch are put back when training ends, even
+    when no epoch beat `baseline`. Keras's defaults: `patience=0`, no restoring.
     """
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
@@ -182,6 +191,8 @@ class EarlyStopping(Callback):
                  restore_best=None):
         if patience < 0:
             raise ValueError(f"patience must be >= 0, got patience={patience!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got mode={mode!r}")
         if restore_best is not None and restore_best_weights is not None \
                 and bool(restore_best) != bool(restore_best_weights):
             raise ValueError("restore_best and restore_best_weights are one setting; got "
@@ -200,33 +211,45 @@ class EarlyStopping(Callback):
         return self.restore_best
 
     def on_train_begin(self, logs=None):
-        self.best, self.best_epoch, self.wait = None, None, 0
-        self.best_weights, self.stopped_epoch = None, None
+        self.best, self.best_epoch, self.wait = None, 0, 0
+        self.best_weights, self.stopped_epoch = None, 0
 
     def on_epoch_end(self, epoch, logs=None):
         value = _monitored(logs, self.monitor, "EarlyStopping")
         if epoch < self.start_from_epoch:
             return
-        if _better(self.mode, value, self.best, self.min_delta):
+        if self.restore_best and self.best_weights is None:
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.wait += 1
+        if self._improves(value, self.best):
             self.best, self.best_epoch = value, epoch
             if self.restore_best:
                 self.best_weights = self.model.get_weights()
-            if self.baseline is None or _better(self.mode, value, self.baseline, 0.0):
+            if self.baseline is None or self._improves(value, self.baseline):
                 self.wait = 0
-                return
-        self.wait += 1
-        # `patience` epochs without improvement stop training (Keras's rule; the notes' "after
-        # M successive increases"): with `>` it took patience + 1.
-        if self.wait >= self.patience:
+            return
+        if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping")
+
+    def _improves(self, value, reference):
+        """Keras's `_is_improvement`: beyond `reference` by more than `min_delta` (any value
+        improves on None)."""
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return value + self.min_delta < reference
+        return value - self.min_delta > reference
 
     def on_train_end(self, logs=None):
         if (logs or {}).get("diverged"):
             return      # TrainingDiverged promises the weights from before the failed step
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best and self.best_weights is not None:
+            if self.verbose:
+                print("Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
     def get_state(self):
@@ -235,8 +258,10 @@ class EarlyStopping(Callback):
                 **_weights_state("best_weights", self.best_weights)}
 
     def set_state(self, state):
-        self.best, self.best_epoch, self.wait, self.stopped_epoch = _read_state(
+        self.best, best_epoch, self.wait, stopped_epoch = _read_state(
             state, best="number?", best_epoch="count?", wait="count", stopped_epoch="count?")
+        # Keras's 0 where a checkpoint from before these were counts holds None.
+        self.best_epoch, self.stopped_epoch = best_epoch or 0, stopped_epoch or 0
         self.best_weights = _weights_from_state("best_weights", state)
 
 

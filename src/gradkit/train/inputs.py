@@ -51,7 +51,9 @@ def encode_targets(model, y, rows=None):
         _boundary.labels_fit_outputs(model, y)
     if kind == "sigmoid":
         return _boundary.probabilities(y)
-    return y.astype(np.float32)
+    y = y.astype(np.float32)
+    _boundary.targets_fit_outputs(model, y)
+    return y
 
 
 def as_features(X, name="X", expected=None):

@@ -14,7 +14,7 @@ from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, TerminateOnNaN, fit_callbacks
 from gradkit.train.history import History
 from gradkit.train.inputs import as_features, encode_targets, row_weights
-from gradkit.train.metrics import log_value
+from gradkit.train._running import RunningMetrics, adds_up
 from gradkit.train.streaming import fit_stream
 
 __all__ = ["fit", "encode_targets"]
@@ -32,6 +32,32 @@ class _EpochAccumulator:
         self.scalars["count"] += len(idx)
         if self.arrays:
             self.arrays["outputs"][idx] = out
+
+
+class _BatchMetrics:
+    """Keras's batch logs past the loss: each metric over the epoch's rows seen so far.
+
+    Metrics that add up (accuracy, MSE, R², ...) are added batch by batch, at the cost of one
+    metric call on the batch; any other (precision, a custom function) is computed again over
+    every row seen, at each batch, the price of its exact running value. A fit makes this only
+    where a callback reads the batch logs.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.running = RunningMetrics(model)
+        self.others = [(name, fn) for name, fn in model.metrics if not adds_up(fn)]
+
+    def logs(self, run, seen, y, out):
+        """The metrics after a batch (labels `y`, outputs `out`) that ends `seen` rows in."""
+        self.running.add(y, out)
+        values = self.running.values()
+        if self.others:
+            rows = run.perm[:seen]
+            values.update(self.model.metric_values(run.data.y[rows],
+                                                   run.acc.arrays["outputs"][rows],
+                                                   self.others))
+        return {name: values[name] for name, _ in self.model.metrics}
 
 
 @dataclasses.dataclass
@@ -67,6 +93,7 @@ class _Run:
     step: int = 0
     perm: np.ndarray | None = None
     batch_logs: dict = dataclasses.field(default_factory=dict)
+    batch_metrics: _BatchMetrics | None = None
 
 
 def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
@@ -169,9 +196,9 @@ def _start(model, data, *, batch_size, shuffle, callbacks, seed, verbose, checkp
     if not model.built or (getattr(model, "_fresh", False) and seed is not None):
         # (a model built at construction, whose weights nobody set, draws them from the seed)
         model.build(data.X.shape[1:], rng)
-        _boundary.labels_fit_outputs(model, data.y)
+        _boundary.targets_fit_outputs(model, data.y)
         if data.y_val is not None:
-            _boundary.labels_fit_outputs(model, data.y_val, "validation_data's y")
+            _boundary.targets_fit_outputs(model, data.y_val, "validation_data's y")
     model._plan = None
     model._loss_plan()          # a loss that cannot go with the output layer: said first
     _boundary.bind_trainable(model)
@@ -229,6 +256,11 @@ def _run_epoch(run, epoch):
         first = 0
     else:
         first = run.start_batch
+    if model.metrics and cbs.wants_batch_metrics:
+        run.batch_metrics = _BatchMetrics(model)
+        if first:           # a resumed epoch: the rows seen before the checkpoint count too
+            rows = run.perm[:first * run.batch_size]
+            run.batch_metrics.running.add(data.y[rows], run.acc.arrays["outputs"][rows])
     cbs.on_epoch_begin(epoch, {})
     model.train()
     for b in range(first, run.steps):
@@ -261,8 +293,12 @@ def _train_batch(run, epoch, b):
         run.guard.unapplied_step(run.model, cbs, epoch, b, value)
     run.acc.add(idx, value, out)
     run.history.batch_loss.append(value)
-    # Keras's batch logs: the mean loss of the epoch so far (its progress bar's number).
+    # Keras's batch logs: the mean loss of the epoch so far (its progress bar's number) and
+    # the metrics over the same rows.
     batch_logs["loss"] = run.acc.scalars["loss_sum"] / run.acc.scalars["count"]
+    if run.batch_metrics is not None:
+        batch_logs.update(run.batch_metrics.logs(run, run.acc.scalars["count"],
+                                                 data.y[idx], out))
     cbs.on_batch_end(b, batch_logs)
     if run.checkpoint_dir and run.checkpoint_every and run.step % run.checkpoint_every == 0 \
             and b + 1 < run.steps:
@@ -274,9 +310,7 @@ def _train_batch(run, epoch, b):
 def _epoch_logs(model, acc, y, X_val, y_val, cbs):
     logs = {"loss": acc.scalars["loss_sum"] / max(acc.scalars["count"], 1)}
     if acc.arrays:
-        out = acc.arrays["outputs"]
-        for name, fn in model.metrics:
-            logs[name] = log_value(fn(y, out))
+        logs.update(model.metric_values(y, acc.arrays["outputs"]))
     if X_val is not None:
         cbs.on_test_begin({})
         val = model.evaluate_logs(X_val, y_val)

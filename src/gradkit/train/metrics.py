@@ -1,16 +1,23 @@
 """Metrics by name, on NumPy arrays: `metric(y_true, y_pred)` -> float.
 
-`y_pred` is what the model outputs (logits or probabilities for classifiers, values for
-regression); `y_true` holds integer labels, one-hot rows, 0/1 multi-label rows or values.
-Precision, recall and F1 are macro-averaged over the classes that occur in y_true or
-in the predictions (scikit-learn's `average="macro"`).
+`y_pred` is what the model outputs, as `predict` returns it (logits or probabilities for
+classifiers, values for regression); `y_true` holds integer labels, one-hot rows, 0/1
+multi-label rows or values. A model gives each metric its outputs and, through `bind`, the
+threshold that cuts a single output column: 0 for logits, Keras's 0.5 for anything else.
+Keras's names (`binary_accuracy`, `sparse_categorical_accuracy`, `categorical_accuracy`, and
+"accuracy" as compile reads it) compute Keras's numbers. Precision, recall and F1 are
+macro-averaged over the classes that occur in y_true or in the predictions (scikit-learn's
+`average="macro"`).
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gradkit._registry import Registry
+from gradkit.errors import DataError
 
 
 def _labels(y_true):
@@ -18,22 +25,60 @@ def _labels(y_true):
     return y if y.ndim == 1 else np.argmax(y, axis=-1)
 
 
-def _predicted_classes(y_pred):
+def _predicted_classes(y_pred, threshold=0.0):
     y = np.asarray(y_pred)
     if y.ndim == 1 or y.shape[-1] == 1:
-        return (y.reshape(-1) > 0).astype(np.int64)   # one logit: positive means class 1
+        return (y.reshape(-1) > threshold).astype(np.int64)   # one column: above means class 1
     return np.argmax(y, axis=-1)
 
 
-def accuracy(y_true, y_pred):
-    """Fraction of samples whose arg-max prediction is the true class."""
-    return float(np.mean(_predicted_classes(y_pred) == _labels(y_true)))
+def _same_rank(t, p):
+    """Keras's `squeeze_or_expand_to_same_rank`: where the ranks differ by one and the longer
+    array ends in an axis of one, that axis goes (or the rank-1 array gets one); any other
+    difference of shapes is refused, where Keras would broadcast or fail in its backend."""
+    if t.ndim == p.ndim + 1 and t.shape[-1] == 1:
+        t, p = (t, p[:, None]) if p.ndim == 1 else (t[..., 0], p)
+    elif p.ndim == t.ndim + 1 and p.shape[-1] == 1:
+        t, p = (t[:, None], p) if t.ndim == 1 else (t, p[..., 0])
+    if t.shape != p.shape:
+        raise DataError(f"the labels have shape {t.shape} and the predictions {p.shape}: "
+                        "expected one label per output")
+    return t, p
 
 
-def binary_accuracy(y_true, y_pred, threshold=0.0):
-    """Fraction of 0/1 labels matched by (logit > threshold), over every label of every row."""
-    t = np.asarray(y_true).reshape(np.shape(y_pred))
-    return float(np.mean((np.asarray(y_pred) > threshold) == (t > 0.5)))
+def accuracy(y_true, y_pred, threshold=0.0):
+    """Keras's "accuracy" of `compile`, chosen from the shapes as Keras chooses: one output
+    column is `binary_accuracy` (cut at `threshold`: 0 for a logit, the default; a model
+    passes 0.5 for its probabilities and other outputs); labels with fewer axes than the
+    outputs, or one column against several, are `sparse_categorical_accuracy`; one-hot rows
+    `categorical_accuracy`."""
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    if p.ndim == 1 or p.shape[-1] == 1:
+        return binary_accuracy(t, p, threshold)
+    if t.ndim < p.ndim or t.shape[-1] == 1:
+        return sparse_categorical_accuracy(t, p)
+    return categorical_accuracy(t, p)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Keras's: the fraction of labels equal to (y_pred > threshold), over every label of
+    every row. A label other than 0 or 1 never counts as right (Keras compares for
+    equality). On logits pass threshold=0.0 (probability 0.5)."""
+    t, p = _same_rank(np.asarray(y_true), np.asarray(y_pred))
+    return float(np.mean(t == (p > threshold).astype(t.dtype)))
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """Keras's: the fraction of rows whose arg-max output is the label (a class index)."""
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    if t.ndim == p.ndim and t.shape[-1] == 1:
+        t = t[..., 0]
+    return float(np.mean(np.argmax(p, axis=-1) == t))
+
+
+def categorical_accuracy(y_true, y_pred):
+    """Keras's: the fraction of rows whose arg-max output is the arg-max of the one-hot row."""
+    return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)))
 
 
 def top_k_accuracy(y_true, y_pred, k=5):
@@ -42,18 +87,19 @@ def top_k_accuracy(y_true, y_pred, k=5):
     return float(np.mean(np.any(top == _labels(y_true)[:, None], axis=-1)))
 
 
-def confusion_matrix(y_true, y_pred, n_classes=None):
-    """C[i, j] = number of samples of true class i predicted as class j."""
-    t, p = _labels(y_true), _predicted_classes(y_pred)
+def confusion_matrix(y_true, y_pred, n_classes=None, *, threshold=0.0):
+    """C[i, j] = number of samples of true class i predicted as class j (one output column
+    is class 1 above `threshold`)."""
+    t, p = _labels(y_true), _predicted_classes(y_pred, threshold)
     n = n_classes or int(max(t.max(initial=0), p.max(initial=0)) + 1)
     cm = np.zeros((n, n), dtype=np.int64)
     np.add.at(cm, (t, p), 1)
     return cm
 
 
-def _per_class(y_true, y_pred):
+def _per_class(y_true, y_pred, threshold):
     n = np.asarray(y_pred).shape[-1] if np.ndim(y_pred) > 1 and np.shape(y_pred)[-1] > 1 else 2
-    cm = confusion_matrix(y_true, y_pred, n)
+    cm = confusion_matrix(y_true, y_pred, n, threshold=threshold)
     tp = np.diag(cm).astype(np.float64)
     predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
     # Average over the classes that occur (in y_true or in the predictions), as scikit-learn
@@ -67,21 +113,21 @@ def _safe_div(a, b):
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
 
 
-def precision(y_true, y_pred):
+def precision(y_true, y_pred, threshold=0.0):
     """Macro precision: mean over classes of TP / (TP + FP)."""
-    tp, predicted, _ = _per_class(y_true, y_pred)
+    tp, predicted, _ = _per_class(y_true, y_pred, threshold)
     return float(np.mean(_safe_div(tp, predicted)))
 
 
-def recall(y_true, y_pred):
+def recall(y_true, y_pred, threshold=0.0):
     """Macro recall: mean over classes of TP / (TP + FN)."""
-    tp, _, actual = _per_class(y_true, y_pred)
+    tp, _, actual = _per_class(y_true, y_pred, threshold)
     return float(np.mean(_safe_div(tp, actual)))
 
 
-def f1(y_true, y_pred):
+def f1(y_true, y_pred, threshold=0.0):
     """Macro F1: mean over classes of 2 P R / (P + R)."""
-    tp, predicted, actual = _per_class(y_true, y_pred)
+    tp, predicted, actual = _per_class(y_true, y_pred, threshold)
     p, r = _safe_div(tp, predicted), _safe_div(tp, actual)
     return float(np.mean(_safe_div(2 * p * r, p + r)))
 
@@ -108,13 +154,30 @@ METRICS = Registry("metric", {
     "accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accuracy,
     "top_k_accuracy": top_k_accuracy, "precision": precision, "recall": recall,
     "f1": f1, "mse": mse, "mae": mae, "r2": r2,
+    "sparse_categorical_accuracy": sparse_categorical_accuracy,
+    "categorical_accuracy": categorical_accuracy,
     # Keras's names for the same numbers (logs keep the name given to compile)
-    "sparse_categorical_accuracy": accuracy, "categorical_accuracy": accuracy,
     "mean_squared_error": mse, "mean_absolute_error": mae}, case_sensitive=True)
 # Metrics where larger is better (early stopping and checkpoints pick the direction from this).
 HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "top_k_accuracy", "precision",
                     "recall", "f1", "r2", "sparse_categorical_accuracy",
                     "categorical_accuracy"}
+
+
+# Means over rows: their value over many batches is the row-weighted mean of theirs.
+ROW_MEANS = {accuracy, binary_accuracy, sparse_categorical_accuracy, categorical_accuracy,
+             top_k_accuracy, mse, mae}
+# Metrics that cut a single output column at a threshold.
+_CUTS = {accuracy, binary_accuracy, precision, recall, f1}
+
+
+def bind(fn, *, logits):
+    """`fn` as a model applies it to its outputs (what `predict` returns), as Keras's
+    metrics read them: one column is cut at 0 where the outputs are logits (a loss that
+    reads logits), and at Keras's 0.5 where they are probabilities or other values."""
+    if fn in _CUTS:
+        return functools.partial(fn, threshold=0.0 if logits else 0.5)
+    return fn
 
 
 def get(metric):

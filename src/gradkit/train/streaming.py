@@ -26,12 +26,10 @@ from gradkit.nn import losses
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train import metrics as metrics_mod
+from gradkit.train._running import RunningMetrics, adds_up
 from gradkit.train.callbacks import fit_callbacks
 from gradkit.train.history import History
 from gradkit.train.inputs import row_weights
-
-_MEAN_METRICS = {metrics_mod.accuracy, metrics_mod.binary_accuracy,
-                 metrics_mod.top_k_accuracy, metrics_mod.mse, metrics_mod.mae}
 
 
 class StreamMetrics:
@@ -40,44 +38,24 @@ class StreamMetrics:
     def __init__(self, model, scalars=None):
         self.model = model
         for name, fn in model.metrics:
-            if fn not in _MEAN_METRICS and fn is not metrics_mod.r2:
+            if not adds_up(fn):
                 raise DataError(f"metric {name!r} has no streamed form (one that adds up over "
                                 "batches); with a Stream use accuracy, binary_accuracy, "
                                 "top_k_accuracy, mse, mae or r2")
-        self.scalars = scalars if scalars is not None else \
-            {"loss_sum": 0.0, "count": 0, "metrics": {name: [0.0, 0.0, 0.0, 0.0]
-                                                      for name, _ in model.metrics}}
+        self.scalars = scalars if scalars is not None else {"loss_sum": 0.0, "count": 0,
+                                                            "metrics": None}
+        self.running = RunningMetrics(model, self.scalars["metrics"])
+        self.scalars["metrics"] = self.running.sums
 
     def add(self, value, y, out):
         n = len(y)
         self.scalars["loss_sum"] += value * n
         self.scalars["count"] += n
-        for name, fn in self.model.metrics:
-            acc = self.scalars["metrics"][name]
-            if fn is metrics_mod.r2:
-                t = np.asarray(y, np.float64).reshape(-1)
-                d = np.asarray(out, np.float64).reshape(-1) - t
-                mean, m2 = t.mean(), float(np.sum((t - t.mean()) ** 2))
-                n_a, n_b = acc[1], len(t)
-                delta = mean - acc[2]
-                total = n_a + n_b
-                acc[0] += float(np.sum(d * d))
-                acc[2] += delta * n_b / total
-                acc[3] += m2 + delta * delta * n_a * n_b / total
-                acc[1] = total
-            else:
-                acc[0] += float(fn(y, out)) * n
-                acc[1] += n
+        self.running.add(y, out)
 
     def logs(self) -> dict:
-        logs = {"loss": self.scalars["loss_sum"] / max(self.scalars["count"], 1)}
-        for name, fn in self.model.metrics:
-            acc = self.scalars["metrics"][name]
-            if fn is metrics_mod.r2:
-                logs[name] = 1.0 - acc[0] / acc[3] if acc[3] > 0 else 0.0
-            else:
-                logs[name] = acc[0] / max(acc[1], 1)
-        return logs
+        return {"loss": self.scalars["loss_sum"] / max(self.scalars["count"], 1),
+                **self.running.values()}
 
 
 class _Accum:
@@ -182,8 +160,8 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
                     guard.unapplied_step(model, cbs, epoch, b, value)
                 acc.add(value, yb, out)
                 history.batch_loss.append(value)
-                # Keras's batch logs: the mean loss of the epoch so far.
-                batch_logs["loss"] = acc.scalars["loss_sum"] / acc.scalars["count"]
+                # Keras's batch logs: the loss and metrics of the epoch so far.
+                batch_logs.update(acc.logs())
                 cbs.on_batch_end(b, batch_logs)
                 if checkpoint_dir and checkpoint_every and step % checkpoint_every == 0 \
                         and b + 1 < steps:
@@ -234,7 +212,9 @@ def evaluate_stream(model, data, *, batch_size=1024):
         acc.add(value, yb, out)
     if acc.scalars["count"] == 0:
         raise DataError(f"{data.source}: the {data.part or 'whole'} stream has no rows")
-    return {key: metrics_mod.log_value(value) for key, value in acc.logs().items()}
+    logs = acc.logs()
+    logs["loss"] += model.penalty_value()      # as evaluate on arrays, and Keras
+    return {key: metrics_mod.log_value(value) for key, value in logs.items()}
 
 
 def predict_stream(model, data, *, batch_size=1024):
