@@ -352,3 +352,48 @@ def test_batchnorm1d_refuses_what_pytorch_refuses():
     assert layer(gk.zeros(1, 3)).shape == (1, 3)         # one sample is fine in evaluation
     with pytest.raises(ValueError, match="momentum must be a number in"):
         nn.BatchNorm1d(3, momentum=1.5)
+
+
+@pytest.mark.parametrize("shape, settings", [((6, 4), {}), ((6, 4), {"num_parameters": 4}),
+                                             ((5, 4, 3), {"num_parameters": 4, "init": 0.1}),
+                                             ((7,), {"init": -0.5})])
+def test_prelu_matches_pytorch_values_gradients_and_an_sgd_step(shape, settings):
+    torch = torch_or_skip()
+    theirs, ours = torch.nn.PReLU(**settings), nn.PReLU(**settings)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    assert repr(ours) == repr(theirs)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.5)
+    opt_g = gk.optim.SGD(ours.parameters(), lr=0.5)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        X = rng.normal(size=shape).astype(np.float32)
+        xt, xg = torch.tensor(X, requires_grad=True), gk.tensor(X, requires_grad=True)
+        yt, yg = theirs(xt), ours(xg)
+        np.testing.assert_allclose(yg.data, yt.detach().numpy(), rtol=1e-6)
+        opt_t.zero_grad()
+        opt_g.zero_grad()
+        (yt ** 2).sum().backward()
+        (yg ** 2).sum().backward()
+        np.testing.assert_allclose(xg.grad, xt.grad.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-5)
+        opt_t.step()
+        opt_g.step()
+    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), rtol=1e-5)
+
+
+def test_prelu_gradients_match_central_differences_and_refusals():
+    rng = np.random.default_rng(2)
+    layer = nn.PReLU(3, dtype=np.float64)
+    layer.weight.data[...] = [0.1, -0.3, 1.5]
+
+    def f(x, weight):
+        layer.weight = weight
+        return layer(x) ** 2
+
+    x = rng.uniform(0.2, 1.0, size=(4, 3, 2)) * rng.choice([-1.0, 1.0], size=(4, 3, 2))
+    assert gk.gradcheck(f, gk.tensor(x, requires_grad=True), layer.weight)
+    with pytest.raises(ValueError, match=r"PReLU\(num_parameters=3\) got an input of shape "
+                                         r"\(2, 4\); expected 3 channels on axis 1"):
+        nn.PReLU(3)(gk.zeros(2, 4))
+    assert nn.PReLU is not gk.layers.PReLU and gk.keras.layers.PReLU is gk.layers.PReLU
