@@ -55,12 +55,25 @@ def test_sgd():
     assert_steps(run(optim.SGD(lr=0.1), 3), expected)
 
 
-def test_sgd_weight_decay_adds_lambda_theta_to_the_gradient():
-    theta, expected = THETA0.copy(), []
+def test_sgd_weight_decay_made_pytorch_style_adds_lambda_theta_to_the_gradient():
+    theta, velocity, expected = THETA0.copy(), np.zeros(3), []
     for _ in range(3):
-        theta = theta - 0.1 * (grad(theta) + 0.01 * theta)
+        velocity = 0.9 * velocity + grad(theta) + 0.01 * theta
+        theta = theta - 0.1 * velocity
         expected.append(theta)
-    assert_steps(run(optim.SGD(lr=0.1, weight_decay=0.01), 3), expected)
+    assert_steps(run(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01), 3),
+                 expected)
+
+
+def test_sgd_weight_decay_made_keras_style_decays_the_weights_before_the_step():
+    theta, velocity, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        theta = theta * (1 - 0.1 * 0.01)
+        velocity = 0.9 * velocity + g
+        theta = theta - 0.1 * velocity
+        expected.append(theta)
+    assert_steps(run(optim.SGD(lr=0.1, momentum=0.9, weight_decay=0.01), 3), expected)
 
 
 @pytest.mark.parametrize("make", [

@@ -171,7 +171,8 @@ def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None, flush=False)
     axpy(-lr, u, p, u)
 
 
-def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=False):
+def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, eps_on_v_hat=True, scratch=None,
+                flush=False):
     """Adam with bias correction (Kingma & Ba 2014; EPFL and DESY notes), at step t ≥ 1.
 
         m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
@@ -181,12 +182,15 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=Fal
     Computed in the paper's cheaper order, which is the same quantity:
         θ ← θ − η_t m / (√v + ε̂),  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ),  ε̂ = ε √(1 − β₂ᵗ)
     so neither m̂ nor v̂ is ever formed: twelve passes, one of them the square root. With
-    flush=True, subnormal moments are set to zero (see `flush_subnormal`).
+    eps_on_v_hat=False, ε̂ = ε: θ ← θ − η_t m / (√v + ε), ε added to √v as Keras and
+    scikit-learn add it. With flush=True, subnormal moments are set to zero (see
+    `flush_subnormal`).
     """
     if t < 1:
         raise ValueError(f"t counts steps from 1, got t={t!r}")
     root_bc2 = math.sqrt(1.0 - beta2**t)
     step = lr * root_bc2 / (1.0 - beta1**t)
+    eps_hat = eps * root_bc2 if eps_on_v_hat else eps
     s = _work(scratch, p)
     np.multiply(m, beta1, out=m)
     axpy(1.0 - beta1, g, m, s)
@@ -198,13 +202,13 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=Fal
     if flush:
         flush_subnormal(v, s)
     np.sqrt(v, out=s)
-    np.add(s, eps * root_bc2, out=s)
+    np.add(s, eps_hat, out=s)
     np.divide(m, s, out=s)
     axpy(-step, s, p, s)
 
 
-def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=None,
-                 flush=False):
+def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, eps_on_v_hat=True,
+                 scratch=None, flush=False):
     """AdamW (Loshchilov & Hutter 2019): decoupled weight decay, then the Adam step.
 
         θ ← θ (1 − η λ);   θ ← adam(θ)
@@ -214,5 +218,5 @@ def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=
     """
     if weight_decay:
         np.multiply(p, 1.0 - lr * weight_decay, out=p)
-    adam_update(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t, scratch=scratch,
-                flush=flush)
+    adam_update(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t,
+                eps_on_v_hat=eps_on_v_hat, scratch=scratch, flush=flush)
