@@ -251,3 +251,40 @@ def test_adam_takes_kerass_epsilon_with_kerass_meaning():
                                rtol=1e-6, atol=1e-10)
     with pytest.raises(TypeError, match="epsilon= .* eps= or eps_on_v_hat="):
         optim.Adam(eps=1e-8, epsilon=1e-7)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_after_a_change_of_rate_is_each_librarys(nesterov):
+    # PyTorch applies the new rate to its whole momentum buffer; Keras keeps the rate inside
+    # its velocity. The steps agree while the rate is constant and part after it changes.
+    torch = pytest.importorskip("torch", reason="PyTorch is in the compat and bench extras")
+    tp = torch.tensor(THETA0.copy(), dtype=torch.float64, requires_grad=True)
+    opt_t = torch.optim.SGD([tp], lr=0.05, momentum=0.9, nesterov=nesterov)
+    p = Param(THETA0)
+    opt_g = optim.SGD([p], lr=0.05, momentum=0.9, nesterov=nesterov)
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="Keras 3 is in the compat extra")
+    kv = keras.Variable(THETA0.copy(), dtype="float64")
+    opt_k = keras.optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=nesterov)
+    q = Param(THETA0)
+    opt_gk = keras_way(optim.SGD(learning_rate=0.05, momentum=0.9, nesterov=nesterov))([q])
+    for step in range(6):
+        if step == 3:
+            opt_t.param_groups[0]["lr"] = 0.02
+            opt_g.param_groups[0]["lr"] = 0.02
+            opt_k.learning_rate = 0.02
+            opt_gk.learning_rate = 0.02
+        opt_t.zero_grad()
+        tp.grad = torch.tensor(A) * tp.detach()
+        opt_t.step()
+        opt_g.zero_grad()
+        p.grad += A * p.data
+        opt_g.step()
+        opt_k.apply_gradients([(keras.ops.convert_to_tensor(
+            A * keras.ops.convert_to_numpy(kv), dtype="float64"), kv)])
+        opt_gk.zero_grad()
+        q.grad += A * q.data
+        opt_gk.step()
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(q.data, keras.ops.convert_to_numpy(kv), rtol=1e-6, atol=1e-12)
+    assert np.abs(p.data - q.data).max() > 1e-4

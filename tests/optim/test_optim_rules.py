@@ -309,8 +309,12 @@ def test_decaying_state_is_flushed_to_zero_below_the_smallest_normal_number(dtyp
             zeros(), g, s, lr=0.1, gamma=0.9, form="average", flush=f),
         "momentum velocity": lambda s, f: updates.momentum_update(
             zeros(), g, s, lr=0.1, gamma=0.9, form="velocity", flush=f),
+        "momentum accumulated": lambda s, f: updates.momentum_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, form="accumulated", flush=f),
         "nesterov": lambda s, f: updates.nesterov_update(
             zeros(), g, s, lr=0.1, gamma=0.9, flush=f),
+        "nesterov, PyTorch's form": lambda s, f: updates.nesterov_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, lr_in_velocity=False, flush=f),
         "rmsprop": lambda s, f: updates.rmsprop_update(
             zeros(), g, s, lr=0.1, gamma=0.9, eps=1e-8, flush=f),
         "adadelta": lambda s, f: updates.adadelta_update(

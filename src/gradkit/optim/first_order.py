@@ -45,8 +45,11 @@ def _positive(name, value):
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum and weight decay.
 
-    θ ← θ − η g, or with momentum γ the velocity form Δ ← γΔ + ηg; θ ← θ − Δ, or Nesterov's
-    look-ahead (see `updates.nesterov_update`).
+    θ ← θ − η g, or with momentum γ the velocity form Δ ← γΔ + ηg; θ ← θ − Δ (Keras's), or
+    PyTorch's b ← γb + g; θ ← θ − ηb, or Nesterov's look-ahead (see `updates.momentum_update`,
+    `updates.nesterov_update`). The two forms take the same steps while η is constant; after η
+    changes (a schedule, `param_groups[0]["lr"] = ...`) PyTorch's applies the new rate to the
+    whole of b, Keras's only to new gradients.
 
     Args:
         lr: learning rate or schedule (default 0.01, Keras's; 1e-3, PyTorch's, when the
@@ -56,6 +59,9 @@ class SGD(Optimizer):
         weight_decay: λ ≥ 0 (default 0). Made without parameters it is Keras's, decoupled:
             θ ← θ(1 − ηλ) before the step; made with parameters, PyTorch's: λθ added to the
             gradient (as the penalty ½λ‖θ‖² would). `decoupled_weight_decay` chooses.
+        lr_in_velocity: True: Keras's momentum form (η inside the velocity); False:
+            PyTorch's (η applied at the step). None: Keras's made without parameters,
+            PyTorch's made with them.
     """
 
     name = "sgd"
@@ -63,14 +69,19 @@ class SGD(Optimizer):
     default_lr = 1e-2
 
     def __init__(self, params=None, lr=None, *, momentum=0.0, nesterov=False, weight_decay=0.0,
-                 decoupled_weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None):
+                 decoupled_weight_decay=None, lr_in_velocity=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None):
         self.momentum = _fraction("momentum", momentum)
         if nesterov not in (True, False):
             raise ValueError(f"nesterov must be True or False, got nesterov={nesterov!r}")
         if nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
+        if lr_in_velocity not in (None, True, False):
+            raise ValueError("lr_in_velocity must be True, False or None, got "
+                             f"lr_in_velocity={lr_in_velocity!r}")
+        self.lr_in_velocity = (not _made_with_params(params) if lr_in_velocity is None
+                               else lr_in_velocity)
         if lr is None and _made_with_params(params):
             # PyTorch's SGD(params) defaults to 1e-3; Keras's SGD() (bound later) to 0.01.
             lr = PYTORCH_SGD_LR
@@ -85,15 +96,17 @@ class SGD(Optimizer):
             updates.sgd_update(p, g, lr=lr, scratch=work)
         elif self.nesterov:
             updates.nesterov_update(p, g, self._buffer("velocity"), lr=lr,
-                                    gamma=self.momentum, scratch=work, flush=self._flush_due())
+                                    gamma=self.momentum, lr_in_velocity=self.lr_in_velocity,
+                                    scratch=work, flush=self._flush_due())
         else:
             updates.momentum_update(p, g, self._buffer("velocity"), lr=lr,
-                                    gamma=self.momentum, form="velocity", scratch=work,
-                                    flush=self._flush_due())
+                                    gamma=self.momentum,
+                                    form="velocity" if self.lr_in_velocity else "accumulated",
+                                    scratch=work, flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
-                **self._decay_config()}
+                "lr_in_velocity": self.lr_in_velocity, **self._decay_config()}
 
 
 class Momentum(Optimizer):

@@ -63,44 +63,60 @@ def sgd_update(p, g, *, lr, scratch=None):
     axpy(-lr, g, p, _work(scratch, p))
 
 
+MOMENTUM_FORMS = ("average", "velocity", "accumulated")
+
+
 def momentum_update(p, g, m, *, lr, gamma, form, scratch=None, flush=False):
-    """Gradient descent with momentum, in one of the two forms the notes teach (three passes).
+    """Gradient descent with momentum, in the notes' two forms or PyTorch's (three passes).
 
     form="average" (running average of the gradient, KIT ML1):
         m ← γ m + (1 − γ) g;   θ ← θ − η m
-    form="velocity" (the heavy ball, MIPT / DESY):
+    form="velocity" (the heavy ball, MIPT / DESY; Keras's SGD):
         Δ ← γ Δ + η g;         θ ← θ − Δ
+    form="accumulated" (PyTorch's SGD):
+        b ← γ b + g;           θ ← θ − η b
 
-    `m` holds m or Δ; both start at 0.
+    `m` holds m, Δ or b; each starts at 0. The last two take the same steps while η is
+    constant; when η changes, "velocity" keeps the steps already taken at their old rate and
+    "accumulated" applies the new rate to all of b.
     """
-    if form not in ("average", "velocity"):
-        raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
+    if form not in MOMENTUM_FORMS:
+        raise ValueError(f"form must be one of {MOMENTUM_FORMS}, got form={form!r}")
     s = _work(scratch, p)
     np.multiply(m, gamma, out=m)
-    axpy(1.0 - gamma if form == "average" else lr, g, m, s)
+    if form == "accumulated":
+        np.add(m, g, out=m)
+    else:
+        axpy(1.0 - gamma if form == "average" else lr, g, m, s)
     if flush:
         flush_subnormal(m, s)
-    if form == "average":
-        axpy(-lr, m, p, s)
-    else:
+    if form == "velocity":
         np.subtract(p, m, out=p)
+    else:
+        axpy(-lr, m, p, s)
 
 
-def nesterov_update(p, g, v, *, lr, gamma, scratch=None, flush=False):
+def nesterov_update(p, g, v, *, lr, gamma, lr_in_velocity=True, scratch=None, flush=False):
     """Nesterov accelerated gradient (MIPT): v ← γ v + η ∇L(θ − γ v);  θ ← θ − v (four passes).
 
     The gradient is wanted at the look-ahead point θ − γv, so `p` stores that point, φ = θ − γv,
     and `g` is the gradient the caller computed at `p`. Substituting θ = φ + γv gives
         v ← γ v + η g;   φ ← φ − γ v − η g
-    (Sutskever et al. 2013), an update that needs only the current gradient.
+    (Sutskever et al. 2013, and Keras), an update that needs only the current gradient. With
+    lr_in_velocity=False, PyTorch's form, v holds gradients and η applies at the step:
+        v ← γ v + g;     φ ← φ − η (g + γ v)
+    the same steps while η is constant.
     """
     s = _work(scratch, p)
     np.multiply(v, gamma, out=v)
-    axpy(lr, g, v, s)
+    if lr_in_velocity:
+        axpy(lr, g, v, s)
+    else:
+        np.add(v, g, out=v)
     if flush:
         flush_subnormal(v, s)
     axpy(-lr, g, p, s)
-    axpy(-gamma, v, p, s)
+    axpy(-gamma if lr_in_velocity else -lr * gamma, v, p, s)
 
 
 def adagrad_update(p, g, c, *, lr, eps, eps_inside_sqrt=False, scratch=None):
