@@ -129,6 +129,7 @@ class Optimizer:
     state_names = ()          # the arrays `state_dict` carries besides `iterations`
     requires_closure = False  # True for full-batch methods whose step needs a closure
     takes_lr = True           # False where a line search or the Newton step sets step lengths
+    rule_decays = False       # True where the update rule applies the decoupled decay itself
     default_lr = 1e-3
 
     # Keras's argument names that mean exactly gradkit's setting, per class (besides
@@ -382,9 +383,6 @@ class Optimizer:
         self._put_back(kept)
         self.iterations += 1
         return True
-
-    # A class whose update rule applies the decoupled decay itself (AdamW's fused rule).
-    rule_decays = False
 
     def _clip_each(self, limit):
         """Keras's clipnorm: each parameter's gradient rescaled to norm ≤ limit on its own."""
