@@ -165,42 +165,45 @@ def _contiguous_floats(*arrays):
 # -- the fast paths ---------------------------------------------------------------------------
 
 def _adam_rule(reference):
-    def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=False):
+    def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, eps_on_v_hat=True, scratch=None,
+                    flush=False):
         if p.size < MIN_SIZE or not _contiguous_floats(p, g, m, v) \
                 or not _worth_compiling(p.size):
             return reference(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t,
-                             scratch=scratch, flush=flush)
+                             eps_on_v_hat=eps_on_v_hat, scratch=scratch, flush=flush)
         _fused_adam(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t,
-                    weight_decay=0.0, flush=flush)
+                    eps_on_v_hat=eps_on_v_hat, weight_decay=0.0, flush=flush)
 
     return adam_update
 
 
 def _adamw_rule(reference):
-    def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=None,
-                     flush=False):
+    def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, eps_on_v_hat=True,
+                     scratch=None, flush=False):
         if p.size < MIN_SIZE or not _contiguous_floats(p, g, m, v) \
                 or not _worth_compiling(p.size):
             return reference(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t,
-                             weight_decay=weight_decay, scratch=scratch, flush=flush)
+                             weight_decay=weight_decay, eps_on_v_hat=eps_on_v_hat,
+                             scratch=scratch, flush=flush)
         _fused_adam(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t,
-                    weight_decay=weight_decay, flush=flush)
+                    eps_on_v_hat=eps_on_v_hat, weight_decay=weight_decay, flush=flush)
 
     return adamw_update
 
 
-def _fused_adam(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, flush):
+def _fused_adam(p, g, m, v, *, lr, beta1, beta2, eps, t, eps_on_v_hat, weight_decay, flush):
     """`updates.adamw_update`'s arithmetic (weight_decay=0: `adam_update`'s) in one pass."""
     if t < 1:
         raise ValueError(f"t counts steps from 1, got t={t!r}")
     root_bc2 = math.sqrt(1.0 - beta2**t)
     step = lr * root_bc2 / (1.0 - beta1**t)
+    eps_hat = eps * root_bc2 if eps_on_v_hat else eps
     f = p.dtype.type          # scalars in the buffer's precision, as NumPy's weak scalars are
     # Without a flush the threshold is 0, which keeps every value (x · 1; NaN stays NaN).
     tiny = np.finfo(f).tiny if flush else 0.0
     compiled().adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1),
                     f(1.0 - lr * weight_decay), f(beta1), f(1.0 - beta1), f(beta2),
-                    f(1.0 - beta2), f(-step), f(eps * root_bc2), f(tiny), f(0.0), f(1.0))
+                    f(1.0 - beta2), f(-step), f(eps_hat), f(tiny), f(0.0), f(1.0))
 
 
 def _relu_vjp(reference):

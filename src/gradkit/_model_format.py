@@ -20,7 +20,10 @@ from gradkit._version import __version__
 
 # 2: "leaky_relu" without an alpha means 0.2 (1: 0.1). 3: an "adagrad" optimizer without
 # eps_inside_sqrt means Keras's True (1 and 2: the notes' False, ε outside the root).
-FORMAT_VERSION = 3
+# 4: an optimizer's "clipnorm" clips each parameter's gradient, Keras's (1 to 3: the global
+# norm, now "global_clipnorm"), and an "sgd" without decoupled_weight_decay decays Keras's
+# way, decoupled (1 to 3: λθ added to the gradient).
+FORMAT_VERSION = 4
 CONFIG_KEY = "gradkit"          # the metadata entry that holds the JSON config
 OPTIMIZER_PREFIX = "optimizer."  # the optimizer's state, when kept, under these tensor names
 

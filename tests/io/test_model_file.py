@@ -62,7 +62,7 @@ def test_train_save_load_predicts_identically(tmp_path, normalize):
     bn, prelu = model.layers[2], model.layers[3]
     # The saved state is non-trivial: moved running statistics, a learned slope.
     assert not np.allclose(bn.running_mean, 0) and not np.allclose(bn.running_var, 1)
-    assert not np.allclose(prelu.alpha.data, 0.25)
+    assert not np.allclose(prelu.alpha.data, 0.0)            # trained away from its start
     path = tmp_path / "model.safetensors"
     gk.save(model, path)
     loaded = gk.load(path)
@@ -287,7 +287,7 @@ def test_unknown_layer_type(folder, saved, class_name):
      ["layer 1 is not a {class_name, config} object"]),
     (lambda c: c["model"].update(class_names=5), ["class_names must be a list of strings"]),
     (lambda c: c.update(format_version=99),
-     ["model format version 99, this gradkit reads versions 1 to 3"]),
+     ["model format version 99, this gradkit reads versions 1 to 4"]),
     (lambda c: c.pop("model"), ["not a JSON object with a 'model' entry"]),
 ])
 def test_layer_config_with_a_bad_argument(folder, saved, edit, pieces):
@@ -363,7 +363,7 @@ def test_corpus_edits_do_not_touch_the_real_file(saved):
     model, X, path = saved
     assert np.array_equal(gk.load(path).predict(X), model.predict(X))
     config = copy.deepcopy(gk.load(path).saved_config)
-    assert config["format_version"] == 3
+    assert config["format_version"] == 4
 
 
 def test_a_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
@@ -433,6 +433,35 @@ def test_a_version_2_file_keeps_its_adagrad_with_eps_outside_the_root(tmp_path):
     config["format_version"] = 2
     _safetensors.save_tensors(path, tensors, {**metadata, CONFIG_KEY: json.dumps(config)})
     assert gk.load(path).optimizer.eps_inside_sqrt is False
-    config["format_version"] = 3            # the same config, read as this version's
+    config["format_version"] = 3            # the same config, read as a later version's
     _safetensors.save_tensors(path, tensors, {**metadata, CONFIG_KEY: json.dumps(config)})
     assert gk.load(path).optimizer.eps_inside_sqrt is True
+
+
+def test_a_version_3_file_keeps_its_global_clipnorm_and_pytorchs_sgd_weight_decay(tmp_path):
+    # Version 3 wrote "clipnorm" for the global norm (global_clipnorm now) and SGD's
+    # weight_decay when it was always added to the gradient (made without parameters it is
+    # Keras's decoupled decay now): an old file must go on as it trained.
+    from gradkit._model_format import CONFIG_KEY
+
+    model = gk.Sequential([gk.layers.Dense(2)])
+    model.build((3,), seed=0)
+    model.compile(optimizer=gk.optim.SGD(0.1, momentum=0.9, weight_decay=0.01,
+                                         decoupled_weight_decay=False, global_clipnorm=1.0),
+                  loss="mse")
+    path = tmp_path / "old.safetensors"
+    model.save(path)
+    tensors, metadata = _safetensors.load_tensors(path)
+    config = json.loads(metadata[CONFIG_KEY])
+    saved = config["model"]["compile"]["optimizer"]
+    assert saved.pop("decoupled_weight_decay") is False
+    saved["clipnorm"] = saved.pop("global_clipnorm")
+    config["format_version"] = 3
+    _safetensors.save_tensors(path, tensors, {**metadata, CONFIG_KEY: json.dumps(config)})
+    loaded = gk.load(path).optimizer
+    assert loaded.decoupled_weight_decay is False and loaded.weight_decay == 0.01
+    assert loaded.global_clipnorm == 1.0 and loaded.clipnorm is None
+    config["format_version"] = 4            # the same config, read as this version's
+    _safetensors.save_tensors(path, tensors, {**metadata, CONFIG_KEY: json.dumps(config)})
+    loaded = gk.load(path).optimizer
+    assert loaded.decoupled_weight_decay is True and loaded.clipnorm == 1.0

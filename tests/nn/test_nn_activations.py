@@ -93,3 +93,29 @@ def test_rbf_width_follows_gamma_and_rejects_bad_gamma():
     np.testing.assert_allclose(A.apply("rbf", x, gamma=0.5).numpy(), np.exp(-0.5 * x.numpy() ** 2))
     with pytest.raises(ValueError, match="gamma must be > 0, got gamma=0"):
         A.apply("rbf", x, gamma=0)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_activation_takes_an_array_or_a_list(name):
+    # Keras's activations take arrays; an array keeps its dtype, a list becomes float32.
+    x = R.normal(size=(2, 3))
+    fn = A.get(name, **CASES[name])
+    expected = np.asarray(getattr(fn(gk.tensor(x, dtype=np.float64)), "data", x))
+    from_array = fn(x)
+    from_list = fn(x.tolist())
+    np.testing.assert_allclose(np.asarray(getattr(from_array, "data", from_array)), expected,
+                               rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(getattr(from_list, "data", from_list)), expected,
+                               rtol=1e-6)
+    if name not in ("identity", "linear"):
+        assert from_array.dtype == np.float64 and from_list.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["elu", "leaky_relu", "selu", "relu", "gelu", "softmax"])
+def test_activation_functions_on_arrays_give_kerass_values(name):
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="Keras 3 is in the compat extra")
+    x = np.linspace(-6, 6, 25, dtype=np.float32).reshape(5, 5)
+    expected = keras.ops.convert_to_numpy(getattr(keras.activations, name)(x))
+    np.testing.assert_allclose(getattr(A, name)(x).numpy(), expected, rtol=1e-6, atol=1e-6)

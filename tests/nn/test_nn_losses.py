@@ -17,7 +17,8 @@ def t64(values, grad=True):
 
 
 def value(loss, y_pred, y_true, **kw):
-    return loss(t64(y_pred, grad=False), y_true, **kw).numpy()
+    """The loss in gradkit's order, whatever the class's own call order (Keras's classes)."""
+    return losses.value(loss, t64(y_pred, grad=False), y_true, **kw).numpy()
 
 
 # -- hand-computed values --------------------------------------------------------------------------
@@ -281,3 +282,67 @@ def test_binary_cross_entropy_summed_over_labels_is_the_mipt_form_and_torch_sum(
     assert losses.get(loss.describe()).label_reduction == "sum"
     with pytest.raises(ValueError, match="label_reduction must be 'mean' or 'sum'"):
         losses.BinaryCrossEntropy(label_reduction="total")
+
+
+# -- Keras's classes, called as Keras calls them ----------------------------------------------
+def _keras():
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras", reason="Keras 3 is in the compat extra")
+
+
+_SCORES = R.normal(size=(6, 3))
+_PM1 = np.sign(R.normal(size=(6, 3)))
+_PROBS = R.uniform(0.05, 1.0, size=(6, 3))
+_PROBS /= _PROBS.sum(axis=1, keepdims=True)
+_LABELS = np.array([0, 2, 1, 1, 0, 2])
+# name -> (settings, y_true, y_pred): y_true and y_pred far apart in kind, so a swap shows.
+KERAS_CASES = {
+    "MeanSquaredError": ({}, R.normal(size=(6, 3)), _SCORES),
+    "MeanAbsoluteError": ({}, R.normal(size=(6, 3)), _SCORES),
+    "Huber": ({"delta": 0.5}, R.normal(size=(6, 3)), _SCORES),
+    "Hinge": ({}, (_PM1 > 0).astype(F64), _SCORES),            # 0/1 labels become -1/+1
+    "BinaryCrossentropy": ({}, (_PM1 > 0).astype(F64), 1 / (1 + np.exp(-_SCORES))),
+    "CategoricalCrossentropy": ({"label_smoothing": 0.1}, np.eye(3)[_LABELS], _PROBS),
+    "SparseCategoricalCrossentropy": ({}, _LABELS, _PROBS),
+}
+
+
+def test_every_class_named_as_keras_names_one_has_a_keras_case():
+    keras = _keras()
+    named = {name for name, cls in vars(losses).items()
+             if isinstance(cls, type) and issubclass(cls, losses.Loss) and cls is not losses.Loss
+             and hasattr(keras.losses, name)}
+    assert named == set(KERAS_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_CASES))
+def test_keras_loss_classes_take_kerass_order_value_and_gradient(name):
+    import torch
+
+    keras = _keras()
+    settings, y_true, y_pred = KERAS_CASES[name]
+    weights = np.linspace(0.5, 2.0, 6)
+    for sample_weight in (None, weights):
+        ours_pred = t64(y_pred)
+        ours = getattr(losses, name)(**settings)(y_true, ours_pred, sample_weight=sample_weight)
+        ours.backward()
+        theirs_pred = torch.tensor(y_pred, requires_grad=True)
+        theirs = getattr(keras.losses, name)(**settings)(
+            torch.tensor(y_true), theirs_pred,
+            sample_weight=None if sample_weight is None else torch.tensor(sample_weight))
+        theirs.backward()
+        assert float(ours.data) == pytest.approx(float(theirs.detach()), rel=1e-6)
+        np.testing.assert_allclose(ours_pred.grad, theirs_pred.grad.numpy(), rtol=1e-6,
+                                   atol=1e-12)
+    # Arrays for both, as Keras takes them; gradkit's order through losses.value.
+    on_arrays = getattr(losses, name)(**settings)(y_true, y_pred)
+    assert float(on_arrays.data) == pytest.approx(
+        float(losses.value(getattr(losses, name)(**settings), t64(y_pred), y_true).data))
+
+
+def test_a_keras_style_loss_subclass_is_refused_with_gradkits_spelling():
+    with pytest.raises(TypeError, match=r"call\(y_true, y_pred\).*per_sample\(self, y_pred"):
+        class MyLoss(losses.Loss):
+            def call(self, y_true, y_pred):
+                return y_pred

@@ -152,7 +152,9 @@ def test_random_flip_horizontal_only_on_channels_last_images():
 # -- PReLU ----------------------------------------------------------------------------------------
 def test_prelu_values_and_the_gradient_of_its_slopes():
     layer = built(L.PReLU(dtype=np.float64), (3,))
-    np.testing.assert_array_equal(layer.alpha.numpy(), [0.25, 0.25, 0.25])
+    np.testing.assert_array_equal(layer.alpha.numpy(), [0.0, 0.0, 0.0])     # Keras's start
+    np.testing.assert_array_equal(built(L.PReLU(alpha_init=0.25), (3,)).alpha.numpy(),
+                                  [0.25, 0.25, 0.25])                         # He et al.'s
     layer.alpha.data[...] = [0.1, 0.5, 2.0]
     x = gk.tensor([[-2.0, 3.0, -1.0], [4.0, -4.0, -0.5]], dtype=np.float64)
     out = layer(x)
@@ -160,3 +162,35 @@ def test_prelu_values_and_the_gradient_of_its_slopes():
     out.sum().backward()
     np.testing.assert_allclose(layer.alpha.grad, [-2.0, -4.0, -1.5])   # Σ x over x < 0
     assert [n for n, _ in layer.named_parameters()] == ["alpha"]
+
+
+def _keras():
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras", reason="Keras 3 is in the compat extra")
+
+
+@pytest.mark.parametrize("shape, settings", [((5,), {}), ((4, 3), {}),
+                                             ((4, 3), {"shared_axes": [1]})])
+def test_prelu_is_kerass_shape_start_values_and_gradients(shape, settings):
+    import torch
+
+    keras = _keras()
+    theirs = keras.layers.PReLU(**settings)
+    theirs.build((None, *shape))
+    ours = built(L.PReLU(**settings, dtype=np.float64), shape)
+    assert ours.alpha.shape == tuple(theirs.alpha.shape)
+    np.testing.assert_array_equal(ours.alpha.numpy(), keras.ops.convert_to_numpy(theirs.alpha))
+    assert ours.weight_count(shape) == theirs.count_params()
+    rng = np.random.default_rng(0)
+    alpha = rng.uniform(0.1, 0.9, size=ours.alpha.shape)
+    theirs.alpha.assign(alpha)
+    ours.alpha.data[...] = alpha
+    x = rng.normal(size=(6, *shape))
+    xt, xg = torch.tensor(x, requires_grad=True), gk.tensor(x, requires_grad=True)
+    yt, yg = theirs(xt), ours(xg)
+    np.testing.assert_allclose(yg.numpy(), yt.detach().numpy(), rtol=1e-6)
+    (yt ** 2).sum().backward()
+    (yg ** 2).sum().backward()
+    np.testing.assert_allclose(xg.grad, xt.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.alpha.grad, theirs.alpha.value.grad.numpy(), rtol=1e-6)

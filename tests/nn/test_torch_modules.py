@@ -366,3 +366,111 @@ def test_a_keras_style_layer_inside_a_pytorch_module_takes_the_modules_mode():
     assert np.mean(out == 0) > 0.3
     # Alone, outside any module call, the layer infers (Keras's default).
     assert gk.layers.Dropout(0.5)(x) is x
+
+
+@pytest.mark.parametrize("shape, settings", [((6, 4), {}), ((6, 4), {"num_parameters": 4}),
+                                             ((5, 4, 3), {"num_parameters": 4, "init": 0.1}),
+                                             ((7,), {"init": -0.5})])
+def test_prelu_matches_pytorch_values_gradients_and_an_sgd_step(shape, settings):
+    torch = torch_or_skip()
+    theirs, ours = torch.nn.PReLU(**settings), nn.PReLU(**settings)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    assert repr(ours) == repr(theirs)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.5)
+    opt_g = gk.optim.SGD(ours.parameters(), lr=0.5)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        X = rng.normal(size=shape).astype(np.float32)
+        xt, xg = torch.tensor(X, requires_grad=True), gk.tensor(X, requires_grad=True)
+        yt, yg = theirs(xt), ours(xg)
+        np.testing.assert_allclose(yg.data, yt.detach().numpy(), rtol=1e-6)
+        opt_t.zero_grad()
+        opt_g.zero_grad()
+        (yt ** 2).sum().backward()
+        (yg ** 2).sum().backward()
+        np.testing.assert_allclose(xg.grad, xt.grad.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-5)
+        opt_t.step()
+        opt_g.step()
+    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), rtol=1e-5)
+
+
+def test_prelu_gradients_match_central_differences_and_refusals():
+    rng = np.random.default_rng(2)
+    layer = nn.PReLU(3, dtype=np.float64)
+    layer.weight.data[...] = [0.1, -0.3, 1.5]
+
+    def f(x, weight):
+        layer.weight = weight
+        return layer(x) ** 2
+
+    x = rng.uniform(0.2, 1.0, size=(4, 3, 2)) * rng.choice([-1.0, 1.0], size=(4, 3, 2))
+    assert gk.gradcheck(f, gk.tensor(x, requires_grad=True), layer.weight)
+    with pytest.raises(ValueError, match=r"PReLU\(num_parameters=3\) got an input of shape "
+                                         r"\(2, 4\); expected 3 channels on axis 1"):
+        nn.PReLU(3)(gk.zeros(2, 4))
+    assert nn.PReLU is not gk.layers.PReLU and gk.keras.layers.PReLU is gk.layers.PReLU
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_freezing_zero_grad_and_param_groups_step_as_pytorchs(set_to_none):
+    # Three steps, then the first layer frozen and the rate changed through param_groups:
+    # with set_to_none=True (PyTorch's default) the frozen layer gets no gradient and stays
+    # where it is, momentum or not; with False its gradient is a zero tensor and momentum
+    # carries it on, in both libraries.
+    torch, theirs, ours = _pair()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt_g = gk.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    X = np.random.default_rng(3).normal(size=(8, 5)).astype(np.float32)
+    y = np.arange(8) % 3
+    for step in range(7):
+        if step == 3:
+            theirs[0].requires_grad_(False)
+            assert ours[0].requires_grad_(False) is ours[0]
+            for group_t, group_g in zip(opt_t.param_groups, opt_g.param_groups):
+                group_t["lr"] = group_g["lr"] * 0.5
+                group_g["lr"] = group_g["lr"] * 0.5
+        opt_t.zero_grad(set_to_none=set_to_none)
+        opt_g.zero_grad(set_to_none=set_to_none)
+        torch.nn.CrossEntropyLoss()(theirs(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        nn.CrossEntropyLoss()(ours(gk.from_numpy(X)), gk.from_numpy(y)).backward()
+        opt_t.step()
+        opt_g.step()
+        for (name, p), q in zip(ours.state_dict().items(), theirs.state_dict().values()):
+            np.testing.assert_allclose(p, q.numpy(), rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{name} after step {step + 1}")
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert (ours[0].weight.grad is None) == (theirs[0].weight.grad is None) == set_to_none
+
+
+def test_param_groups_refuse_what_they_cannot_honor():
+    opt = gk.optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1, momentum=0.9)
+    group = opt.param_groups[0]
+    assert len(opt.param_groups) == 1 and set(group) == {"params", "lr"}
+    assert group["params"] == opt.params
+    with pytest.raises(KeyError, match=r"param_groups\[0\]\['momentum'\]: gradkit's SGD "
+                                       r"changes only 'lr'"):
+        group["momentum"] = 0.5
+    with pytest.raises(KeyError, match="changes only 'lr'"):
+        group["weight_decay"]
+    with pytest.raises(ValueError, match="parameter groups .* are not supported"):
+        gk.optim.SGD([{"params": nn.Linear(3, 2).parameters(), "lr": 0.1}], lr=0.01)
+
+
+def test_module_apply_visits_children_first_as_pytorch():
+    torch, theirs, ours = _pair()
+    seen_t, seen_g = [], []
+    assert theirs.apply(lambda m: seen_t.append(type(m).__name__)) is theirs
+    assert ours.apply(lambda m: seen_g.append(type(m).__name__)) is ours
+    assert seen_g == seen_t == ["Linear", "ReLU", "Linear", "Sequential"]
+
+    def init_weights(m):
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.weight)
+
+    ours.apply(init_weights)
+    assert not ours[0].weight.data.any() and ours[0].bias.data.any()
+    with pytest.raises(TypeError, match="set_to_none must be True or False"):
+        ours.zero_grad(set_to_none="yes")

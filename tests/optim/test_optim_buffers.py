@@ -88,11 +88,11 @@ def test_replaced_data_and_grad_are_re_attached_at_the_next_step():
     opt = optim.SGD([w, b], lr=0.5)
     w.data = np.array([10.0, 20.0])          # e.g. early stopping restoring the best weights
     w.grad = np.array([2.0, 2.0])            # an engine that assigns instead of accumulating
-    b.grad = None                            # "no gradient": zero
+    b.grad = None                            # no gradient: left alone, as PyTorch leaves it
     assert opt.step()
     np.testing.assert_array_equal(w.data, [9.0, 19.0])
     assert np.shares_memory(w.data, opt.flat) and np.shares_memory(w.grad, opt.flat_grad)
-    assert b.grad is not None and b.data == 0.0
+    assert b.grad is None and b.data == 0.0
     w.data = np.zeros(5)
     with pytest.raises(ValueError, match=r"shape \(5,\).*\(2,\)"):
         opt.step()
@@ -140,8 +140,10 @@ def test_keras_and_pytorch_style_construction():
     assert (keras_way.lr, keras_way.rho, keras_way.eps) == (1e-3, 0.95, 1e-7)
     assert (torch_way.lr, torch_way.rho, torch_way.eps) == (1.0, 0.9, 1e-6)
     assert optim.Adadelta(epsilon=1e-5).eps == 1e-5
-    with pytest.raises(TypeError, match=r"Adadelta\(weight_decay=0.1\) is not supported"):
-        optim.Adadelta(params, weight_decay=0.1)
+    with pytest.raises(TypeError, match=r"Momentum\(weight_decay=...\) is not supported"):
+        optim.Momentum(weight_decay=0.1)           # gradkit's own name, with no such term
+    with pytest.raises(TypeError, match=r"Adagrad\(lr_decay=0.1\) is not supported"):
+        optim.Adagrad(params, lr_decay=0.1)
     with pytest.raises(TypeError, match="twice"):
         optim.Adam(1e-2, lr=1e-3)
 
@@ -185,9 +187,9 @@ def test_nesterov_needs_momentum():
 
 # -- clipping and non-finite gradients ------------------------------------------------------
 
-def test_clipnorm_rescales_to_the_global_norm():
+def test_global_clipnorm_rescales_to_the_global_norm():
     p = Param([0.0, 0.0])
-    opt = optim.SGD([p], lr=1.0, clipnorm=1.0)
+    opt = optim.SGD([p], lr=1.0, global_clipnorm=1.0)
     p.grad += [3.0, 4.0]
     opt.step()
     np.testing.assert_allclose(p.data, [-0.6, -0.8], rtol=1e-15)
@@ -196,6 +198,18 @@ def test_clipnorm_rescales_to_the_global_norm():
     p.grad += [0.3, 0.4]                      # below the threshold: untouched
     opt.step()
     np.testing.assert_allclose(p.data, [-0.9, -1.2], rtol=1e-15)
+
+
+def test_clipnorm_rescales_each_parameter_on_its_own():
+    # Keras's clipnorm: (3, 4) has norm 5 -> (0.6, 0.8); (0.3,) is below 1 and stays.
+    w, b = Param([0.0, 0.0]), Param([0.0])
+    opt = optim.SGD([w, b], lr=1.0, clipnorm=1.0)
+    w.grad += [3.0, 4.0]
+    b.grad += [0.3]
+    opt.step()
+    np.testing.assert_allclose(w.data, [-0.6, -0.8], rtol=1e-15)
+    np.testing.assert_allclose(b.data, [-0.3], rtol=1e-15)
+    assert opt.grad_norm == pytest.approx(np.sqrt(25.09))      # before clipping
 
 
 def test_clipvalue_clips_each_entry_after_clipnorm():
@@ -233,10 +247,11 @@ def test_a_finite_gradient_whose_square_overflows():
     opt = optim.Adam([p])
     p.grad += 1e30                            # ‖g‖² overflows float32: refused ...
     assert opt.step() is False and not p.data.any()
-    clipped = optim.SGD([Param([0.0, 0.0], np.float32)], lr=1.0, clipnorm=1.0)
-    clipped.params[0].grad += 1e30            # ... unless clipnorm brings it back
-    assert clipped.step() is True
-    np.testing.assert_allclose(clipped.params[0].data, [-2**-0.5, -2**-0.5], rtol=1e-6)
+    for clip in ("clipnorm", "global_clipnorm"):
+        clipped = optim.SGD([Param([0.0, 0.0], np.float32)], lr=1.0, **{clip: 1.0})
+        clipped.params[0].grad += 1e30        # ... unless clipping brings it back
+        assert clipped.step() is True
+        np.testing.assert_allclose(clipped.params[0].data, [-2**-0.5, -2**-0.5], rtol=1e-6)
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -297,11 +312,12 @@ def test_get_config_round_trips_through_get(name):
 
 
 def test_a_schedule_survives_the_config_round_trip():
-    opt = optim.Adam(lr=schedules.Warmup(schedules.Cosine(0.1, 100), 10), clipnorm=1.0)
+    opt = optim.Adam(lr=schedules.Warmup(schedules.Cosine(0.1, 100), 10), clipnorm=1.0,
+                     global_clipnorm=2.0)
     again = optim.get(opt.get_config())
     assert [again.schedule(k) for k in range(0, 120, 7)] == [
         opt.schedule(k) for k in range(0, 120, 7)]
-    assert again.clipnorm == 1.0
+    assert again.clipnorm == 1.0 and again.global_clipnorm == 2.0
 
 
 def test_get_accepts_names_objects_classes_and_refuses_the_rest():

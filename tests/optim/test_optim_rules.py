@@ -55,12 +55,25 @@ def test_sgd():
     assert_steps(run(optim.SGD(lr=0.1), 3), expected)
 
 
-def test_sgd_weight_decay_adds_lambda_theta_to_the_gradient():
-    theta, expected = THETA0.copy(), []
+def test_sgd_weight_decay_made_pytorch_style_adds_lambda_theta_to_the_gradient():
+    theta, velocity, expected = THETA0.copy(), np.zeros(3), []
     for _ in range(3):
-        theta = theta - 0.1 * (grad(theta) + 0.01 * theta)
+        velocity = 0.9 * velocity + grad(theta) + 0.01 * theta
+        theta = theta - 0.1 * velocity
         expected.append(theta)
-    assert_steps(run(optim.SGD(lr=0.1, weight_decay=0.01), 3), expected)
+    assert_steps(run(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01), 3),
+                 expected)
+
+
+def test_sgd_weight_decay_made_keras_style_decays_the_weights_before_the_step():
+    theta, velocity, expected = THETA0.copy(), np.zeros(3), []
+    for _ in range(3):
+        g = grad(theta)
+        theta = theta * (1 - 0.1 * 0.01)
+        velocity = 0.9 * velocity + g
+        theta = theta - 0.1 * velocity
+        expected.append(theta)
+    assert_steps(run(optim.SGD(lr=0.1, momentum=0.9, weight_decay=0.01), 3), expected)
 
 
 @pytest.mark.parametrize("make", [
@@ -296,8 +309,12 @@ def test_decaying_state_is_flushed_to_zero_below_the_smallest_normal_number(dtyp
             zeros(), g, s, lr=0.1, gamma=0.9, form="average", flush=f),
         "momentum velocity": lambda s, f: updates.momentum_update(
             zeros(), g, s, lr=0.1, gamma=0.9, form="velocity", flush=f),
+        "momentum accumulated": lambda s, f: updates.momentum_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, form="accumulated", flush=f),
         "nesterov": lambda s, f: updates.nesterov_update(
             zeros(), g, s, lr=0.1, gamma=0.9, flush=f),
+        "nesterov, PyTorch's form": lambda s, f: updates.nesterov_update(
+            zeros(), g, s, lr=0.1, gamma=0.9, lr_in_velocity=False, flush=f),
         "rmsprop": lambda s, f: updates.rmsprop_update(
             zeros(), g, s, lr=0.1, gamma=0.9, eps=1e-8, flush=f),
         "adadelta": lambda s, f: updates.adadelta_update(

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import gradkit as gk
 from gradkit import optim
 
 
@@ -63,7 +64,7 @@ def test_lbfgs_minimizes_the_rosenbrock_function():
 def test_lbfgs_solves_least_squares():
     X, y, solution = least_squares_problem()
     w, b = Param(np.zeros(5)), Param(0.0)
-    opt = optim.LBFGS([w, b], tol=1e-10, ftol=1e-15)
+    opt = optim.LBFGS(tol=1e-10, ftol=1e-15).bind([w, b])     # step() as compile calls it
     closure = linear_closure(opt, w, b, X, y)
     assert opt.step(closure) is True
     np.testing.assert_allclose(np.r_[w.data, b.data], solution, atol=1e-7)
@@ -138,3 +139,45 @@ def test_closure_methods_refuse_misuse():
         optim.Newton(damping=-1)
     with pytest.raises(TypeError, match="no learning rate"):
         optim.LBFGS(0.1)
+
+
+def test_lbfgs_made_pytorch_style_refuses_pytorchs_step_and_settings():
+    # torch.optim.LBFGS(params).step(closure): at most 20 iterations of a fixed step, no line
+    # search. gradkit's LBFGS is SciPy's, with a line search, to convergence: other numbers,
+    # so PyTorch's spelling is refused and gradkit's own (minimize) named.
+    torch = pytest.importorskip("torch", reason="PyTorch is in the compat and bench extras")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 4)), rng.integers(0, 3, 64)
+    W1, W2 = rng.normal(size=(4, 16)), rng.normal(size=(16, 3))       # a 4-16-3 tanh network
+    t1, t2 = (torch.tensor(a.copy(), requires_grad=True) for a in (W1, W2))
+    opt_t = torch.optim.LBFGS([t1, t2])
+
+    def torch_closure():
+        opt_t.zero_grad()
+        logits = torch.tanh(torch.tensor(X) @ t1) @ t2
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(y))
+        loss.backward()
+        return loss
+
+    opt_t.step(torch_closure)
+    w1, w2 = (gk.tensor(a.copy(), requires_grad=True) for a in (W1, W2))
+    opt = optim.LBFGS([w1, w2])
+
+    def closure():
+        opt.zero_grad()
+        loss = gk.nn.CrossEntropyLoss()(gk.tanh(gk.tensor(X) @ w1) @ w2, y)
+        loss.backward()
+        return loss
+
+    with pytest.raises(TypeError, match=r"made with parameters \(PyTorch's habit\) refuses "
+                                        r"step\(closure\).*opt.minimize\(closure\)"):
+        opt.step(closure)
+    result = opt.minimize(closure)
+    assert float(torch_closure().detach()) - result.loss > 0.4       # 0.43 and 2.6e-7: why
+    for key, ours in [("lr", None), ("max_iter", "maxiter"), ("history_size", "history"),
+                      ("tolerance_grad", "tol"), ("line_search_fn", None)]:
+        match = rf"LBFGS\({key}=...\) is PyTorch's setting"
+        if ours:
+            match += rf".*nearest setting here is {ours}="
+        with pytest.raises(TypeError, match=match):
+            optim.LBFGS([w1], **{key: 1})

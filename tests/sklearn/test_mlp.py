@@ -383,3 +383,35 @@ def test_non_finite_training_raises_value_error():
                        random_state=0)
     with pytest.raises(ValueError, match="non-finite"):
         est.fit(X, y * 1e20)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(solver="adam"),
+    dict(solver="adam", alpha=0.1, beta_1=0.8, epsilon=1e-4),
+    dict(solver="adam", epsilon=1e-2, batch_size=120),      # full batch: ε's place shows
+    dict(solver="sgd", momentum=0.9),
+])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_coefficients_after_a_few_epochs_are_scikit_learns(settings, kind,
+                                                           no_convergence_warning):
+    from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+
+    X, y = _blobs() if kind == "classifier" else _regression(n=120)
+    ours_cls, theirs_cls = ((MLPClassifier, SklearnMLPClassifier) if kind == "classifier"
+                            else (MLPRegressor, SklearnMLPRegressor))
+    kw = dict(hidden_layer_sizes=(5,), learning_rate_init=0.05, batch_size=40, shuffle=False,
+              random_state=0, warm_start=True, max_iter=1, tol=0, n_iter_no_change=1000)
+    kw.update(settings)
+    ours, theirs = ours_cls(**kw).fit(X, y), theirs_cls(**kw).fit(X, y)
+    rng = np.random.default_rng(1)
+    coefs = [rng.normal(size=c.shape) * 0.5 for c in theirs.coefs_]
+    intercepts = [rng.normal(size=b.shape) * 0.5 for b in theirs.intercepts_]
+    for est in (ours, theirs):
+        est.coefs_ = [c.copy() for c in coefs]
+        est.intercepts_ = [b.copy() for b in intercepts]
+        est.set_params(max_iter=6)
+        est.fit(X, y)                   # a new fit: a new optimizer, from these weights
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    # The first entry is the warm-up fit's, from each library's own random initial weights.
+    np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-5)

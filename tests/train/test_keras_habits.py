@@ -252,8 +252,9 @@ def test_keras_optimizer_arguments_mean_the_same_or_are_refused():
     adam = gk.optim.Adam(beta_1=0.8, beta_2=0.99)
     assert (adam.beta1, adam.beta2) == (0.8, 0.99)
     assert gk.optim.RMSprop(rho=0.7).gamma == 0.7
-    with pytest.raises(TypeError, match="epsilon.*pass gradkit's eps="):
-        gk.optim.Adam(epsilon=1e-7)
+    # Keras's epsilon is added to √v (gradkit's eps, PyTorch's, to √v̂): taken with that meaning.
+    keras_eps = gk.optim.Adam(epsilon=1e-7)
+    assert (keras_eps.eps, keras_eps.eps_on_v_hat) == (1e-7, False)
 
 
 def test_batch_normalization_has_keras_defaults_and_meaning():

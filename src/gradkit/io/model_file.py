@@ -53,23 +53,46 @@ def read_config(path):
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ModelFileError(f"{path}: the model config is not a JSON object with a 'model' entry")
     version = config.get("format_version")
-    if version not in (1, 2, FORMAT_VERSION) or isinstance(version, bool):
+    if version not in (1, 2, 3, FORMAT_VERSION) or isinstance(version, bool):
         raise ModelFileError(f"{path}: model format version {version!r}, this gradkit reads "
                              f"versions 1 to {FORMAT_VERSION}")
     if version == 1:
         _leaky_relu_slope_of_version_1(config["model"])
     if version in (1, 2):
         _adagrad_eps_of_versions_1_and_2(config["model"])
+    if version in (1, 2, 3):
+        _clipping_and_decay_of_versions_1_to_3(config["model"])
     return config, tensors
+
+
+def _saved_optimizer(model_config):
+    """The optimizer config a model config holds, or None."""
+    settings = model_config.get("compile")
+    optimizer = settings.get("optimizer") if isinstance(settings, dict) else None
+    return optimizer if isinstance(optimizer, dict) else None
 
 
 def _adagrad_eps_of_versions_1_and_2(model_config):
     """Versions 1 and 2 wrote Adagrad without eps_inside_sqrt, when ε went outside the root;
     made without parameters Adagrad is now Keras's (inside), so such a file gets False."""
-    settings = model_config.get("compile")
-    optimizer = settings.get("optimizer") if isinstance(settings, dict) else None
-    if isinstance(optimizer, dict) and optimizer.get("name") == "adagrad":
+    optimizer = _saved_optimizer(model_config)
+    if optimizer is not None and optimizer.get("name") == "adagrad":
         optimizer.setdefault("eps_inside_sqrt", False)
+
+
+def _clipping_and_decay_of_versions_1_to_3(model_config):
+    """Versions 1 to 3 wrote "clipnorm" for the global norm, Keras's global_clipnorm now, and
+    SGD's weight_decay without decoupled_weight_decay when it was always PyTorch's (added to
+    the gradient); made without parameters SGD decays Keras's way now, so such a file gets
+    False, and goes on as it trained."""
+    optimizer = _saved_optimizer(model_config)
+    if optimizer is None:
+        return
+    clip = optimizer.pop("clipnorm", None)
+    if clip is not None:
+        optimizer["global_clipnorm"] = clip
+    if optimizer.get("name") == "sgd":
+        optimizer.setdefault("decoupled_weight_decay", False)
 
 
 def _leaky_relu_slope_of_version_1(model_config):

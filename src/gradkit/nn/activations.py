@@ -27,10 +27,28 @@ import gradkit.autograd as ag
 from gradkit.autograd import Tensor
 
 
+def _takes_arrays(fn):
+    """Let `fn` take what Keras's and PyTorch's functions take besides a tensor: a NumPy array
+    keeps its float dtype; a list, or integers, become float32 (Keras's floatx, PyTorch's
+    default dtype). The body then reads `x.data` as an array, never as a memoryview."""
+
+    @functools.wraps(fn)
+    def wrapper(x, *args, **kwargs):
+        if not isinstance(x, Tensor):
+            array = np.asarray(x)
+            if array.dtype.kind != "f" or not isinstance(x, (np.ndarray, np.generic)):
+                array = array.astype(np.float32)
+            x = Tensor(array)
+        return fn(x, *args, **kwargs)
+
+    return wrapper
+
+
 def identity(x):
     return x
 
 
+@_takes_arrays
 def step(x):
     """Heaviside step θ: 1 where x >= 0, else 0, with zero gradient (the McCulloch-Pitts unit).
 
@@ -41,6 +59,7 @@ def step(x):
     return x * 0.0 + mask
 
 
+@_takes_arrays
 def rbf(x, gamma=1.0):
     """Gaussian radial basis exp(-γ x²) of the pre-activation x = wᵀa + b (DESY: "RBF (see SVM)").
 
@@ -52,24 +71,29 @@ def rbf(x, gamma=1.0):
     return ag.exp(x * x * -float(gamma))
 
 
+@_takes_arrays
 def sigmoid(x):
     return ag.sigmoid(x)
 
 
+@_takes_arrays
 def tanh(x):
     return ag.tanh(x)
 
 
+@_takes_arrays
 def relu(x):
     return ag.relu(x)
 
 
+@_takes_arrays
 def leaky_relu(x, alpha=0.2):
     """x for x > 0, αx otherwise; α = 0.2 by default, as Keras's `activation="leaky_relu"`
     (the KIT notes draw max(0.1x, x): alpha=0.1)."""
     return ag.where(x.data > 0, x, x * alpha)
 
 
+@_takes_arrays
 def elu(x, alpha=1.0):
     """x for x > 0, α(e^x - 1) otherwise; exp only sees min(x, 0), so it never overflows."""
     # `+ -1.0`, not `- 1.0`: autograd's subtract negates a Python constant into a float64
@@ -82,20 +106,24 @@ _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
+@_takes_arrays
 def selu(x):
     """Scaled ELU: λ x for x > 0, λ α (e^x - 1) otherwise (λ ≈ 1.0507, α ≈ 1.6733); with
     lecun_normal weights it keeps activations near zero mean and unit variance."""
     return elu(x, alpha=_SELU_ALPHA) * _SELU_SCALE
 
 
+@_takes_arrays
 def softplus(x):
     return ag.softplus(x)
 
 
+@_takes_arrays
 def softmax(x, axis=-1):
     return ag.softmax(x, axis=axis)
 
 
+@_takes_arrays
 def log_softmax(x, axis=-1):
     return ag.log_softmax(x, axis=axis)
 
@@ -106,6 +134,7 @@ _GELU_C = float(np.sqrt(2.0 / np.pi))
 _SQRT_HALF = float(np.sqrt(0.5))
 
 
+@_takes_arrays
 def gelu(x, approximate="none"):
     """Gaussian error linear unit x Φ(x), exact (erf) by default as in PyTorch and Keras.
 
@@ -121,6 +150,7 @@ def gelu(x, approximate="none"):
     return x * (ag.erf(x * _SQRT_HALF) + 1.0) * 0.5
 
 
+@_takes_arrays
 def silu(x):
     """x σ(x), also called swish."""
     return x * ag.sigmoid(x)

@@ -1,4 +1,10 @@
-"""Losses by name or object: `loss(y_pred, y_true, sample_weight=None)` -> scalar Tensor.
+"""Losses by name or object -> scalar Tensor.
+
+A class named as Keras names one (`MeanSquaredError`, `MeanAbsoluteError`, `Huber`, `Hinge`,
+`BinaryCrossentropy`, ...) is called as Keras calls it, `loss(y_true, y_pred, sample_weight)`;
+gradkit's own classes (`CrossEntropy`, `BinaryCrossEntropy`, `MulticlassHinge`, ...) keep
+gradkit's order, `loss(y_pred, y_true, sample_weight)`. `value(loss, y_pred, y_true)` takes any
+loss in gradkit's order, and is how gradkit itself calls them.
 
 Each loss computes one value per sample, multiplies by sample and class weights, and reduces
 with `reduction` ("mean" over the batch, "sum", or "none"; Keras's "sum_over_batch_size" is
@@ -64,6 +70,13 @@ class Loss:
     # How predictions become outputs users read: "softmax", "sigmoid" or None (regression).
     output = None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "call" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} defines Keras's call(y_true, y_pred); a gradkit "
+                            "Loss subclass defines per_sample(self, y_pred, y_true) instead, "
+                            "returning one value per sample (gradkit's order)")
+
     def __init__(self, *, reduction="mean", class_weight=None):
         reduction = _REDUCTION_ALIASES.get(reduction, reduction)
         if reduction not in _REDUCTIONS:
@@ -128,6 +141,20 @@ class Loss:
         return twin
 
 
+class _KerasOrder:
+    """Keras's call order: `loss(y_true, y_pred, sample_weight=None)`, arrays welcome.
+
+    Every class whose name is a Keras loss class's takes it, whatever the loss: the order
+    cannot follow the values (MSE is symmetric, Hinge is not), only the name.
+    """
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if not isinstance(y_pred, Tensor):
+            y_pred = np.asarray(y_pred)
+            y_pred = Tensor(y_pred if y_pred.dtype.kind == "f" else y_pred.astype(np.float32))
+        return self.loss_of(y_pred, y_true, sample_weight)
+
+
 def _rowwise_mean(x):
     """Mean over every axis but the batch axis (a 1-D input is already one value per sample)."""
     if x.ndim == 1:
@@ -141,8 +168,9 @@ def _as_pred_shape(y_true, y_pred):
     return y_true.astype(y_pred.dtype, copy=False)
 
 
-class MeanSquaredError(Loss):
-    """(y - t)² averaged over the outputs of a sample."""
+class MeanSquaredError(_KerasOrder, Loss):
+    """Keras's `MeanSquaredError`: (y - t)² averaged over the outputs of a sample. Called as
+    Keras calls it: `loss(y_true, y_pred)`."""
 
     name = "mse"
 
@@ -151,8 +179,9 @@ class MeanSquaredError(Loss):
         return _rowwise_mean(d * d)
 
 
-class MeanAbsoluteError(Loss):
-    """|y - t| averaged over the outputs of a sample."""
+class MeanAbsoluteError(_KerasOrder, Loss):
+    """Keras's `MeanAbsoluteError`: |y - t| averaged over the outputs of a sample. Called as
+    Keras calls it: `loss(y_true, y_pred)`."""
 
     name = "mae"
 
@@ -160,8 +189,9 @@ class MeanAbsoluteError(Loss):
         return _rowwise_mean(ag.abs(y_pred - _as_pred_shape(y_true, y_pred)))
 
 
-class Huber(Loss):
-    """½r² for |r| <= δ, δ(|r| - ½δ) beyond: quadratic near 0, linear for outliers."""
+class Huber(_KerasOrder, Loss):
+    """Keras's `Huber`: ½r² for |r| <= δ, δ(|r| - ½δ) beyond: quadratic near 0, linear for
+    outliers. Called as Keras calls it: `loss(y_true, y_pred)`."""
 
     name = "huber"
 
@@ -181,8 +211,9 @@ class Huber(Loss):
         return {**super().get_config(), "delta": self.delta}
 
 
-class Hinge(Loss):
-    """max(0, 1 - t z) for labels t in {-1, +1} (0/1 labels are mapped to -1/+1)."""
+class Hinge(_KerasOrder, Loss):
+    """Keras's `Hinge`: max(0, 1 - t z) for labels t in {-1, +1} (0/1 labels are mapped to
+    -1/+1, as Keras maps them). Called as Keras calls it: `loss(y_true, y_pred)`."""
 
     name = "hinge"
 
@@ -365,16 +396,6 @@ class GaussianNLL(Loss):
         r = t - mu
         nll = (log_var + r * r * ag.exp(-log_var) + float(np.log(2 * np.pi))) * 0.5
         return _rowwise_mean(nll)
-
-
-class _KerasOrder:
-    """Keras's call order: `loss(y_true, y_pred, sample_weight=None)`, arrays welcome."""
-
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        if not isinstance(y_pred, Tensor):
-            y_pred = np.asarray(y_pred)
-            y_pred = Tensor(y_pred if y_pred.dtype.kind == "f" else y_pred.astype(np.float32))
-        return self.loss_of(y_pred, y_true, sample_weight)
 
 
 def value(loss, y_pred, y_true, sample_weight=None):

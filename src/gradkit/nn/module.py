@@ -207,9 +207,34 @@ class Module:
             # In place: the parameter may be a view into an optimizer's flat buffer.
             target[...] = value
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """PyTorch's: every gradient None (the default), or, with set_to_none=False, each
+        gradient that exists filled with zeros in place."""
+        if set_to_none not in (True, False):
+            raise TypeError(f"set_to_none must be True or False, got set_to_none={set_to_none!r}")
         for p in self.parameters():
-            p.grad = None
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter, as PyTorch's: a frozen parameter gets
+        no gradient, and an optimizer leaves a parameter without one unchanged. Returns self."""
+        if requires_grad not in (True, False):
+            raise TypeError("requires_grad must be True or False, got "
+                            f"requires_grad={requires_grad!r}")
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def apply(self, fn):
+        """Call `fn` on every submodule, children first, then on this module (PyTorch's
+        order, as in `model.apply(init_weights)`); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def to(self, *args, device=None, dtype=None):
         """`to("cpu")` returns the module (PyTorch's habit); gradkit runs on the CPU only, so

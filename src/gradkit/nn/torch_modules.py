@@ -1,5 +1,6 @@
-"""PyTorch-style modules: eager `Linear`, the activation, loss and `Flatten`/`Dropout` modules,
-and the `Sequential` container, with PyTorch's names, arguments and meanings.
+"""PyTorch-style modules: eager `Linear` and `PReLU`, the activation, loss and
+`Flatten`/`Dropout` modules, and the `Sequential` container, with PyTorch's names, arguments
+and meanings.
 
 These are what `from gradkit import nn` gives a PyTorch program (`gk.nn.Linear`,
 `gk.nn.Sequential`, ...); the Keras-style layers stay in `gradkit.layers` (`Dense` builds its
@@ -126,6 +127,42 @@ class LeakyReLU(_Elementwise):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+
+class PReLU(Module):
+    """PyTorch's `nn.PReLU`: x for x > 0, α x otherwise, with `num_parameters` learned slopes.
+
+    One α shared by every value by default (PyTorch's num_parameters=1), or one per channel,
+    the input's axis 1 (PyTorch's channel axis), starting at `init` (0.25). `weight` has
+    PyTorch's shape (num_parameters,), so a PyTorch state dict loads as it is. Keras's
+    `PReLU` layer (one α per input value, starting at 0) is `gk.layers.PReLU`.
+    """
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        self.num_parameters = _positive_int("num_parameters", num_parameters)
+        if isinstance(init, bool) or not isinstance(init, (int, float, np.number)) \
+                or not np.isfinite(init):
+            raise ValueError(f"init must be a finite number, got init={init!r}")
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"gradkit runs on the CPU only, got device={device!r}; use 'cpu'")
+        dtype = np.dtype(np.float32 if dtype is None else dtype)
+        self.init = float(init)
+        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=dtype))
+
+    def forward(self, x):
+        x = _as_tensor(x)
+        alpha = self.weight
+        if self.num_parameters > 1:
+            if x.ndim < 2 or x.shape[1] != self.num_parameters:
+                raise ValueError(f"PReLU(num_parameters={self.num_parameters}) got an input of "
+                                 f"shape {tuple(x.shape)}; expected {self.num_parameters} "
+                                 "channels on axis 1 (PyTorch's channel axis)")
+            alpha = alpha.reshape((self.num_parameters,) + (1,) * (x.ndim - 2))
+        # where, not max(x, αx): that would be wrong for α > 1, which nothing forbids a learner.
+        return ag.where(x.data > 0, x, x * alpha)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 def _softmax_dim(name, dim, ndim):

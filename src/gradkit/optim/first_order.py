@@ -1,12 +1,14 @@
 """First-order optimizers: thin classes around the update rules in `updates`.
 
-Every class takes `(params=None, lr=None, *, settings..., clipnorm=None, clipvalue=None)`:
-`Adam(1e-3)` (Keras style; the model binds parameters at compile), `Adam(params, 1e-3)` or
-`Adam(params, lr=1e-3)` (PyTorch style). lr=None means the class default. See `Optimizer`.
+Every class takes `(params=None, lr=None, *, settings..., clipnorm=None, clipvalue=None,
+global_clipnorm=None)`: `Adam(1e-3)` (Keras style; the model binds parameters at compile),
+`Adam(params, 1e-3)` or `Adam(params, lr=1e-3)` (PyTorch style). lr=None means the class
+default. Where Keras and PyTorch mean different things by a setting (weight_decay, defaults,
+where ε goes), the habit that made the optimizer decides: see `Optimizer`.
 
 Each class validates its settings, creates its state (zeros, flat size) on first use, and calls
-its rule once per step on the whole flat buffer. The learning rate arrives as `_apply(lr)`, from
-the schedule; nothing derived from it is stored.
+its rule once per step on the whole flat buffer. The learning rate arrives as `_apply(lr, g)`,
+from the schedule; nothing derived from it is stored.
 """
 
 import math
@@ -15,7 +17,7 @@ import numbers
 import numpy as np
 
 from gradkit.optim import updates
-from gradkit.optim.optimizer import Optimizer, _lr_like
+from gradkit.optim.optimizer import Optimizer, _lr_like, _made_with_params
 
 PYTORCH_SGD_LR = 1e-3
 
@@ -41,18 +43,25 @@ def _positive(name, value):
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, optionally with (Nesterov) momentum and L2 weight decay.
+    """Stochastic gradient descent, optionally with (Nesterov) momentum and weight decay.
 
-    θ ← θ − η g, or with momentum γ the velocity form Δ ← γΔ + ηg; θ ← θ − Δ, or Nesterov's
-    look-ahead (see `updates.nesterov_update`). `weight_decay=λ` adds λθ to the gradient
-    (coupled L2, as the penalty ½λ‖θ‖² would).
+    θ ← θ − η g, or with momentum γ the velocity form Δ ← γΔ + ηg; θ ← θ − Δ (Keras's), or
+    PyTorch's b ← γb + g; θ ← θ − ηb, or Nesterov's look-ahead (see `updates.momentum_update`,
+    `updates.nesterov_update`). The two forms take the same steps while η is constant; after η
+    changes (a schedule, `param_groups[0]["lr"] = ...`) PyTorch's applies the new rate to the
+    whole of b, Keras's only to new gradients.
 
     Args:
         lr: learning rate or schedule (default 0.01, Keras's; 1e-3, PyTorch's, when the
             parameters are given first, PyTorch-style, as in `SGD(model.parameters())`).
         momentum: γ in [0, 1) (default 0: plain SGD).
         nesterov: use Nesterov momentum (needs momentum > 0).
-        weight_decay: λ ≥ 0 (default 0).
+        weight_decay: λ ≥ 0 (default 0). Made without parameters it is Keras's, decoupled:
+            θ ← θ(1 − ηλ) before the step; made with parameters, PyTorch's: λθ added to the
+            gradient (as the penalty ½λ‖θ‖² would). `decoupled_weight_decay` chooses.
+        lr_in_velocity: True: Keras's momentum form (η inside the velocity); False:
+            PyTorch's (η applied at the step). None: Keras's made without parameters,
+            PyTorch's made with them.
     """
 
     name = "sgd"
@@ -60,40 +69,44 @@ class SGD(Optimizer):
     default_lr = 1e-2
 
     def __init__(self, params=None, lr=None, *, momentum=0.0, nesterov=False, weight_decay=0.0,
-                 clipnorm=None, clipvalue=None):
+                 decoupled_weight_decay=None, lr_in_velocity=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None):
         self.momentum = _fraction("momentum", momentum)
         if nesterov not in (True, False):
             raise ValueError(f"nesterov must be True or False, got nesterov={nesterov!r}")
         if nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)
-        self.weight_decay = _number("weight_decay", weight_decay)
-        if lr is None and params is not None and not _lr_like(params):
+        if lr_in_velocity not in (None, True, False):
+            raise ValueError("lr_in_velocity must be True, False or None, got "
+                             f"lr_in_velocity={lr_in_velocity!r}")
+        self.lr_in_velocity = (not _made_with_params(params) if lr_in_velocity is None
+                               else lr_in_velocity)
+        if lr is None and _made_with_params(params):
             # PyTorch's SGD(params) defaults to 1e-3; Keras's SGD() (bound later) to 0.01.
             lr = PYTORCH_SGD_LR
-        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm,
+                         weight_decay=_number("weight_decay", weight_decay),
+                         decoupled_weight_decay=decoupled_weight_decay)
 
-    def _apply(self, lr):
-        p, g = self._flat, self._flat_grad
-        if self.weight_decay:
-            s = self._work()
-            np.multiply(p, self.weight_decay, out=s)
-            np.add(s, g, out=s)
-            g = s
-        work = self._work(1 if self.weight_decay else 0)
+    def _apply(self, lr, g):
+        p, work = self._flat, self._work()
         if not self.momentum:
             updates.sgd_update(p, g, lr=lr, scratch=work)
         elif self.nesterov:
             updates.nesterov_update(p, g, self._buffer("velocity"), lr=lr,
-                                    gamma=self.momentum, scratch=work, flush=self._flush_due())
+                                    gamma=self.momentum, lr_in_velocity=self.lr_in_velocity,
+                                    scratch=work, flush=self._flush_due())
         else:
             updates.momentum_update(p, g, self._buffer("velocity"), lr=lr,
-                                    gamma=self.momentum, form="velocity", scratch=work,
-                                    flush=self._flush_due())
+                                    gamma=self.momentum,
+                                    form="velocity" if self.lr_in_velocity else "accumulated",
+                                    scratch=work, flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
-                "weight_decay": self.weight_decay}
+                "lr_in_velocity": self.lr_in_velocity, **self._decay_config()}
 
 
 class Momentum(Optimizer):
@@ -118,7 +131,7 @@ class Momentum(Optimizer):
     default_lr = 1e-2
 
     def __init__(self, params=None, lr=None, *, gamma=0.9, form="average", clipnorm=None,
-                 clipvalue=None):
+                 clipvalue=None, global_clipnorm=None):
         if form not in ("average", "velocity"):
             raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
         if gamma == "arithmetic" and form != "average":
@@ -126,13 +139,14 @@ class Momentum(Optimizer):
                              f"(form='average'), got form={form!r}")
         self.gamma = gamma if gamma == "arithmetic" else _fraction("gamma", gamma)
         self.form = form
-        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm)
 
-    def _apply(self, lr):
+    def _apply(self, lr, g):
         gamma = self.gamma
         if gamma == "arithmetic":          # γ_k = (k − 1)/k, k = iterations + 1
             gamma = self.iterations / (self.iterations + 1)
-        updates.momentum_update(self._flat, self._flat_grad, self._buffer("m"),
+        updates.momentum_update(self._flat, g, self._buffer("m"),
                                 lr=lr, gamma=gamma, form=self.form,
                                 scratch=self._work(), flush=self._flush_due())
 
@@ -155,12 +169,14 @@ class Nesterov(Optimizer):
     state_names = ("v",)
     default_lr = 1e-2
 
-    def __init__(self, params=None, lr=None, *, gamma=0.9, clipnorm=None, clipvalue=None):
+    def __init__(self, params=None, lr=None, *, gamma=0.9, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
         self.gamma = _fraction("gamma", gamma)
-        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm)
 
-    def _apply(self, lr):
-        updates.nesterov_update(self._flat, self._flat_grad, self._buffer("v"),
+    def _apply(self, lr, g):
+        updates.nesterov_update(self._flat, g, self._buffer("v"),
                                 lr=lr, gamma=self.gamma, scratch=self._work(),
                                 flush=self._flush_due())
 
@@ -176,8 +192,8 @@ class Adagrad(Optimizer):
     name), it is Keras's: lr 0.001, c starting at 0.1, ε = 1e-7 inside the root,
     θ ← θ − η g/√(c + ε); made with parameters, as PyTorch users do
     (`Adagrad(model.parameters())`), PyTorch's: lr 0.01, c from 0, ε = 1e-10 outside. The
-    notes' form is `initial_accumulator=0, eps_inside_sqrt=False`. PyTorch's weight_decay and
-    lr_decay are refused unless 0: the rule here has neither.
+    notes' form is `initial_accumulator=0, eps_inside_sqrt=False`. weight_decay is each
+    habit's (see `Optimizer`); PyTorch's lr_decay is refused unless 0: the rule has none.
 
     Args:
         lr: learning rate or schedule.
@@ -192,14 +208,12 @@ class Adagrad(Optimizer):
     keras_names = {"initial_accumulator_value": "initial_accumulator", "epsilon": "eps"}
 
     def __init__(self, params=None, lr=None, *, eps=None, initial_accumulator=None,
-                 eps_inside_sqrt=None, weight_decay=0.0, lr_decay=0.0, clipnorm=None,
-                 clipvalue=None):
-        for option, value in (("weight_decay", weight_decay), ("lr_decay", lr_decay)):
-            if value:
-                raise TypeError(f"Adagrad({option}={value!r}) is not supported: gradkit's "
-                                "Adagrad has no such term (an L2 regularizer adds λθ to the "
-                                "gradient; a schedule decays the rate)")
-        if params is not None and not _lr_like(params):          # PyTorch's habit
+                 eps_inside_sqrt=None, weight_decay=0.0, decoupled_weight_decay=None,
+                 lr_decay=0.0, clipnorm=None, clipvalue=None, global_clipnorm=None):
+        if lr_decay:
+            raise TypeError(f"Adagrad(lr_decay={lr_decay!r}) is not supported: gradkit's "
+                            "Adagrad has no such term (a schedule decays the rate)")
+        if _made_with_params(params):          # PyTorch's habit
             defaults = {"eps": 1e-10, "initial_accumulator": 0.0, "eps_inside_sqrt": False}
             lr = 1e-2 if lr is None else lr
         else:                                                    # Keras's (lr 1e-3)
@@ -211,10 +225,12 @@ class Adagrad(Optimizer):
         self.initial_accumulator = _number("initial_accumulator",
                                            settings["initial_accumulator"])
         self.eps_inside_sqrt = bool(settings["eps_inside_sqrt"])
-        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay)
 
-    def _apply(self, lr):
-        updates.adagrad_update(self._flat, self._flat_grad, self._buffer("c"),
+    def _apply(self, lr, g):
+        updates.adagrad_update(self._flat, g, self._buffer("c"),
                                lr=lr, eps=self.eps, eps_inside_sqrt=self.eps_inside_sqrt,
                                scratch=self._work())
 
@@ -224,7 +240,7 @@ class Adagrad(Optimizer):
     def get_config(self):
         return {**super().get_config(), "eps": self.eps,
                 "initial_accumulator": self.initial_accumulator,
-                "eps_inside_sqrt": self.eps_inside_sqrt}
+                "eps_inside_sqrt": self.eps_inside_sqrt, **self._decay_config()}
 
 
 class RMSProp(Optimizer):
@@ -247,24 +263,27 @@ class RMSProp(Optimizer):
     keras_names = {"rho": "gamma"}
 
     def __init__(self, params=None, lr=None, *, gamma=0.9, eps=1e-7, eps_inside_sqrt=True,
-                 clipnorm=None, clipvalue=None):
+                 weight_decay=0.0, decoupled_weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
         self.gamma = _fraction("gamma", gamma)
         self.eps = _positive("eps", eps)
         if eps_inside_sqrt not in (True, False):
             raise ValueError("eps_inside_sqrt must be True or False, got "
                              f"eps_inside_sqrt={eps_inside_sqrt!r}")
         self.eps_inside_sqrt = bool(eps_inside_sqrt)
-        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay)
 
-    def _apply(self, lr):
-        updates.rmsprop_update(self._flat, self._flat_grad, self._buffer("v"),
+    def _apply(self, lr, g):
+        updates.rmsprop_update(self._flat, g, self._buffer("v"),
                                lr=lr, gamma=self.gamma, eps=self.eps,
                                eps_inside_sqrt=self.eps_inside_sqrt, scratch=self._work(),
                                flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "eps": self.eps,
-                "eps_inside_sqrt": self.eps_inside_sqrt}
+                "eps_inside_sqrt": self.eps_inside_sqrt, **self._decay_config()}
 
 
 class RMSprop(RMSProp):
@@ -273,22 +292,22 @@ class RMSprop(RMSProp):
     Made without parameters, as Keras users do (`RMSprop(learning_rate=1e-3, rho=0.9)`), it is
     Keras's RMSprop: ε = 1e-7 inside the square root. Made with parameters, as PyTorch users do
     (`RMSprop(model.parameters(), lr=0.01)`), it is PyTorch's: α = 0.99, ε = 1e-8 added to √v,
-    learning rate 0.01 unless given. PyTorch's momentum, centered and weight_decay options, and
-    Keras's, are refused unless they are off, since gradkit's rule has none of them.
+    learning rate 0.01 unless given. weight_decay is each habit's (see `Optimizer`). PyTorch's
+    momentum and centered options, and Keras's, are refused unless they are off, since
+    gradkit's rule has neither.
     """
 
     keras_names = {"rho": "gamma", "epsilon": "eps"}
 
     def __init__(self, params=None, lr=None, *, alpha=None, gamma=None, eps=None,
                  eps_inside_sqrt=None, momentum=0.0, centered=False, weight_decay=0.0,
-                 clipnorm=None, clipvalue=None):
-        for option, value in (("momentum", momentum), ("centered", centered),
-                              ("weight_decay", weight_decay)):
+                 decoupled_weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        for option, value in (("momentum", momentum), ("centered", centered)):
             if value:
                 raise TypeError(f"RMSprop({option}={value!r}) is not supported: gradkit's "
-                                "RMSProp has no such term (use Momentum, or AdamW for "
-                                "decoupled weight decay)")
-        torch_style = params is not None and not _lr_like(params)
+                                "RMSProp has no such term (use Momentum or Adam)")
+        torch_style = _made_with_params(params)
         if alpha is not None and gamma is not None:
             raise TypeError("RMSprop got alpha= (PyTorch's name) and rho=/gamma=, which are one "
                             "setting: pass one")
@@ -300,7 +319,9 @@ class RMSprop(RMSProp):
         given = {"gamma": alpha if alpha is not None else gamma, "eps": eps,
                  "eps_inside_sqrt": eps_inside_sqrt}
         settings = {k: defaults[k] if v is None else v for k, v in given.items()}
-        super().__init__(params, lr, **settings, clipnorm=clipnorm, clipvalue=clipvalue)
+        super().__init__(params, lr, **settings, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, clipnorm=clipnorm,
+                         clipvalue=clipvalue, global_clipnorm=global_clipnorm)
 
 
 class Adadelta(Optimizer):
@@ -311,7 +332,7 @@ class Adadelta(Optimizer):
     (`Adadelta(learning_rate=1.0)`, or "adadelta" by name), it has Keras's lr 0.001, ρ 0.95,
     ε 1e-7; made with parameters, as PyTorch users do (`Adadelta(model.parameters())`),
     PyTorch's lr 1.0, ρ 0.9, ε 1e-6. The paper's method is lr=1.0, rho=0.95, eps=1e-6.
-    A non-zero weight_decay (either library's) is refused: the rule here has none.
+    weight_decay is each habit's (see `Optimizer`).
 
     Args:
         lr: multiplier of the step, or schedule.
@@ -324,27 +345,27 @@ class Adadelta(Optimizer):
     keras_names = {"epsilon": "eps"}
 
     def __init__(self, params=None, lr=None, *, rho=None, eps=None, weight_decay=0.0,
-                 clipnorm=None, clipvalue=None):
-        if weight_decay:
-            raise TypeError(f"Adadelta(weight_decay={weight_decay!r}) is not supported: "
-                            "gradkit's Adadelta has no such term (use AdamW for decoupled "
-                            "weight decay, or an L2 regularizer)")
-        if params is not None and not _lr_like(params):          # PyTorch's habit
+                 decoupled_weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        if _made_with_params(params):          # PyTorch's habit
             defaults, lr = (0.9, 1e-6), 1.0 if lr is None else lr
         else:                                                    # Keras's (lr 1e-3)
             defaults = (0.95, 1e-7)
         self.rho = _fraction("rho", defaults[0] if rho is None else rho)
         self.eps = _positive("eps", defaults[1] if eps is None else eps)
-        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay)
 
-    def _apply(self, lr):
-        updates.adadelta_update(self._flat, self._flat_grad, self._buffer("eg2"),
+    def _apply(self, lr, g):
+        updates.adadelta_update(self._flat, g, self._buffer("eg2"),
                                 self._buffer("edx2"), lr=lr, rho=self.rho, eps=self.eps,
                                 scratch=(self._work(0), self._work(1)),
                                 flush=self._flush_due())
 
     def get_config(self):
-        return {**super().get_config(), "rho": self.rho, "eps": self.eps}
+        return {**super().get_config(), "rho": self.rho, "eps": self.eps,
+                **self._decay_config()}
 
 
 class Adam(Optimizer):
@@ -355,40 +376,63 @@ class Adam(Optimizer):
         beta1: β₁ in [0, 1), decay of the first moment (default 0.9).
         beta2: β₂ in [0, 1), decay of the second moment (default 0.999).
         eps: ε > 0 (default 1e-8).
+        eps_on_v_hat: True (default): ε is added to the bias-corrected √v̂, as in the paper
+            and PyTorch; False: to √v, θ ← θ − η_t m/(√v + ε) with
+            η_t = η √(1 − β₂ᵗ)/(1 − β₁ᵗ), as in Keras and scikit-learn. Keras's `epsilon=`
+            is that ε: `Adam(epsilon=1e-7)` means eps=1e-7, eps_on_v_hat=False.
+        weight_decay: λ ≥ 0 (default 0). Made without parameters it is Keras's, decoupled:
+            θ ← θ(1 − ηλ) before the step; made with parameters, PyTorch's: λθ added to the
+            gradient, which then enters m and v. `decoupled_weight_decay` chooses.
     """
 
     name = "adam"
     state_names = ("m", "v")
     keras_names = {"beta_1": "beta1", "beta_2": "beta2"}
 
-    def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
-                 clipnorm=None, clipvalue=None):
+    def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=None,
+                 eps_on_v_hat=None, epsilon=None, weight_decay=0.0, decoupled_weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None):
+        if epsilon is not None:
+            if eps is not None or eps_on_v_hat is not None:
+                raise TypeError(f"{type(self).__name__} got Keras's epsilon= (ε added to √v) "
+                                "with eps= or eps_on_v_hat=, which are the same setting: pass "
+                                "one")
+            eps, eps_on_v_hat = epsilon, False
         self.beta1 = _fraction("beta1", beta1)
         self.beta2 = _fraction("beta2", beta2)
-        self.eps = _positive("eps", eps)
-        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue)
+        self.eps = _positive("eps", 1e-8 if eps is None else eps)
+        if eps_on_v_hat not in (None, True, False):
+            raise ValueError("eps_on_v_hat must be True or False, got "
+                             f"eps_on_v_hat={eps_on_v_hat!r}")
+        self.eps_on_v_hat = eps_on_v_hat is not False
+        super().__init__(params, lr=lr, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm,
+                         weight_decay=_number("weight_decay", weight_decay),
+                         decoupled_weight_decay=decoupled_weight_decay)
 
     # The update rule (gradkit._fast installs a compiled one with the same results).
     rule = staticmethod(updates.adam_update)
 
-    def _apply(self, lr):
-        self.rule(self._flat, self._flat_grad, self._buffer("m"), self._buffer("v"),
+    def _apply(self, lr, g):
+        self.rule(self._flat, g, self._buffer("m"), self._buffer("v"),
                   scratch=self._work(), **self._settings(lr))
 
     def _settings(self, lr):
         return dict(lr=lr, beta1=self.beta1, beta2=self.beta2, eps=self.eps,
-                    t=self.iterations + 1, flush=self._flush_due())
+                    eps_on_v_hat=self.eps_on_v_hat, t=self.iterations + 1,
+                    flush=self._flush_due())
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
-                "eps": self.eps}
+                "eps": self.eps, "eps_on_v_hat": self.eps_on_v_hat, **self._decay_config()}
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay: θ ← θ(1 − ηλ), then the Adam step.
+    """Adam with decoupled weight decay: θ ← θ(1 − ηλ), then the Adam step (Keras's and
+    PyTorch's AdamW alike).
 
     Args:
-        lr, beta1, beta2, eps: as `Adam`.
+        lr, beta1, beta2, eps, eps_on_v_hat: as `Adam`.
         weight_decay: λ ≥ 0. Default: Keras's 0.004 made without parameters (as Keras users
             do, or "adamw" by name), PyTorch's 0.01 made with parameters (as PyTorch users
             do).
@@ -396,17 +440,22 @@ class AdamW(Adam):
 
     name = "adamw"
     rule = staticmethod(updates.adamw_update)
+    rule_decays = True        # the fused rule decays the weights itself
 
-    def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=1e-8,
-                 weight_decay=None, clipnorm=None, clipvalue=None):
+    def __init__(self, params=None, lr=None, *, beta1=0.9, beta2=0.999, eps=None,
+                 eps_on_v_hat=None, epsilon=None, weight_decay=None,
+                 decoupled_weight_decay=True, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None):
+        if decoupled_weight_decay is not True:
+            raise ValueError("AdamW's weight decay is decoupled, got decoupled_weight_decay="
+                             f"{decoupled_weight_decay!r}; Adam(weight_decay=..., "
+                             "decoupled_weight_decay=False) adds λθ to the gradient")
         if weight_decay is None:
-            weight_decay = 1e-2 if params is not None and not _lr_like(params) else 4e-3
-        self.weight_decay = _number("weight_decay", weight_decay)
-        super().__init__(params, lr, beta1=beta1, beta2=beta2, eps=eps, clipnorm=clipnorm,
-                         clipvalue=clipvalue)
+            weight_decay = 1e-2 if _made_with_params(params) else 4e-3
+        super().__init__(params, lr, beta1=beta1, beta2=beta2, eps=eps,
+                         eps_on_v_hat=eps_on_v_hat, epsilon=epsilon, weight_decay=weight_decay,
+                         decoupled_weight_decay=True, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm)
 
     def _settings(self, lr):
         return {**super()._settings(lr), "weight_decay": self.weight_decay}
-
-    def get_config(self):
-        return {**super().get_config(), "weight_decay": self.weight_decay}

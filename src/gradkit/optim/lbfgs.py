@@ -10,7 +10,18 @@ import numbers
 
 import numpy as np
 
-from gradkit.optim.optimizer import MinimizeResult, Optimizer
+from gradkit.optim.optimizer import MinimizeResult, Optimizer, _made_with_params
+
+# PyTorch's LBFGS settings: its step(closure) runs at most max_iter iterations of a fixed step
+# lr (no line search unless line_search_fn), where SciPy's searches along each direction. The
+# same numbers would mean other steps, so each is refused with gradkit's nearest spelling.
+_PYTORCH_SETTINGS = {"lr": None, "max_iter": "maxiter", "max_eval": "maxfun",
+                     "tolerance_grad": "tol", "tolerance_change": "ftol",
+                     "history_size": "history", "line_search_fn": None}
+_WHAT_IT_IS = ("gradkit's LBFGS is SciPy's L-BFGS-B, with a line search, and minimize(closure) "
+               "runs it to convergence in one call (up to maxiter=100 iterations), where "
+               "torch.optim.LBFGS.step(closure) takes at most max_iter=20 iterations of a fixed "
+               "step lr=1 and is called in a loop: the numbers differ")
 
 
 class _NonFinite(Exception):
@@ -33,7 +44,10 @@ def _tolerance(name, value):
 class LBFGS(Optimizer):
     """Limited-memory BFGS over the flat buffer (scipy.optimize.minimize, method L-BFGS-B).
 
-    `minimize(closure)` (or `step(closure)`, the same) runs up to `maxiter` iterations.
+    `minimize(closure)` (or `step(closure)`, the same, on an optimizer made without parameters,
+    as `compile` binds them) runs up to `maxiter` iterations. Made with parameters, PyTorch's
+    habit, `step(closure)` is refused, as are PyTorch's settings (`lr`, `max_iter`,
+    `history_size`, ...): PyTorch's LBFGS takes other steps (see `_WHAT_IT_IS`).
     `closure()` must zero the gradients, run forward and backward at the current parameters,
     and return the loss; it fills the gradient buffer through the parameters' `.grad` views.
     The parameters end at the lowest finite loss seen. A non-finite loss or gradient stops the
@@ -54,7 +68,15 @@ class LBFGS(Optimizer):
     takes_lr = False
 
     def __init__(self, params=None, *, maxiter=100, tol=1e-6, history=10, ftol=2.2e-9,
-                 maxfun=None):
+                 maxfun=None, **pytorch_settings):
+        for key in pytorch_settings:
+            if key not in _PYTORCH_SETTINGS:
+                raise TypeError(f"LBFGS got an unexpected keyword argument {key!r}")
+            ours = _PYTORCH_SETTINGS[key]
+            hint = f" (its nearest setting here is {ours}=)" if ours else ""
+            raise TypeError(f"LBFGS({key}=...) is PyTorch's setting, which gradkit does not "
+                            f"take{hint}: {_WHAT_IT_IS}")
+        self.made_with_params = _made_with_params(params)
         self.maxiter = _count("maxiter", maxiter)
         self.tol = _tolerance("tol", tol)
         self.history = _count("history", history)
@@ -64,6 +86,10 @@ class LBFGS(Optimizer):
 
     def step(self, closure=None):
         """Run `minimize(closure)`; True unless it stopped on a non-finite loss or gradient."""
+        if self.made_with_params:
+            raise TypeError("LBFGS made with parameters (PyTorch's habit) refuses step(closure): "
+                            f"{_WHAT_IT_IS}. Write opt.minimize(closure), which returns a "
+                            "MinimizeResult")
         if closure is None:
             raise TypeError("LBFGS.step needs a closure: a function that zeroes the gradients, "
                             "runs forward and backward, and returns the loss")

@@ -63,44 +63,60 @@ def sgd_update(p, g, *, lr, scratch=None):
     axpy(-lr, g, p, _work(scratch, p))
 
 
+MOMENTUM_FORMS = ("average", "velocity", "accumulated")
+
+
 def momentum_update(p, g, m, *, lr, gamma, form, scratch=None, flush=False):
-    """Gradient descent with momentum, in one of the two forms the notes teach (three passes).
+    """Gradient descent with momentum, in the notes' two forms or PyTorch's (three passes).
 
     form="average" (running average of the gradient, KIT ML1):
         m ← γ m + (1 − γ) g;   θ ← θ − η m
-    form="velocity" (the heavy ball, MIPT / DESY):
+    form="velocity" (the heavy ball, MIPT / DESY; Keras's SGD):
         Δ ← γ Δ + η g;         θ ← θ − Δ
+    form="accumulated" (PyTorch's SGD):
+        b ← γ b + g;           θ ← θ − η b
 
-    `m` holds m or Δ; both start at 0.
+    `m` holds m, Δ or b; each starts at 0. The last two take the same steps while η is
+    constant; when η changes, "velocity" keeps the steps already taken at their old rate and
+    "accumulated" applies the new rate to all of b.
     """
-    if form not in ("average", "velocity"):
-        raise ValueError(f"form must be 'average' or 'velocity', got form={form!r}")
+    if form not in MOMENTUM_FORMS:
+        raise ValueError(f"form must be one of {MOMENTUM_FORMS}, got form={form!r}")
     s = _work(scratch, p)
     np.multiply(m, gamma, out=m)
-    axpy(1.0 - gamma if form == "average" else lr, g, m, s)
+    if form == "accumulated":
+        np.add(m, g, out=m)
+    else:
+        axpy(1.0 - gamma if form == "average" else lr, g, m, s)
     if flush:
         flush_subnormal(m, s)
-    if form == "average":
-        axpy(-lr, m, p, s)
-    else:
+    if form == "velocity":
         np.subtract(p, m, out=p)
+    else:
+        axpy(-lr, m, p, s)
 
 
-def nesterov_update(p, g, v, *, lr, gamma, scratch=None, flush=False):
+def nesterov_update(p, g, v, *, lr, gamma, lr_in_velocity=True, scratch=None, flush=False):
     """Nesterov accelerated gradient (MIPT): v ← γ v + η ∇L(θ − γ v);  θ ← θ − v (four passes).
 
     The gradient is wanted at the look-ahead point θ − γv, so `p` stores that point, φ = θ − γv,
     and `g` is the gradient the caller computed at `p`. Substituting θ = φ + γv gives
         v ← γ v + η g;   φ ← φ − γ v − η g
-    (Sutskever et al. 2013), an update that needs only the current gradient.
+    (Sutskever et al. 2013, and Keras), an update that needs only the current gradient. With
+    lr_in_velocity=False, PyTorch's form, v holds gradients and η applies at the step:
+        v ← γ v + g;     φ ← φ − η (g + γ v)
+    the same steps while η is constant.
     """
     s = _work(scratch, p)
     np.multiply(v, gamma, out=v)
-    axpy(lr, g, v, s)
+    if lr_in_velocity:
+        axpy(lr, g, v, s)
+    else:
+        np.add(v, g, out=v)
     if flush:
         flush_subnormal(v, s)
     axpy(-lr, g, p, s)
-    axpy(-gamma, v, p, s)
+    axpy(-gamma if lr_in_velocity else -lr * gamma, v, p, s)
 
 
 def adagrad_update(p, g, c, *, lr, eps, eps_inside_sqrt=False, scratch=None):
@@ -171,7 +187,8 @@ def adadelta_update(p, g, eg2, edx2, *, lr, rho, eps, scratch=None, flush=False)
     axpy(-lr, u, p, u)
 
 
-def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=False):
+def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, eps_on_v_hat=True, scratch=None,
+                flush=False):
     """Adam with bias correction (Kingma & Ba 2014; EPFL and DESY notes), at step t ≥ 1.
 
         m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
@@ -181,12 +198,15 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=Fal
     Computed in the paper's cheaper order, which is the same quantity:
         θ ← θ − η_t m / (√v + ε̂),  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ),  ε̂ = ε √(1 − β₂ᵗ)
     so neither m̂ nor v̂ is ever formed: twelve passes, one of them the square root. With
-    flush=True, subnormal moments are set to zero (see `flush_subnormal`).
+    eps_on_v_hat=False, ε̂ = ε: θ ← θ − η_t m / (√v + ε), ε added to √v as Keras and
+    scikit-learn add it. With flush=True, subnormal moments are set to zero (see
+    `flush_subnormal`).
     """
     if t < 1:
         raise ValueError(f"t counts steps from 1, got t={t!r}")
     root_bc2 = math.sqrt(1.0 - beta2**t)
     step = lr * root_bc2 / (1.0 - beta1**t)
+    eps_hat = eps * root_bc2 if eps_on_v_hat else eps
     s = _work(scratch, p)
     np.multiply(m, beta1, out=m)
     axpy(1.0 - beta1, g, m, s)
@@ -198,13 +218,13 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, t, scratch=None, flush=Fal
     if flush:
         flush_subnormal(v, s)
     np.sqrt(v, out=s)
-    np.add(s, eps * root_bc2, out=s)
+    np.add(s, eps_hat, out=s)
     np.divide(m, s, out=s)
     axpy(-step, s, p, s)
 
 
-def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=None,
-                 flush=False):
+def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, eps_on_v_hat=True,
+                 scratch=None, flush=False):
     """AdamW (Loshchilov & Hutter 2019): decoupled weight decay, then the Adam step.
 
         θ ← θ (1 − η λ);   θ ← adam(θ)
@@ -214,5 +234,5 @@ def adamw_update(p, g, m, v, *, lr, beta1, beta2, eps, t, weight_decay, scratch=
     """
     if weight_decay:
         np.multiply(p, 1.0 - lr * weight_decay, out=p)
-    adam_update(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t, scratch=scratch,
-                flush=flush)
+    adam_update(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, t=t,
+                eps_on_v_hat=eps_on_v_hat, scratch=scratch, flush=flush)

@@ -185,7 +185,9 @@ def make_optimizer(est, lr):
     spec = est.optimizer
     if spec is None:
         if est.solver == "adam":
-            return optim.Adam(lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
+            # scikit-learn's AdamOptimizer adds epsilon to √v, not to the bias-corrected √v̂.
+            return optim.Adam(lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon,
+                              eps_on_v_hat=False)
         if est.solver == "sgd":
             momentum = float(est.momentum)
             return optim.SGD(lr, momentum=momentum,
