@@ -232,13 +232,18 @@ def adam_reference(theta, steps, *, alpha=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
 
 
 def test_adam_defaults_are_the_notes_recommended_values():
+    # The notes' values are PyTorch's defaults: Adam made with parameters, as PyTorch's is.
+    config = optim.Adam([Param(THETA0)]).get_config()
+    assert (config["lr"], config["beta1"], config["beta2"], config["eps"],
+            config["eps_on_v_hat"]) == (1e-3, 0.9, 0.999, 1e-8, True)
+    # Made without parameters (Keras's habit, or "adam" by name) it has Keras's ε on √v.
     config = optim.Adam().get_config()
-    assert (config["lr"], config["beta1"], config["beta2"], config["eps"]) == (
-        1e-3, 0.9, 0.999, 1e-8)
+    assert (config["lr"], config["eps"], config["eps_on_v_hat"]) == (1e-3, 1e-7, False)
+    assert optim.get("adam").get_config() == config
 
 
 def test_adam_matches_the_pseudocode_with_its_defaults():
-    got = run(optim.Adam(), 3)
+    got = run(optim.Adam, 3)
     assert_steps(got, adam_reference(THETA0.copy(), 3))
     # The first bias-corrected step is α g/(|g| + ε): every coordinate moves by α, downhill.
     g = grad(THETA0)
@@ -253,7 +258,7 @@ def test_adam_other_settings():
 
 
 def test_adamw_decays_the_weights_outside_the_moments():
-    got = run(optim.AdamW(lr=0.01, weight_decay=0.1), 3)
+    got = run(lambda params: optim.AdamW(params, lr=0.01, weight_decay=0.1), 3)
     assert_steps(got, adam_reference(THETA0.copy(), 3, alpha=0.01, decay=0.1))
 
 

@@ -375,11 +375,15 @@ class Adam(Optimizer):
         lr: learning rate or schedule (default 0.001).
         beta1: β₁ in [0, 1), decay of the first moment (default 0.9).
         beta2: β₂ in [0, 1), decay of the second moment (default 0.999).
-        eps: ε > 0 (default 1e-8).
-        eps_on_v_hat: True (default): ε is added to the bias-corrected √v̂, as in the paper
+        eps: ε > 0.
+        eps_on_v_hat: True: ε is added to the bias-corrected √v̂, as in the paper, the notes
             and PyTorch; False: to √v, θ ← θ − η_t m/(√v + ε) with
             η_t = η √(1 − β₂ᵗ)/(1 − β₁ᵗ), as in Keras and scikit-learn. Keras's `epsilon=`
             is that ε: `Adam(epsilon=1e-7)` means eps=1e-7, eps_on_v_hat=False.
+            Without either, each library's default, as for the other optimizers: made with
+            parameters (PyTorch's `Adam(model.parameters())`), ε = 1e-8 on √v̂, which is
+            also the notes' recommended value; made without (Keras's `Adam()`, or "adam"
+            by name), Keras's ε = 1e-7 on √v.
         weight_decay: λ ≥ 0 (default 0). Made without parameters it is Keras's, decoupled:
             θ ← θ(1 − ηλ) before the step; made with parameters, PyTorch's: λθ added to the
             gradient, which then enters m and v. `decoupled_weight_decay` chooses.
@@ -400,6 +404,8 @@ class Adam(Optimizer):
             eps, eps_on_v_hat = epsilon, False
         self.beta1 = _fraction("beta1", beta1)
         self.beta2 = _fraction("beta2", beta2)
+        if eps is None and eps_on_v_hat is None:
+            eps, eps_on_v_hat = (1e-8, True) if _made_with_params(params) else (1e-7, False)
         self.eps = _positive("eps", 1e-8 if eps is None else eps)
         if eps_on_v_hat not in (None, True, False):
             raise ValueError("eps_on_v_hat must be True or False, got "
