@@ -64,6 +64,9 @@ def _close(got, expected):
     (3, "softmax", "categorical_crossentropy", ["mse", "mae", "accuracy"],
      np.eye(3, dtype=np.float32)[LABELS]),
     (3, "softmax", "sparse_categorical_crossentropy", ["accuracy"], LABELS[:, None]),
+    (1, "sigmoid", "binary_crossentropy", ["precision", "recall"], COLUMN),
+    (3, "softmax", "categorical_crossentropy", ["precision", "recall"],
+     np.eye(3, dtype=np.float32)[LABELS]),
 ])
 def test_metrics_read_what_keras_metrics_read(units, activation, loss, metrics, y):
     k, g = _pair(units, activation, loss, metrics)
@@ -187,3 +190,25 @@ def test_early_stopping_on_a_fit_with_a_baseline_runs_as_long_as_keras():
                      model.get_weights()[0]))
     assert runs[1][:3] == runs[0][:3]
     np.testing.assert_allclose(runs[1][3], runs[0][3], rtol=1e-5, atol=1e-6)
+
+
+def test_under_a_keras_loss_class_on_logits_metrics_cut_the_logits_at_keras_05():
+    # Keras's BinaryCrossentropy(from_logits=True) with "accuracy", "precision", "recall": the
+    # metrics cut the raw logits at 0.5, as Keras's do (gradkit's own losses cut them at 0).
+    models = []
+    for lib in (keras, gk.keras):
+        model = lib.Sequential([lib.Input(shape=(4,)), lib.layers.Dense(1)])
+        model.set_weights([W[:, :1], np.full(1, 0.3, np.float32)])
+        model.compile(optimizer=lib.optimizers.SGD(learning_rate=0.1),
+                      loss=lib.losses.BinaryCrossentropy(from_logits=True),
+                      metrics=["accuracy", "precision", "recall"])
+        models.append(model)
+    k, g = models
+    _close(g.evaluate(X, COLUMN, return_dict=True),
+           k.evaluate(X, COLUMN, verbose=0, return_dict=True))
+
+
+def test_kerass_precision_refuses_class_indices_for_several_outputs():
+    _, g = _pair(3, "softmax", "sparse_categorical_crossentropy", ["precision"])
+    with pytest.raises(gk.DataError, match="use 'macro_precision'"):
+        g.evaluate(X, LABELS)

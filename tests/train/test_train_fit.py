@@ -203,14 +203,14 @@ def test_predict_is_batched_and_without_dropout(toy, make_mlp, helpers):
 
 def test_evaluate_reports_loss_and_metrics(toy, make_mlp, helpers):
     X, y = toy
-    model = make_mlp(metrics=["accuracy", "precision", "top_k_accuracy"])
+    model = make_mlp(metrics=["accuracy", "macro_precision", "top_k_accuracy"])
     model.fit(X, y, epochs=3, seed=0, verbose=0)
     scores = model.evaluate(X, y, batch_size=50, return_dict=True)
     logits = helpers.mlp_logits(model.get_weights(), X)
     assert scores["loss"] == pytest.approx(helpers.cross_entropy(logits, y).mean(), rel=1e-4)
     assert scores["accuracy"] == pytest.approx(np.mean(logits.argmax(axis=1) == y))
     assert scores["top_k_accuracy"] == 1.0        # k = 5 > 3 classes
-    assert set(scores) == {"loss", "accuracy", "precision", "top_k_accuracy"}
+    assert set(scores) == {"loss", "accuracy", "macro_precision", "top_k_accuracy"}
 
 
 def test_regression(make_mlp):

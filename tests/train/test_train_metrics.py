@@ -25,8 +25,8 @@ WORKED_PRED = logits_for(np.array([0, 2, 2, 1]), 3)
 
 def test_worked_example_by_hand():
     assert metrics.accuracy(WORKED_TRUE, WORKED_PRED) == 0.5
-    assert metrics.precision(WORKED_TRUE, WORKED_PRED) == pytest.approx(0.5)
-    assert metrics.recall(WORKED_TRUE, WORKED_PRED) == pytest.approx(0.5)
+    assert metrics.macro_precision(WORKED_TRUE, WORKED_PRED) == pytest.approx(0.5)
+    assert metrics.macro_recall(WORKED_TRUE, WORKED_PRED) == pytest.approx(0.5)
     assert metrics.f1(WORKED_TRUE, WORKED_PRED) == pytest.approx(0.5)
     np.testing.assert_array_equal(metrics.confusion_matrix(WORKED_TRUE, WORKED_PRED),
                                   [[1, 0, 0], [0, 0, 1], [0, 1, 1]])
@@ -36,8 +36,8 @@ def test_uneven_classes_by_hand():
     # true [0, 0, 0, 1], predicted [0, 1, 1, 1]:
     # class 0: P 1/1, R 1/3;  class 1: P 1/3, R 1/1;  F1 both 2(1/3)/(4/3) = 1/2
     y, z = np.array([0, 0, 0, 1]), logits_for(np.array([0, 1, 1, 1]), 2)
-    assert metrics.precision(y, z) == pytest.approx((1 + 1 / 3) / 2)
-    assert metrics.recall(y, z) == pytest.approx((1 / 3 + 1) / 2)
+    assert metrics.macro_precision(y, z) == pytest.approx((1 + 1 / 3) / 2)
+    assert metrics.macro_recall(y, z) == pytest.approx((1 / 3 + 1) / 2)
     assert metrics.f1(y, z) == pytest.approx(0.5)
 
 
@@ -49,8 +49,8 @@ def test_classification_metrics_match_sklearn(seed):
     z[np.arange(200), y] += rng.normal(1.0, 1.0, size=200).astype(np.float32)   # better than chance
     pred = z.argmax(axis=1)
     assert metrics.accuracy(y, z) == pytest.approx(skm.accuracy_score(y, pred))
-    for ours, theirs in [(metrics.precision, skm.precision_score),
-                         (metrics.recall, skm.recall_score), (metrics.f1, skm.f1_score)]:
+    for ours, theirs in [(metrics.macro_precision, skm.precision_score),
+                         (metrics.macro_recall, skm.recall_score), (metrics.f1, skm.f1_score)]:
         assert ours(y, z) == pytest.approx(theirs(y, pred, average="macro", zero_division=0))
     np.testing.assert_array_equal(metrics.confusion_matrix(y, z),
                                   skm.confusion_matrix(y, pred, labels=range(5)))
@@ -63,8 +63,8 @@ def test_macro_average_skips_classes_that_never_occur():
     # recall, and must not count as zeros (scikit-learn's macro average does the same).
     y, z = WORKED_TRUE, np.pad(WORKED_PRED, ((0, 0), (0, 7)), constant_values=-5.0)
     pred = z.argmax(axis=1)
-    assert metrics.precision(y, z) == pytest.approx(0.5)
-    assert metrics.recall(y, z) == pytest.approx(
+    assert metrics.macro_precision(y, z) == pytest.approx(0.5)
+    assert metrics.macro_recall(y, z) == pytest.approx(
         skm.recall_score(y, pred, average="macro", zero_division=0))
     assert metrics.f1(y, z) == pytest.approx(skm.f1_score(y, pred, average="macro"))
     assert metrics.confusion_matrix(y, z, n_classes=10).shape == (10, 10)
@@ -79,7 +79,7 @@ def test_one_hot_labels_and_single_logit():
     z = np.array([[2.0], [-1.0], [-0.5], [0.1], [0.3]], dtype=np.float32)
     pred = np.array([1, 0, 0, 1, 1])
     assert metrics.accuracy(y, z) == pytest.approx(0.6)
-    assert metrics.precision(y, z) == pytest.approx(
+    assert metrics.macro_precision(y, z) == pytest.approx(
         skm.precision_score(y, pred, average="macro"))
     np.testing.assert_array_equal(metrics.confusion_matrix(y, z), [[1, 1], [1, 2]])
 
@@ -159,8 +159,8 @@ def test_regression_metrics():
 
 
 def test_lookup_by_name_and_direction():
-    for name in ["accuracy", "binary_accuracy", "top_k_accuracy", "precision", "recall", "f1",
-                 "mse", "mae", "r2"]:
+    for name in ["accuracy", "binary_accuracy", "top_k_accuracy", "precision", "recall",
+                 "macro_precision", "macro_recall", "f1", "mse", "mae", "r2"]:
         key, fn = metrics.get(name)
         assert key == name and fn is getattr(metrics, name)
 

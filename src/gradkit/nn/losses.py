@@ -148,6 +148,10 @@ class _KerasOrder:
     cannot follow the values (MSE is symmetric, Hinge is not), only the name.
     """
 
+    # A model compiled with a Keras loss class gives its metrics Keras's readings (see
+    # `OutputAndInference.cuts_at_zero`).
+    keras_class = True
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         if not isinstance(y_pred, Tensor):
             y_pred = np.asarray(y_pred)

@@ -70,6 +70,13 @@ class OutputAndInference:
         return getattr(self.loss, "output", None) in ("softmax", "sigmoid") \
             and bool(getattr(self.loss, "from_logits", True))
 
+    def cuts_at_zero(self):
+        """Whether a metric that cuts one output column cuts it at 0 (the logits of one of
+        gradkit's losses: probability 0.5) rather than at Keras's 0.5. Under a Keras loss
+        class with `from_logits=True` Keras's metrics cut the logits themselves at 0.5, and
+        so do these: the numbers are Keras's."""
+        return self.outputs_are_logits() and not getattr(self.loss, "keras_class", False)
+
     def metric_outputs(self, out):
         """What the metrics read, as Keras's read it: the model's outputs as `predict` returns
         them. `out` is what the loss read, the pre-activation where the loss is computed from
@@ -86,7 +93,7 @@ class OutputAndInference:
         `y` and outputs `out` (as the loss read them); a metric that cuts one column cuts
         logits at 0, other outputs at 0.5."""
         scores = self.metric_outputs(out)
-        logits = self.outputs_are_logits()
+        logits = self.cuts_at_zero()
         return {name: metrics_mod.log_value(metrics_mod.bind(fn, logits=logits)(y, scores))
                 for name, fn in (self.metrics if metrics is None else metrics)}
 

@@ -24,7 +24,7 @@ class RunningMetrics:
 
     def __init__(self, model, sums=None):
         self.model = model
-        logits = model.outputs_are_logits()
+        logits = model.cuts_at_zero()
         self.fns = [(name, fn, metrics_mod.bind(fn, logits=logits))
                     for name, fn in model.metrics if adds_up(fn)]
         self.sums = sums if sums is not None else {name: [0.0, 0.0, 0.0, 0.0]

@@ -5,9 +5,9 @@ classifiers, values for regression); `y_true` holds integer labels, one-hot rows
 multi-label rows or values. A model gives each metric its outputs and, through `bind`, the
 threshold that cuts a single output column: 0 for logits, Keras's 0.5 for anything else.
 Keras's names (`binary_accuracy`, `sparse_categorical_accuracy`, `categorical_accuracy`, and
-"accuracy" as compile reads it) compute Keras's numbers. Precision, recall and F1 are
-macro-averaged over the classes that occur in y_true or in the predictions (scikit-learn's
-`average="macro"`).
+"accuracy" as compile reads it, "precision" and "recall") compute Keras's numbers.
+gradkit's `macro_precision`, `macro_recall` and `f1` are macro-averaged over the classes that
+occur in y_true or in the predictions (scikit-learn's `average="macro"`).
 """
 
 from __future__ import annotations
@@ -113,16 +113,43 @@ def _safe_div(a, b):
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
 
 
-def precision(y_true, y_pred, threshold=0.0):
+def macro_precision(y_true, y_pred, threshold=0.0):
     """Macro precision: mean over classes of TP / (TP + FP)."""
     tp, predicted, _ = _per_class(y_true, y_pred, threshold)
     return float(np.mean(_safe_div(tp, predicted)))
 
 
-def recall(y_true, y_pred, threshold=0.0):
+def macro_recall(y_true, y_pred, threshold=0.0):
     """Macro recall: mean over classes of TP / (TP + FN)."""
     tp, _, actual = _per_class(y_true, y_pred, threshold)
     return float(np.mean(_safe_div(tp, actual)))
+
+
+def _positives(name, y_true, y_pred, threshold):
+    """Keras's confusion counts: every output value against its own label, the value above
+    `threshold` a predicted positive and a label other than 0 a true one."""
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    if p.ndim > 1 and p.shape[-1] > 1 and (t.ndim < p.ndim or t.shape[-1] == 1):
+        raise DataError(f"Keras's {name!r} counts each output against its own label (0/1, "
+                        f"one-hot or multi-label targets), got class indices for "
+                        f"{p.shape[-1]} outputs; use 'macro_{name}', gradkit's average over "
+                        "classes")
+    t, p = _same_rank(t, p)
+    predicted, actual = p > threshold, t != 0
+    return np.sum(predicted & actual), np.sum(predicted), np.sum(actual)
+
+
+def precision(y_true, y_pred, threshold=0.5):
+    """Keras's "precision": TP / (TP + FP) over every output value (0 when nothing is
+    predicted positive), cut at `threshold` (a model passes 0 for its logits)."""
+    tp, predicted, _ = _positives("precision", y_true, y_pred, threshold)
+    return float(tp / predicted) if predicted else 0.0
+
+
+def recall(y_true, y_pred, threshold=0.5):
+    """Keras's "recall": TP / (TP + FN) over every output value (0 without positives)."""
+    tp, _, actual = _positives("recall", y_true, y_pred, threshold)
+    return float(tp / actual) if actual else 0.0
 
 
 def f1(y_true, y_pred, threshold=0.0):
@@ -153,14 +180,14 @@ def r2(y_true, y_pred):
 METRICS = Registry("metric", {
     "accuracy": accuracy, "acc": accuracy, "binary_accuracy": binary_accuracy,
     "top_k_accuracy": top_k_accuracy, "precision": precision, "recall": recall,
-    "f1": f1, "mse": mse, "mae": mae, "r2": r2,
+    "macro_precision": macro_precision, "macro_recall": macro_recall, "f1": f1, "mse": mse, "mae": mae, "r2": r2,
     "sparse_categorical_accuracy": sparse_categorical_accuracy,
     "categorical_accuracy": categorical_accuracy,
     # Keras's names for the same numbers (logs keep the name given to compile)
     "mean_squared_error": mse, "mean_absolute_error": mae}, case_sensitive=True)
 # Metrics where larger is better (early stopping and checkpoints pick the direction from this).
 HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "top_k_accuracy", "precision",
-                    "recall", "f1", "r2", "sparse_categorical_accuracy",
+                    "recall", "macro_precision", "macro_recall", "f1", "r2", "sparse_categorical_accuracy",
                     "categorical_accuracy"}
 
 
@@ -168,7 +195,7 @@ HIGHER_IS_BETTER = {"accuracy", "acc", "binary_accuracy", "top_k_accuracy", "pre
 ROW_MEANS = {accuracy, binary_accuracy, sparse_categorical_accuracy, categorical_accuracy,
              top_k_accuracy, mse, mae}
 # Metrics that cut a single output column at a threshold.
-_CUTS = {accuracy, binary_accuracy, precision, recall, f1}
+_CUTS = {accuracy, binary_accuracy, precision, recall, macro_precision, macro_recall, f1}
 
 
 def bind(fn, *, logits):
