@@ -124,7 +124,7 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     the run), history.csv, metrics.json, learning_curves.png and, for classifiers,
     confusion_matrix.png.
     """
-    from gradkit.practice import train_ensemble
+    from gradkit.practice import plots, train_ensemble
     from gradkit.practice.run import train_run
 
     config = config_from_flags(config_file, data, flags)
@@ -148,6 +148,10 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
             click.echo(f"{key.replace('_', ' ')}: {m[key]:.4f}")
     if not m.get("test_samples"):
         click.echo("no test set (--test 0 and no --test-data): nothing evaluated")
+    n_classes = len(result.model.class_names or ())
+    if m.get("test_samples") and n_classes > plots.MAX_CONFUSION_CLASSES:
+        click.echo(f"confusion matrix not plotted: {n_classes:,} classes, more than "
+                   f"{plots.MAX_CONFUSION_CLASSES} (a picture of {n_classes:,}² cells)")
     click.echo(f"run folder: {out}")
 
 
