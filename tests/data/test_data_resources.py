@@ -1,10 +1,13 @@
 """Tables whose encoding would need far more memory than the file's size: refused against the
-memory budget before the allocation, or encoded without the blow-up."""
+memory budget before the allocation, or encoded without the blow-up; a line too long to be
+a row, refused with its number."""
+
+import gzip
 
 import numpy as np
 import pytest
 
-from gradkit.data import load_csv
+from gradkit.data import csvfile, load_csv
 from gradkit.errors import DataError
 
 
@@ -34,3 +37,13 @@ def test_one_long_text_field_does_not_size_every_cell(tmp_path):
     assert ds.X.shape == (300, 4)
     assert ds.categories["a"][-1] == "x" * 2_000_000
     assert ds.X[0].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_a_line_longer_than_the_limit_is_refused_with_its_number(tmp_path, monkeypatch):
+    # The real limit is 256 MiB (pyarrow's block size is a 32-bit int); 2 MiB stands for it.
+    monkeypatch.setattr(csvfile, "MAX_LINE_BYTES", 2 << 20)
+    path = tmp_path / "long.csv.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b"a,y\n1,0\n2,1\n" + b"x" * (5 << 20) + b",0\n4,1\n")
+    with pytest.raises(DataError, match=r"long.csv.gz: line 4 is more than 2 MiB"):
+        load_csv(path)
