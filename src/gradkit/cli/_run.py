@@ -207,9 +207,25 @@ def evaluate(model, data):
     if _stream_predict.wants_stream(data, None):      # a folder or glob: read batch by batch
         logs = _stream_predict.stream_evaluate(net, schema, data)
     else:
+        _say_idx_split(data)
         ds = encode_like(data, schema, require_target=True)
         logs = net.evaluate_logs(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
+
+
+def _say_idx_split(data):
+    """Name the files of an IDX folder that evaluate or predict reads (on stderr, so that
+    predict's CSV on stdout stays clean)."""
+    from pathlib import Path
+
+    from gradkit.data.idx import SPLITS, held_out_split
+    from gradkit.data.loading import file_kind
+
+    path = Path(data)
+    if path.is_dir() and file_kind(path) == "idx":
+        split = held_out_split(path)
+        click.echo(f"{data}: IDX folder, reading its {split} split "
+                   f"({', '.join(SPLITS[split])})", err=True)
 
 
 @cli.command()
@@ -234,6 +250,7 @@ def predict(model, data, out, proba):
         if out:
             click.echo(f"wrote {written} predictions to {out}", err=True)
         return
+    _say_idx_split(data)
     ds = encode_like(data, schema)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
