@@ -6,6 +6,7 @@ import csv
 import io as _io
 import json
 import os
+from pathlib import Path
 
 import click
 import numpy as np
@@ -216,8 +217,6 @@ def evaluate(model, data):
 def _say_idx_split(data):
     """Name the files of an IDX folder that evaluate or predict reads (on stderr, so that
     predict's CSV on stdout stays clean)."""
-    from pathlib import Path
-
     from gradkit.data.idx import SPLITS, held_out_split
     from gradkit.data.loading import file_kind
 
