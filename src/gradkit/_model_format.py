@@ -17,6 +17,7 @@ import numpy as np
 
 from gradkit._safetensors import save_tensors
 from gradkit._version import __version__
+from gradkit.errors import ModelFileError, ModelPathError
 
 # 2: "leaky_relu" without an alpha means 0.2 (1: 0.1). 3: an "adagrad" optimizer without
 # eps_inside_sqrt means Keras's True (1 and 2: the notes' False, ε outside the root).
@@ -26,6 +27,21 @@ from gradkit._version import __version__
 FORMAT_VERSION = 4
 CONFIG_KEY = "gradkit"          # the metadata entry that holds the JSON config
 OPTIMIZER_PREFIX = "optimizer."  # the optimizer's state, when kept, under these tensor names
+
+
+def model_path(path, *, writing=False):
+    """`path` as a str; a ModelFileError for what cannot be a model file (None, a folder)."""
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ModelPathError(f"a model path must be a str or os.PathLike, got "
+                             f"{type(path).__name__} {path!r}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if writing and os.path.isdir(path):
+        raise ModelFileError(f"{path} is a folder; save writes one file: give a file name in it, "
+                             f"such as {os.path.join(path, 'model.safetensors')}")
+    return path
 
 
 def write_model(model, path, *, extra=None, include_optimizer=False):
@@ -38,6 +54,7 @@ def write_model(model, path, *, extra=None, include_optimizer=False):
             so that fitting the loaded model goes on where it stopped (`model.save` does, as
             Keras's does).
     """
+    path = model_path(path, writing=True)
     if isinstance(model, Mapping):       # torch.save(model.state_dict(), path), by habit
         raise TypeError("save() writes a model (its architecture with its weights), got a "
                         f"{type(model).__name__} (a state_dict?): pass the model itself, "
@@ -57,4 +74,4 @@ def write_model(model, path, *, extra=None, include_optimizer=False):
     if include_optimizer and opt is not None and getattr(opt, "_flat", None) is not None:
         tensors.update((OPTIMIZER_PREFIX + k, np.array(v, order="C"))
                        for k, v in opt.state_dict().items())
-    save_tensors(os.fspath(path), tensors, {CONFIG_KEY: json.dumps(config)})
+    save_tensors(path, tensors, {CONFIG_KEY: json.dumps(config)})

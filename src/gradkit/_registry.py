@@ -1,11 +1,13 @@
 """`Registry`: the names a kind of component (layer, loss, optimizer, ...) is found by.
 
 Every `get(name)` in gradkit looks its name up here, so an unknown name fails the same way
-everywhere: `ValueError("unknown loss 'l3'; known: [...]")`. Model files build only what a
+everywhere: `ConfigError("unknown loss 'l3'; known: [...]")`. Model files build only what a
 registry holds, which is what keeps a file from naming arbitrary code.
 """
 
 from __future__ import annotations
+
+from gradkit.errors import ConfigError
 
 
 class Registry:
@@ -38,9 +40,10 @@ class Registry:
         return isinstance(name, str) and self._key(name) in self._entries
 
     def lookup(self, name):
-        """The component called `name`; a ValueError listing the known names otherwise."""
+        """The component called `name`; a ConfigError (a ValueError) listing the known names
+        otherwise."""
         if name not in self:
-            raise ValueError(f"unknown {self.kind} {name!r}; known: {self.names()}")
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {self.names()}")
         return self._entries[self._key(name)]
 
     def create(self, identifier, **kwargs):

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from gradkit.data import DataError, load, load_idx, read_idx
+from gradkit.data import DataError, encode_like, load, load_idx, read_idx
 
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D,
          np.float64: 0x0E}
@@ -115,3 +115,14 @@ def test_folder_errors(tmp_path):
     assert error_of(load, tmp_path / "train-images-idx3-ubyte.gz") == (
         f"{tmp_path / 'train-images-idx3-ubyte.gz'}: an IDX file; pass the folder that holds the "
         "images and labels files instead")
+
+
+def test_encode_like_reads_the_test_split_where_the_folder_has_one(tmp_path):
+    train_images = np.zeros((6, 2, 2), np.uint8)
+    write_split(tmp_path, "train", train_images, np.array([0, 1, 2] * 2, np.uint8))
+    schema = load(tmp_path).schema()
+    # Only train files: evaluating reads them, as it did.
+    assert len(encode_like(tmp_path, schema, require_target=True).X) == 6
+    write_split(tmp_path, "test", np.ones((3, 2, 2), np.uint8), np.array([2, 1, 0], np.uint8))
+    held_out = encode_like(tmp_path, schema, require_target=True)
+    assert held_out.X.shape == (3, 2, 2) and held_out.y.tolist() == [2, 1, 0]

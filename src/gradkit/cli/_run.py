@@ -6,6 +6,7 @@ import csv
 import io as _io
 import json
 import os
+from pathlib import Path
 
 import click
 import numpy as np
@@ -124,7 +125,7 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     the run), history.csv, metrics.json, learning_curves.png and, for classifiers,
     confusion_matrix.png.
     """
-    from gradkit.practice import train_ensemble
+    from gradkit.practice import plots, train_ensemble
     from gradkit.practice.run import train_run
 
     config = config_from_flags(config_file, data, flags)
@@ -148,6 +149,10 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
             click.echo(f"{key.replace('_', ' ')}: {m[key]:.4f}")
     if not m.get("test_samples"):
         click.echo("no test set (--test 0 and no --test-data): nothing evaluated")
+    n_classes = len(result.model.class_names or ())
+    if m.get("test_samples") and n_classes > plots.MAX_CONFUSION_CLASSES:
+        click.echo(f"confusion matrix not plotted: {n_classes:,} classes, more than "
+                   f"{plots.MAX_CONFUSION_CLASSES} (a picture of {n_classes:,}² cells)")
     click.echo(f"run folder: {out}")
 
 
@@ -203,9 +208,23 @@ def evaluate(model, data):
     if _stream_predict.wants_stream(data, None):      # a folder or glob: read batch by batch
         logs = _stream_predict.stream_evaluate(net, schema, data)
     else:
+        _say_idx_split(data)
         ds = encode_like(data, schema, require_target=True)
         logs = net.evaluate_logs(ds.X, ds.y)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
+
+
+def _say_idx_split(data):
+    """Name the files of an IDX folder that evaluate or predict reads (on stderr, so that
+    predict's CSV on stdout stays clean)."""
+    from gradkit.data.idx import SPLITS, held_out_split
+    from gradkit.data.loading import file_kind
+
+    path = Path(data)
+    if path.is_dir() and file_kind(path) == "idx":
+        split = held_out_split(path)
+        click.echo(f"{data}: IDX folder, reading its {split} split "
+                   f"({', '.join(SPLITS[split])})", err=True)
 
 
 @cli.command()
@@ -230,6 +249,7 @@ def predict(model, data, out, proba):
         if out:
             click.echo(f"wrote {written} predictions to {out}", err=True)
         return
+    _say_idx_split(data)
     ds = encode_like(data, schema)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

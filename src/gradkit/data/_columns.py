@@ -114,11 +114,26 @@ def text_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColum
             site.fail(row, problem)
         if expect is None:
             _refuse_locale_numbers(pc, arr, is_number, n_filled, site)
-    text = arr.to_numpy(zero_copy_only=False).astype(str)
+    text = _text_array(pc, arr)
     empty = np.flatnonzero(text == "")
     if len(empty):
         site.fail(int(empty[0]), "missing value (empty field); fill it in or drop the row")
     return RawColumn(site.name, "text", text)
+
+
+def _text_array(pc, arr) -> np.ndarray:
+    """The column's values as a NumPy array: fixed-width unicode (fast to sort and compare)
+    unless one long field would size every cell by itself (a 5 MB field in a column of 300
+    rows asks 6 GB of `<U5000000`); then an object array of the same strings."""
+    values = arr.to_numpy(zero_copy_only=False)
+    if not len(arr):
+        return values.astype(str)
+    lengths = pc.utf8_length(arr)
+    longest = int(pc.max(lengths).as_py() or 0)
+    total = int(pc.sum(lengths).as_py() or 0)
+    if len(arr) * longest > 4 * total + (1 << 20):
+        return values.astype(object)
+    return values.astype(str)
 
 
 def _refuse_locale_numbers(pc, arr, is_number, n_filled, site) -> None:

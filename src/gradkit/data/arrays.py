@@ -145,6 +145,22 @@ def _features(X: np.ndarray, source, key: str) -> np.ndarray:
     return finite_float32(X, where=where)
 
 
+def _as_text(values: np.ndarray, source, key: str) -> np.ndarray:
+    """A string array from str or bytes values; bytes are read as UTF-8 (ASCII included), and
+    a value that is not UTF-8 is refused with its row, not a UnicodeDecodeError."""
+    if values.dtype.kind != "S":
+        return values.astype(str)
+    flat = values.reshape(-1)
+    for row, raw in enumerate(flat.tolist()):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{source}: array {key!r}, row {row + 1} (1-based): {raw[:40]!r} "
+                            f"is not UTF-8 text (byte {exc.start} is "
+                            f"{raw[exc.start:exc.start + 1]!r})") from None
+    return np.char.decode(values, "utf-8")
+
+
 def _labels(y: np.ndarray, source, key: str, class_names, task):
     """(y, class_names, task) from a label array."""
     if y.ndim == 2 and y.shape[1] == 1 and y.dtype.kind in "biuUS":
@@ -187,7 +203,8 @@ def _labels(y: np.ndarray, source, key: str, class_names, task):
             raise DataError(f"{source}: array {key!r} must hold class indices 0 to "
                             f"{len(class_names) - 1} to match class_names, got {got}")
         return y.astype(np.int64), [str(name) for name in class_names], task
-    labels, indices = np.unique(y.astype(str) if y.dtype.kind in "US" else y, return_inverse=True)
+    labels, indices = np.unique(_as_text(y, source, key) if y.dtype.kind in "US" else y,
+                                return_inverse=True)
     names = [str(label) for label in labels.tolist()]
     return indices.reshape(-1).astype(np.int64), names, task
 
@@ -214,6 +231,10 @@ def arrays_to_dataset(X, y, *, source, feature_names=None, class_names=None, tas
         return Dataset(X=features, y=None, feature_names=names, class_names=None,
                        task=task or "regression", source=str(source))
     y = np.asarray(y)
+    if y.ndim == 0:
+        raise DataError(f"{source}: array {keys[1]!r} is a single value ({short(y.item())}), "
+                        f"not one label per row: expected shape ({len(X)},) to match "
+                        f"{keys[0]}")
     if len(y) != len(X):
         raise DataError(f"{source}: {keys[0]} has {len(X)} rows but {keys[1]} has {len(y)}; "
                         "they must match")
@@ -255,7 +276,7 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
             raise DataError(f"{path}: array {key!r} must be a 1-D array of strings, "
                             f"got dtype {arrays[key].dtype} shape {arrays[key].shape}")
         if key in arrays:
-            arrays[key] = arrays[key].astype(str).tolist()
+            arrays[key] = _as_text(arrays[key], path, key).tolist()
     return arrays_to_dataset(arrays["X"], arrays.get("y"), source=path, task=task,
                              feature_names=arrays.get("feature_names"),
                              class_names=arrays.get("class_names"))

@@ -161,9 +161,33 @@ def _text_size(path: Path) -> int:
     return size
 
 
+# The largest block gradkit lets pyarrow read a line (or quoted field) in: its block size is
+# a 32-bit int, and a line this long is no row of a table. A line that needs a larger block
+# (pyarrow refuses one spanning more than two blocks) is refused with its number.
+MAX_LINE_BYTES = 256 << 20
+
+
+def _first_long_line(path: Path, limit: int):
+    """(line number, 1-based, counting the header; its length so far) of the first line
+    longer than `limit` bytes, or None. Reads the file once in chunks, never a whole line."""
+    line, length = 1, 0
+    with _open_binary(path) as stream:
+        while chunk := stream.read(1 << 22):
+            start = 0
+            while (end := chunk.find(b"\n", start)) != -1:
+                if length + end - start > limit:
+                    return line, length + end - start
+                line, length, start = line + 1, 0, end + 1
+            length += len(chunk) - start
+            if length > limit:
+                return line, length
+    return None
+
+
 def _read_text_columns(pa, pacsv, path, names, delimiter, text_bytes):
     """Every cell as a string. A row longer than pyarrow's 1 MiB block (a 5 MB field) fails
-    with "straddling object": the block then grows to hold it, up to the whole text."""
+    with "straddling object": the block then grows to hold it, up to the whole text, and a
+    line over MAX_LINE_BYTES is refused with its number."""
     block = 1 << 20
     while True:
         try:
@@ -179,7 +203,12 @@ def _read_text_columns(pa, pacsv, path, names, delimiter, text_bytes):
         except pa.ArrowInvalid as exc:
             if "straddl" not in str(exc) or block > text_bytes:
                 raise
-            block *= 8
+            if block >= MAX_LINE_BYTES:
+                found = _first_long_line(path, MAX_LINE_BYTES)
+                where = f"line {found[0]} is more than" if found else "a quoted field spans"
+                raise DataError(f"{path}: {where} {MAX_LINE_BYTES >> 20} MiB (the longest "
+                                "line gradkit reads); is it a CSV table of rows?") from None
+            block = min(block * 8, MAX_LINE_BYTES)
 
 
 def read_error(path, delimiter: str, names: list[str], exc) -> DataError:

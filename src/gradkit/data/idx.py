@@ -103,6 +103,13 @@ def find_idx_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def held_out_split(folder) -> str:
+    """The split that evaluating or predicting on an IDX folder reads: "test" (the t10k files)
+    where the folder has them, as the split names mean; "train" where it has only those."""
+    folder = Path(folder)
+    return "test" if all(find_idx_file(folder, stem) for stem in SPLITS["test"]) else "train"
+
+
 def load_idx(folder, *, split: str = "train", class_names=None, source=None) -> Dataset:
     """Load one split of an IDX folder: images (n, rows, cols) as float32 pixel values as stored
     (0-255 for MNIST), labels as int64 class indices.

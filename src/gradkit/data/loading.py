@@ -16,7 +16,7 @@ from gradkit.data.arrays import load_npy, load_npz
 from gradkit.data.builtin import builtin_names, canonical_name, load_builtin
 from gradkit.data.csvfile import read_csv_table
 from gradkit.data.dataset import TASKS, Dataset
-from gradkit.data.idx import SPLITS, find_idx_file, load_idx
+from gradkit.data.idx import SPLITS, find_idx_file, held_out_split, load_idx
 from gradkit.data.parquetfile import read_parquet_table
 from gradkit.data.tabular import build_dataset, encode_table, lookup
 from gradkit.errors import DataError
@@ -136,6 +136,8 @@ def encode_like(source, like, *, require_target: bool = False) -> Dataset:
         source: a path or built-in name, as for `load`.
         like: the training Dataset, or its `schema()` (as stored in a model file).
         require_target: raise if the target is missing (for evaluation).
+
+    An IDX folder gives its test split (the t10k files) where it has one, else its train split.
     """
     schema = _schema(like)
     if schema["columns"] is not None:
@@ -148,9 +150,12 @@ def encode_like(source, like, *, require_target: bool = False) -> Dataset:
                             "a .csv or .parquet file with the same columns")
         return encode_table(read_table(path, kind), schema, require_target=require_target)
     path = Path(source)
-    is_array_file = path.exists() and file_kind(path) in ("npz", "npy")
+    kind = file_kind(path) if path.exists() else None
     # Arrays carry no schema of their own: read their labels the way the training task needs.
-    new = load(source, task=schema["task"] if is_array_file else None)
+    # An IDX folder is read for its test files (t10k-*) where it has them: the data a model
+    # is evaluated on is not the data it was trained on.
+    new = load(source, task=schema["task"] if kind in ("npz", "npy") else None,
+               split=held_out_split(path) if kind == "idx" else None)
     if list(new.X.shape[1:]) != list(schema["feature_shape"]):
         raise DataError(f"{source}: samples have shape {tuple(new.X.shape[1:])}, but the training "
                         f"data had {tuple(schema['feature_shape'])}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit import _budget
 from gradkit.data._common import finite_float32, locate, short
 from gradkit.data.dataset import TASKS, Dataset
 from gradkit.errors import DataError
@@ -57,7 +58,10 @@ def _float32(table, column) -> np.ndarray:
 
 def lookup(values: np.ndarray, known: list[str]) -> tuple[np.ndarray, int | None]:
     """Position of each value in `known` (any order), and the first row whose value is unknown."""
-    known_arr = np.asarray(known, dtype=str)
+    # Object values (a column with one very long field) are compared as Python strings: a
+    # fixed-width copy of `known` would truncate them.
+    known_arr = np.array(known, dtype=object) if values.dtype == object \
+        else np.asarray(known, dtype=str)
     order = np.argsort(known_arr, kind="stable")
     ordered = known_arr[order]
     pos = np.clip(np.searchsorted(ordered, values), 0, max(len(ordered) - 1, 0))
@@ -144,7 +148,7 @@ def build_dataset(table, *, target=None, task: str | None = None,
     for name in feature_columns:
         column = table.column(name)
         if column.kind != "text":
-            blocks.append(_float32(table, column)[:, None])
+            blocks.append(_float32(table, column))
             feature_names.append(name)
             continue
         cats, codes = np.unique(column.values, return_inverse=True)
@@ -152,20 +156,42 @@ def build_dataset(table, *, target=None, task: str | None = None,
             raise DataError(
                 f"{locate(table.path, column=name)}: {len(cats)} distinct text values (more than "
                 f"max_categories={max_categories}); is it an ID or free-text column? drop it")
-        blocks.append(_one_hot(codes.reshape(-1), len(cats)))
+        blocks.append(_OneHot(codes.reshape(-1), len(cats)))
         categories[name] = cats.tolist()
         feature_names.extend(f"{name}={cat}" for cat in cats.tolist())
+    X = _assemble(table, blocks, len(feature_names))
     y, class_names, task = _targets(table, targets, task)
     return Dataset(
-        X=np.concatenate(blocks, axis=1), y=y, feature_names=feature_names,
+        X=X, y=y, feature_names=feature_names,
         class_names=class_names, task=task, source=str(table.path), categories=categories,
         columns=feature_columns, target=targets[0] if len(targets) == 1 else targets)
 
 
-def _one_hot(codes: np.ndarray, width: int) -> np.ndarray:
-    out = np.zeros((len(codes), width), dtype=np.float32)
-    out[np.arange(len(codes)), codes] = 1.0
-    return out
+class _OneHot:
+    """A text column's category codes, expanded into `width` 0/1 features by `_assemble`."""
+
+    def __init__(self, codes: np.ndarray, width: int):
+        self.codes, self.width = codes, width
+
+
+def _assemble(table, blocks: list, width: int) -> np.ndarray:
+    """The feature matrix from numeric columns and `_OneHot` codes, written into one float32
+    array whose size (rows x one-hot width) is checked against the memory budget first: 40
+    text columns of 1,000 values each make 40,000 features from a file of a few MB."""
+    rows = len(blocks[0].codes if isinstance(blocks[0], _OneHot) else blocks[0])
+    n_text = sum(isinstance(b, _OneHot) for b in blocks)
+    _budget.check(4 * rows * width, f"{table.path}: the features ({rows:,} rows x {width:,} "
+                                    f"columns, {n_text} text columns one-hot encoded)")
+    X = np.zeros((rows, width), dtype=np.float32)
+    at = 0
+    for block in blocks:
+        if isinstance(block, _OneHot):
+            X[np.arange(rows), at + block.codes] = 1.0
+            at += block.width
+        else:
+            X[:, at] = block
+            at += 1
+    return X
 
 
 def _check_columns(table, columns: list[str], targets: list[str]) -> list[str]:
@@ -198,7 +224,7 @@ def encode_table(table, schema: dict, *, require_target: bool = False) -> Datase
     blocks = []
     for name in columns:
         if name not in categories:
-            blocks.append(_float32(table, table.column(name, expect="number"))[:, None])
+            blocks.append(_float32(table, table.column(name, expect="number")))
             continue
         column = table.column(name, expect="text")
         codes, unseen = lookup(column.values, categories[name])
@@ -207,12 +233,13 @@ def encode_table(table, schema: dict, *, require_target: bool = False) -> Datase
                 f"{_at(table, name, unseen)}: category "
                 f"{short(column.values[unseen])} was not seen in training "
                 f"(known: {_names_list(categories[name])})")
-        blocks.append(_one_hot(codes, len(categories[name])))
-    y = _encode_targets(table, schema, targets) if present else None
-    X = np.concatenate(blocks, axis=1)
-    if X.shape[1] != len(schema["feature_names"]):
-        raise DataError(f"{table.path}: the schema is inconsistent: {X.shape[1]} encoded features "
+        blocks.append(_OneHot(codes, len(categories[name])))
+    width = sum(b.width if isinstance(b, _OneHot) else 1 for b in blocks)
+    if width != len(schema["feature_names"]):
+        raise DataError(f"{table.path}: the schema is inconsistent: {width} encoded features "
                         f"but {len(schema['feature_names'])} feature names")
+    X = _assemble(table, blocks, width)
+    y = _encode_targets(table, schema, targets) if present else None
     return Dataset(
         X=X, y=y, feature_names=list(schema["feature_names"]), class_names=schema["class_names"],
         task=schema["task"], source=str(table.path), categories=dict(categories),

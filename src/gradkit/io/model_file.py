@@ -16,7 +16,7 @@ import numpy as np
 from gradkit import _budget, _safetensors
 from gradkit._model_format import CONFIG_KEY as _KEY
 from gradkit._model_format import OPTIMIZER_PREFIX as _OPTIMIZER
-from gradkit._model_format import FORMAT_VERSION, write_model
+from gradkit._model_format import FORMAT_VERSION, model_path, write_model
 from gradkit.autograd import Tensor, no_grad
 from gradkit.errors import ModelFileError
 from gradkit.nn.layers import NotAdaptedError
@@ -41,7 +41,7 @@ def save(model, path, *, extra=None, include_optimizer=False):
 
 def read_config(path):
     """The JSON config of a model file (and its tensors), validated at the top level."""
-    path = os.fspath(path)
+    path = model_path(path)
     tensors, metadata = _safetensors.load_tensors(path)
     if _KEY not in metadata:
         raise ModelFileError(f"{path}: not a gradkit model file (no '{_KEY}' entry in its "
@@ -153,7 +153,7 @@ def _check_sample_size(path, what, shape):
 
 def load(path):
     """Rebuild the model saved at `path`; refuse anything gradkit did not write."""
-    path = os.fspath(path)
+    path = model_path(path)
     config, tensors = read_config(path)
     opt_state = {k[len(_OPTIMIZER):]: tensors.pop(k) for k in list(tensors)
                  if k.startswith(_OPTIMIZER)}

@@ -26,7 +26,7 @@ import numpy as np
 import gradkit.autograd as ag
 from gradkit._registry import Registry
 from gradkit.autograd import Tensor
-from gradkit.errors import DataError
+from gradkit.errors import ConfigError, DataError
 
 _REDUCTIONS = ("mean", "sum", "none")
 # Keras's names for the same reductions: its default "sum_over_batch_size" is the batch mean
@@ -34,7 +34,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 _REDUCTION_ALIASES = {"sum_over_batch_size": "mean", None: "none"}
 
 
-def class_weights_per_sample(class_weight, y, class_names=None):
+def class_weights_per_sample(class_weight, y, class_names=None, n_classes=None):
     """Each row's class weight (float64), or None when `class_weight` is None.
 
     Args:
@@ -42,10 +42,16 @@ def class_weights_per_sample(class_weight, y, class_names=None):
             Dict keys may be class names when `class_names` is given ({"cat": 2.0}).
         y: class indices, or one row per sample (one-hot or probabilities: its argmax counts).
         class_names: the names string labels were encoded against, or None.
+        n_classes: how many classes there are, when the caller knows (fit does); else from
+            `class_names` or one-hot rows, and for bare labels no key is refused as unknown.
     """
     if class_weight is None:
         return None
     labels = y if y.ndim == 1 else np.argmax(y, axis=-1)
+    # The classes a weight may name: Keras's keys 0 .. n_classes - 1.
+    if n_classes is None:
+        n_classes = len(class_names) if class_names is not None else \
+            int(y.shape[-1]) if y.ndim > 1 else None
     if isinstance(class_weight, dict):
         # y holds indices by now, so a weight keyed by a class name is translated here, not
         # silently ignored; "2" (a JSON config's key for class 2) is class 2.
@@ -55,12 +61,41 @@ def class_weights_per_sample(class_weight, y, class_names=None):
                 key = class_names.index(key)
             elif isinstance(key, str) and key.isdigit():
                 key = int(key)
-            elif isinstance(key, str):
+            elif isinstance(key, str) or isinstance(key, bool) \
+                    or not isinstance(key, (int, np.integer)):
                 raise DataError(f"class_weight names class {key!r}, which is not among "
-                                f"the labels; known classes: {class_names}")
-            by_index[int(key)] = float(value)
+                                f"the labels; known classes: "
+                                f"{class_names or f'0..{n_classes - 1}'}")
+            if int(key) < 0 or (n_classes is not None and int(key) >= n_classes):
+                raise DataError(f"class_weight names class {key!r}, which is not among the "
+                                f"labels: expected keys 0..{n_classes - 1}"
+                                + (f" or names {class_names}" if class_names else ""))
+            by_index[int(key)] = _class_weight_value(key, value)
         return np.array([by_index.get(int(c), 1.0) for c in labels])
-    return np.asarray(class_weight, dtype=np.float64)[labels.astype(np.intp)]
+    if isinstance(class_weight, str) or np.ndim(class_weight) != 1:
+        raise ConfigError("class_weight must be a dict {class: weight} or one weight per "
+                          f"class, got class_weight={class_weight!r}"
+                          + (" (scikit-learn's 'balanced' is not a Keras setting: compute "
+                             "the weights and pass them as a dict)"
+                             if class_weight == "balanced" else ""))
+    weights = [_class_weight_value(i, v) for i, v in enumerate(class_weight)]
+    if len(weights) < (n_classes or int(labels.max(initial=-1)) + 1):
+        raise ConfigError(f"class_weight holds {len(weights)} weights, but the labels name "
+                          f"{n_classes or int(labels.max()) + 1} classes: expected one weight per "
+                          "class")
+    return np.asarray(weights, dtype=np.float64)[labels.astype(np.intp)]
+
+
+def _class_weight_value(key, value):
+    """A class's weight as a float: finite and >= 0, as a sample weight must be."""
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        weight = float("nan")
+    if not (np.isfinite(weight) and weight >= 0):
+        raise ConfigError(f"class_weight gives class {key!r} the weight {value!r}: expected a "
+                          "finite number >= 0")
+    return weight
 
 
 class Loss:

@@ -21,8 +21,8 @@ from gradkit.nn import initializers, regularizers
 from gradkit.nn.layers import Activation, BatchNorm, Dense, Dropout, Flatten, Normalization
 from gradkit.nn.module import layer_from_config
 from gradkit.practice._stream_run import open_stream, wants_stream
-from gradkit.practice.run import (RunConfig, build_model, check_classes, load_data,
-                                  loss_and_metrics, make_optimizer, split_data)
+from gradkit.practice.run import (RunConfig, build_model, check_classes, check_memory,
+                                  load_data, loss_and_metrics, make_optimizer, split_data)
 from gradkit.train import Sequential
 
 
@@ -74,6 +74,8 @@ class Setup:
             train, val, test = _stream_sample(config, sample_rows)
         else:
             train, val, test = _splits(config, X, y, validation_data)
+        # The same refusal as train's, before a trial builds the network.
+        check_memory(config, train, len(val) + (len(test) if test is not None else 0))
         loss, metrics = loss_and_metrics(train.task)
         given = test if config.test_data is not None else None
         return cls(train.X, train.y, val.X, val.y, train.task, _n_outputs(train), loss, metrics,

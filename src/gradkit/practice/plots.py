@@ -89,11 +89,21 @@ def learning_curves(history, path, *, metric=None, title="Learning curves"):
     _save(fig, path)
 
 
+# Above this many classes a confusion matrix is a picture of n² cells nobody can read, and
+# drawing it costs minutes: a tick label per class, an image of n² cells resampled in float64
+# (10,000 classes: 10,000 labels on each axis and 800 MB per copy of the image).
+MAX_CONFUSION_CLASSES = 100
+
+
 def confusion_matrix(cm, class_names, path, *, title="Confusion matrix (test split)"):
-    """Counts of true class (rows) against predicted class (columns), annotated."""
-    plt = _figures()
+    """Counts of true class (rows) against predicted class (columns), annotated up to 30
+    classes. Draws nothing and returns False above `MAX_CONFUSION_CLASSES` classes (the
+    caller says so); True once written."""
     cm = np.asarray(cm)
     n = len(cm)
+    if n > MAX_CONFUSION_CLASSES:
+        return False
+    plt = _figures()
     size = min(4 + 0.45 * n, 14)
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
     im = ax.imshow(cm, cmap="Blues")
@@ -112,6 +122,7 @@ def confusion_matrix(cm, class_names, path, *, title="Confusion matrix (test spl
                         color="white" if cm[i, j] > top / 2 else "black")
     ax.set_title(title)
     _save(fig, path)
+    return True
 
 
 __all__ = ["learning_curves", "confusion_matrix", "moving_average"]

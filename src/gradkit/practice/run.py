@@ -399,18 +399,24 @@ def check_memory(config, train, n_other):
     Counted in float32 bytes: each parameter four times (the weights, their gradients and up
     to two optimizer moments), a batch's activations three times (forward, gradients, masks),
     the epoch's outputs (samples x outputs, kept for the training metrics), the 1,024-row
-    prediction batches of evaluation, and a PCA's features x features matrices.
+    prediction batches of evaluation, a PCA's features x features matrices, and a random
+    projection's features x components matrix, and a classifier's int64 confusion matrix.
     """
     n_in = int(np.prod(train.X.shape[1:]))
     n_out = train.n_classes if train.task != "regression" else \
         (1 if train.y.ndim == 1 else int(train.y.shape[1]))
     widths = [n_in, *config.hidden, n_out]
+    if config.normalize == "random_projection":
+        # The projection is a layer of its own width: its (n_in, k) matrix, drawn in float64,
+        # and k inputs to the first Dense, counted as the layer above it (k may exceed n_in).
+        widths.insert(1, int(config.pca_components))
     params = sum(a * b + b for a, b in zip(widths, widths[1:]))
     batch = min(config.rows_per_batch(len(train)), len(train))     # full batch: all rows
     needed = 4 * (4 * params + 3 * batch * sum(widths)
                   + len(train) * n_out + 2 * min(1024, max(len(train), n_other)) * sum(widths)
                   + (3 * n_in * n_in if config.normalize in ("pca", "whiten", "random_projection")
-                     else 0))
+                     else 0)
+                  + (2 * n_out * n_out if train.task == "classification" else 0))
     _budget.check(needed, f"training {'-'.join(map(str, widths))} ({params:,} parameters, "
                           f"{len(train):,} samples x {n_out:,} outputs)", error=ConfigError)
 

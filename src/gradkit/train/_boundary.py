@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from gradkit.errors import ConfigError, DataError
+from gradkit.errors import ConfigError, ConfigTypeError, DataError
 from gradkit.nn import losses
 
 
@@ -65,6 +65,9 @@ def features(X, name, expected=None):
         if not isinstance(X, (tuple, list)):
             raise
         raise DataError(_not_one_array(name, X)) from None
+    if arr.dtype.kind == "c":
+        raise DataError(f"{name} holds complex numbers (dtype {arr.dtype}); expected real "
+                        "numbers: casting would drop the imaginary part")
     if arr.dtype.kind not in "biuf":
         if arr.dtype.kind == "O" and any(v is None for v in arr.reshape(-1).tolist()):
             raise DataError(f"{name} holds None values; expected numbers")
@@ -88,6 +91,14 @@ def labels_fit_outputs(model, y, name="y"):
     if getattr(model.loss, "output", None) != "softmax" or not model.built:
         return
     width = int(model.output_shape[-1])
+    if len(model.output_shape) > 1 and y.ndim == 1:
+        # Dense applies to the last axis (as Keras's does), so a rank-3 X gives one row of
+        # class scores per position, not per sample.
+        raise DataError(f"{name} holds one class label per sample, but the model outputs "
+                        f"{_expected(tuple(model.output_shape))}: one row of class scores per "
+                        "position of each sample (Dense applies to the last axis); put "
+                        "gk.layers.Flatten() before the Dense layers for one prediction per "
+                        "sample")
     if y.ndim == 1:
         if len(y) and int(y.max()) >= width:
             row = int(np.argmax(y >= width))
@@ -160,19 +171,79 @@ def rows_match(n_x, n_y, x_name="X", y_name="y"):
 
 
 def sample_weights(sample_weight, n):
-    sw = np.asarray(sample_weight, dtype=np.float64)
+    """One finite, non-negative float64 weight per row: a negative weight would turn its
+    row's loss into a reward, and a NaN would spread through the whole loss."""
+    try:
+        sw = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"sample_weight must hold numbers, got {type(sample_weight).__name__}"
+                        ) from None
     if sw.shape != (n,):
         raise DataError(f"sample_weight must hold one weight per row, shape ({n},), got shape "
                         f"{sw.shape}")
+    bad = ~(np.isfinite(sw) & (sw >= 0))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"sample_weight holds {float(sw[row])!r} at row {row}: expected finite "
+                        "weights >= 0")
     return sw
 
 
 def batch_size(value, default):
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"batch_size must be a positive integer, got batch_size={value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigTypeError(f"batch_size must be a positive integer, got "
+                              f"batch_size={value!r}")
+    if value < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got batch_size={value!r}")
     return int(value)
+
+
+def epochs(value):
+    """Keras's epochs: a whole number >= 0 (0 trains nothing and returns an empty history)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigTypeError(f"epochs must be a whole number >= 0, got epochs={value!r}")
+    if value < 0:
+        raise ConfigError(f"epochs must be a whole number >= 0, got epochs={value!r}")
+    return int(value)
+
+
+def seed(value):
+    """None, a non-negative integer, or what NumPy seeds from (a SeedSequence, a Generator)."""
+    if isinstance(value, bool) or isinstance(value, (float, str)):
+        raise ConfigTypeError(f"seed must be None or an integer >= 0, got seed={value!r}")
+    if isinstance(value, (int, np.integer)) and value < 0:
+        raise ConfigError(f"seed must be None or an integer >= 0, got seed={value!r}")
+    return value
+
+
+def callback_list(callbacks):
+    """The callbacks as a list: a list or tuple of them, or None."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise ConfigTypeError(f"callbacks must be a list of Callback objects, got "
+                              f"callbacks={callbacks!r}")
+    return list(callbacks)
+
+
+def validation_split(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0 <= value < 1:
+        raise ConfigError(f"validation_split must be in [0, 1), a fraction of the rows, got "
+                          f"validation_split={value!r}")
+    return float(value)
+
+
+def validation_pair(validation_data):
+    """(X_val, y_val) from Keras's validation_data; anything else refused."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        got = (f"a {type(validation_data).__name__} of {len(validation_data)}"
+               if isinstance(validation_data, (tuple, list)) else
+               type(validation_data).__name__)
+        raise DataError(f"validation_data must be a pair (X_val, y_val), got {got}")
+    return validation_data
 
 
 def keras_x(x, kwargs, who):

@@ -8,12 +8,12 @@ import numpy as np
 import gradkit.autograd as ag
 from gradkit._streams import is_stream
 from gradkit.autograd import Tensor, no_grad
-from gradkit.errors import ConfigError
+from gradkit.errors import ConfigError, NotCompiledError
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.layers.core import Activation, Dense
 from gradkit.train import _boundary
 from gradkit.train import metrics as metrics_mod
-from gradkit.train.inputs import encode_targets
+from gradkit.train.inputs import as_features, encode_targets
 from gradkit.train.streaming import check_stream_arguments, evaluate_stream, predict_stream
 
 
@@ -133,7 +133,8 @@ class OutputAndInference:
         the loss is computed from it)."""
         if not self.built:
             raise RuntimeError("predict() needs a trained or built model")
-        X = _boundary.features(X, name, self.input_shape)
+        # NaN or inf in, NaN out: refused with its row, as fit refuses it.
+        X = as_features(X, name, self.input_shape)
         batch_size = _boundary.batch_size(batch_size, 1024)
         forward = self.forward_logits if logits else self.forward
         was_training = self.training
@@ -219,7 +220,8 @@ class OutputAndInference:
     def _evaluate(self, X, y, batch_size, sample_weight):
         """(logs, the number of rows evaluated)."""
         if self.loss is None:
-            raise RuntimeError("evaluate needs a compiled model: call compile(optimizer, loss)")
+            raise NotCompiledError("evaluate needs a compiled model: call "
+                                   "compile(optimizer, loss) first")
         if is_stream(X):
             check_stream_arguments(y, 0.0, sample_weight)
             logs = evaluate_stream(self, X, batch_size=_boundary.batch_size(batch_size, 1024))

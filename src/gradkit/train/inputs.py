@@ -28,6 +28,13 @@ def encode_targets(model, y, rows=None):
     _boundary.no_nones(y)
     if rows is not None:
         _boundary.rows_match(rows, len(y) if y.ndim else 0)
+    if y.dtype.kind in "USO" and getattr(model.loss, "output", None) not in ("softmax",
+                                                                              "sigmoid"):
+        # Strings are class names: as regression targets they would train on their indices.
+        raise DataError(f"y holds text ({str(y.reshape(-1)[0])!r} at row 0), but loss "
+                        f"{getattr(model.loss, 'name', model.loss)!r} is a regression loss that "
+                        "needs numbers: for class names use a classification loss such as "
+                        "'sparse_categorical_crossentropy'")
     if y.dtype.kind in "USO":
         labels = y.astype(str)
         if model.class_names is None:
@@ -77,9 +84,14 @@ def all_finite(X):
     return math.isfinite(np.vdot(flat, flat)) or bool(np.isfinite(X).all())
 
 
-def row_weights(y, *, class_weight=None, sample_weight=None, class_names=None):
-    """One float64 weight per row (class weight times sample weight), or None for neither."""
-    w = class_weights_per_sample(class_weight, y, class_names)
+def row_weights(y, *, class_weight=None, sample_weight=None, class_names=None,
+                n_classes=None):
+    """One float64 weight per row (class weight times sample weight), or None for neither.
+    `n_classes` (the output layer's width, when known) bounds the keys of class_weight; else
+    the labels seen do."""
+    if class_weight is not None and n_classes is None and class_names is None and y.ndim == 1:
+        n_classes = int(y.max(initial=-1)) + 1
+    w = class_weights_per_sample(class_weight, y, class_names, n_classes)
     if sample_weight is not None:
         sw = _boundary.sample_weights(sample_weight, len(y))
         w = sw if w is None else w * sw

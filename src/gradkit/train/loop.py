@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from gradkit._streams import is_stream
-from gradkit.errors import ModelFileError
+from gradkit.errors import DataError, ModelFileError, NotCompiledError
 from gradkit.train import _boundary
 from gradkit.train import checkpoint as ckpt
 from gradkit.train.callbacks import CallbackList, TerminateOnNaN, fit_callbacks
@@ -126,9 +126,13 @@ def fit(model, X=None, y=None, *, batch_size=None, epochs=1, shuffle=True,
     """
     X = _boundary.keras_x(X, {"X": x} if x is not None else {}, "fit")
     if model.optimizer is None or model.loss is None:
-        raise RuntimeError("call compile(optimizer, loss, metrics) before fit")
+        raise NotCompiledError("call compile(optimizer, loss, metrics) before fit")
     if batch_size is not None:
         batch_size = _boundary.batch_size(batch_size, None)
+    epochs = _boundary.epochs(epochs)
+    seed = _boundary.seed(seed)
+    callbacks = _boundary.callback_list(callbacks)
+    validation_split = _boundary.validation_split(validation_split)
     if is_stream(X):        # data larger than memory: read, never held (train/streaming.py)
         return fit_stream(
             model, X, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle,
@@ -171,20 +175,21 @@ def _prepare_data(model, X, y, *, validation_split, validation_data, class_weigh
     expected = model.input_shape if model.built else None
     X = as_features(X, "X", expected)
     y = encode_targets(model, y, rows=len(X))
+    softmax = model.built and getattr(model.loss, "output", None) == "softmax"
     w = row_weights(y, class_weight=class_weight, sample_weight=sample_weight,
-                    class_names=model.class_names)
+                    class_names=model.class_names,
+                    n_classes=int(model.output_shape[-1]) if softmax else None)
     if validation_data is not None:
+        validation_data = _boundary.validation_pair(validation_data)
         X_val = as_features(validation_data[0], "validation_data's X", X.shape[1:])
         return _Data(X, y, w, X_val, encode_targets(model, validation_data[1], rows=len(X_val)))
     if validation_split:
-        if not 0 < validation_split < 1:
-            raise ValueError(f"validation_split must be in (0, 1), got {validation_split!r}")
         # Keras's cut, to the row: the first floor(n * (1 - split)) rows train.
         cut = math.floor(len(X) * (1.0 - validation_split))
         if cut in (0, len(X)):
-            raise ValueError(f"validation_split={validation_split} leaves no rows to "
-                             f"{'train' if cut == 0 else 'validate'} on among {len(X)}; give "
-                             "more data or another fraction")
+            raise DataError(f"validation_split={validation_split} leaves no rows to "
+                            f"{'train' if cut == 0 else 'validate'} on among {len(X)}; give "
+                            "more data or another fraction")
         return _Data(X[:cut], y[:cut], None if w is None else w[:cut], X[cut:], y[cut:])
     return _Data(X, y, w, None, None)
 

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
-from gradkit import optim
+from gradkit import _budget, optim
 from gradkit._model_format import write_model
 from gradkit.autograd import Tensor, no_grad
+from gradkit.errors import ConfigError
 from gradkit.nn import losses as losses_mod
 from gradkit.nn.layers.core import InputLayer
 from gradkit.nn.module import (Layer, Module, Parameter, call_mode, keras_training,
@@ -155,6 +156,7 @@ class Sequential(OutputAndInference, Module):
         reinit = getattr(self, "_fresh", False) and (rng is not None or seed is not None)
         rng = rng if rng is not None else np.random.default_rng(seed)
         shape = _boundary.sample_shape(input_shape)
+        self._check_weight_budget(shape)
         self.input_shape = shape
         for layer in self.layers:
             redraw = reinit and not hasattr(layer, "adapt") \
@@ -168,6 +170,22 @@ class Sequential(OutputAndInference, Module):
         self._running_cache = None
         self._plan = None
         return self
+
+    def _check_weight_budget(self, shape):
+        """Refuse, before anything is allocated, weights that would not fit the memory budget.
+
+        Counted as training counts them (practice.run.check_memory): each weight four times in
+        float32 (the weights, their gradients, up to two optimizer moments). Initializers draw
+        in float64, so even the build alone needs twice the weights' float32 bytes.
+        """
+        count, widths = 0, []
+        for layer in self.layers:
+            if isinstance(layer, Layer):
+                count += layer.weight_count(shape)
+                shape = layer.compute_output_shape(shape)
+                widths.append(int(shape[-1]) if shape else 1)
+        _budget.check(16 * count, f"building {type(self).__name__} with layer widths "
+                                  f"{widths} ({count:,} weights)", error=ConfigError)
 
     def load_state_dict(self, state, *, strict=True):
         super().load_state_dict(state, strict=strict)

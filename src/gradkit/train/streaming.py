@@ -151,8 +151,10 @@ def fit_stream(model, data, y=None, *, batch_size=None, epochs=1, shuffle=True,
         try:
             for b, (xb, yb) in enumerate(batches, start=first):
                 cbs.on_batch_begin(b, batch_logs)
+                # A batch may lack a class: the output layer says how many there are.
                 wb = row_weights(yb, class_weight=class_weight, sample_weight=None,
-                                 class_names=model.class_names)
+                                 class_names=model.class_names,
+                                 n_classes=max(int(model.output_shape[-1]), 2))
                 value, out, applied = model.train_step(xb, yb, wb)
                 if applied:
                     step += 1

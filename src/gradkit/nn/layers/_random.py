@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit.errors import ConfigError
 from gradkit.nn.module import Layer
 
 
@@ -23,7 +24,7 @@ def check_seed(seed):
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be None or a non-negative integer, got seed={seed!r}")
+        raise ConfigError(f"seed must be None or a non-negative integer, got seed={seed!r}")
     return int(seed)
 
 
@@ -42,7 +43,7 @@ def check_rate(rate, what="rate"):
     """A drop probability in [0, 1)."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating, np.integer)) \
             or not 0.0 <= float(rate) < 1.0:
-        raise ValueError(f"{what} must be a probability in [0, 1), got {what}={rate!r}")
+        raise ConfigError(f"{what} must be a probability in [0, 1), got {what}={rate!r}")
     return float(rate)
 
 

@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit.errors import ConfigError, ConfigTypeError
 from gradkit.nn import initializers
 from gradkit.nn.module import Layer, Parameter, register
 
@@ -37,15 +38,15 @@ class PReLU(Layer):
         for key, value in (("alpha_regularizer", alpha_regularizer),
                            ("alpha_constraint", alpha_constraint)):
             if value is not None:
-                raise TypeError(f"PReLU({key}=...) is not supported by gradkit, got "
+                raise ConfigTypeError(f"PReLU({key}=...) is not supported by gradkit, got "
                                 f"{key}={value!r}; leave it at None")
         if alpha_init is not None:
             if alpha_initializer is not None:
-                raise TypeError("PReLU got alpha_init= and Keras's alpha_initializer=, which "
+                raise ConfigTypeError("PReLU got alpha_init= and Keras's alpha_initializer=, which "
                                 "are one setting: pass one")
             if isinstance(alpha_init, bool) or not isinstance(alpha_init, numbers.Real) \
                     or not np.isfinite(alpha_init):
-                raise ValueError("alpha_init must be a finite number, got "
+                raise ConfigError("alpha_init must be a finite number, got "
                                  f"alpha_init={alpha_init!r}")
             alpha_initializer = initializers.Constant(alpha_init)
         self.alpha_initializer = initializers.get(
@@ -57,7 +58,7 @@ class PReLU(Layer):
         shape = list(input_shape)
         for axis in self.shared_axes or ():
             if axis > len(shape):
-                raise ValueError(f"PReLU shared_axes={list(self.shared_axes)} names axis "
+                raise ConfigError(f"PReLU shared_axes={list(self.shared_axes)} names axis "
                                  f"{axis}, but the samples have {len(shape)} axes (shape "
                                  f"{tuple(input_shape)}; axis 0 is the batch)")
             shape[axis - 1] = 1
@@ -89,7 +90,7 @@ def _axes(shared_axes):
     axes = [shared_axes] if isinstance(shared_axes, numbers.Integral) else list(shared_axes)
     if not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) and a >= 1
                for a in axes):
-        raise ValueError("shared_axes must be axes counted from 1 (0 is the batch axis), got "
+        raise ConfigError("shared_axes must be axes counted from 1 (0 is the batch axis), got "
                          f"shared_axes={shared_axes!r}")
     return tuple(int(a) for a in axes)
 
@@ -110,7 +111,7 @@ class LeakyReLU(Layer):
         if isinstance(negative_slope, bool) or not isinstance(negative_slope,
                                                               (int, float, np.number)) \
                 or not np.isfinite(negative_slope) or negative_slope < 0:
-            raise ValueError("negative_slope must be a finite number >= 0, got "
+            raise ConfigError("negative_slope must be a finite number >= 0, got "
                              f"negative_slope={negative_slope!r}")
         self.negative_slope = float(negative_slope)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit.errors import ConfigError
 from gradkit.nn.layers._random import RandomLayer
 from gradkit.nn.module import register
 
@@ -42,7 +43,7 @@ class RandomShift(RandomLayer):
         pair = tuple(max_shift) if isinstance(max_shift, (tuple, list)) else (max_shift,) * 2
         if len(pair) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer))
                                  or s < 0 for s in pair):
-            raise ValueError("max_shift must be a non-negative integer or a pair of them, got "
+            raise ConfigError("max_shift must be a non-negative integer or a pair of them, got "
                              f"max_shift={max_shift!r}")
         self.max_shift = tuple(int(s) for s in pair)
 
@@ -87,7 +88,7 @@ class RandomFlip(RandomLayer):
                  dtype=np.float32):
         super().__init__(seed=seed, name=name, dtype=dtype)
         if not isinstance(horizontal, (bool, np.bool_)) or not isinstance(vertical, (bool, np.bool_)):
-            raise ValueError("horizontal and vertical must be booleans, got "
+            raise ConfigError("horizontal and vertical must be booleans, got "
                              f"horizontal={horizontal!r}, vertical={vertical!r}")
         self.horizontal = bool(horizontal)
         self.vertical = bool(vertical)

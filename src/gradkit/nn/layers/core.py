@@ -7,7 +7,7 @@ import numpy as np
 
 import gradkit.autograd as ag
 from gradkit.nn import activations, initializers, regularizers
-from gradkit.errors import DataError
+from gradkit.errors import ConfigError, DataError
 from gradkit.nn.module import Layer, Parameter, _sample_shape, register
 
 
@@ -38,7 +38,7 @@ class Dense(Layer):
         init = initializers.one_setting("init", init, "kernel_initializer", kernel_initializer, "glorot_uniform")
         bias_init = initializers.one_setting("bias_init", bias_init, "bias_initializer", bias_initializer, "zeros")
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"units must be a positive integer, got units={units!r}")
+            raise ConfigError(f"units must be a positive integer, got units={units!r}")
         self.units = int(units)
         self.activation_name = activation if isinstance(activation, str) or activation is None \
             else getattr(activation, "__name__", "custom")
@@ -141,7 +141,7 @@ class InputLayer(Layer):
         if shape is None and batch_shape is not None:
             shape = tuple(batch_shape)[1:]
         if shape is None:
-            raise ValueError("Input needs shape=: the shape of one sample, e.g. shape=(784,)")
+            raise ConfigError("Input needs shape=: the shape of one sample, e.g. shape=(784,)")
         self.shape = _sample_shape(shape)
 
     def forward(self, x):

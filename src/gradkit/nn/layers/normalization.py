@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit.errors import ConfigError
 from gradkit.nn.module import Layer, Parameter, register
 
 
@@ -34,9 +35,9 @@ class BatchNorm(Layer):
         super().__init__(name=name, dtype=dtype)
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)) \
                 or not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be a number in [0, 1], got momentum={momentum!r}")
+            raise ConfigError(f"momentum must be a number in [0, 1], got momentum={momentum!r}")
         if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or eps <= 0:
-            raise ValueError(f"eps must be a number > 0, got eps={eps!r}")
+            raise ConfigError(f"eps must be a number > 0, got eps={eps!r}")
         self.momentum = float(momentum)
         self.eps = float(eps)
         self.gamma = None

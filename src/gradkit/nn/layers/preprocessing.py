@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit.errors import ConfigError
 from gradkit._streams import is_stream
 from gradkit.autograd import Tensor
 from gradkit.nn.layers._random import check_seed
@@ -63,22 +64,22 @@ class Normalization(Layer):
                  name=None, dtype=np.float32):
         super().__init__(name=name, dtype=dtype)
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got mode={mode!r}")
+            raise ConfigError(f"mode must be one of {MODES}, got mode={mode!r}")
         if n_components is not None:
             if mode == "standardize":
-                raise ValueError("n_components is for mode='pca' or 'whiten', got "
+                raise ConfigError("n_components is for mode='pca' or 'whiten', got "
                                  f"n_components={n_components!r} with mode='standardize'")
             if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
                     or n_components < 1:
-                raise ValueError("n_components must be None or a positive integer, got "
+                raise ConfigError("n_components must be None or a positive integer, got "
                                  f"n_components={n_components!r}")
         if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or eps <= 0:
-            raise ValueError(f"eps must be a number > 0, got eps={eps!r}")
+            raise ConfigError(f"eps must be a number > 0, got eps={eps!r}")
         if mode == "random_projection" and n_components is None:
-            raise ValueError("mode='random_projection' needs n_components (the projected "
+            raise ConfigError("mode='random_projection' needs n_components (the projected "
                              "dimension k), got n_components=None")
         if seed is not None and mode != "random_projection":
-            raise ValueError(f"seed is for mode='random_projection', got seed={seed!r} with "
+            raise ConfigError(f"seed is for mode='random_projection', got seed={seed!r} with "
                              f"mode={mode!r}")
         self.seed = check_seed(seed)
         self.mode = mode

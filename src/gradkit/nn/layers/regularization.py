@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import gradkit.autograd as ag
+from gradkit.errors import ConfigError, ConfigTypeError
 from gradkit.nn.layers._random import RandomLayer, check_rate, check_seed, layer_rng
 from gradkit.nn.layers.core import Dense
 from gradkit.nn.initializers import one_setting
@@ -67,10 +68,10 @@ class GaussianNoise(RandomLayer):
         super().__init__(seed=seed, name=name, dtype=dtype)
         std = one_setting("std", std, "stddev", stddev, None)
         if std is None:
-            raise TypeError("GaussianNoise needs the noise's standard deviation: "
+            raise ConfigTypeError("GaussianNoise needs the noise's standard deviation: "
                             "GaussianNoise(0.1) (std=, or Keras's stddev=)")
         if isinstance(std, bool) or not isinstance(std, (int, float, np.number)) or std < 0:
-            raise ValueError(f"std must be a number >= 0, got std={std!r}")
+            raise ConfigError(f"std must be a number >= 0, got std={std!r}")
         self.std = float(std)
 
     def forward(self, x):
