@@ -10,7 +10,7 @@ import os
 import click
 import numpy as np
 
-from gradkit.cli._app import cli, handle_errors
+from gradkit.cli._app import cli, handle_errors, refuse_output_is_input
 from gradkit.errors import ModelFileError
 
 # Each command imports the gradkit packages it runs on in its own body, so `gradkit --help`
@@ -125,6 +125,7 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     confusion_matrix.png.
     """
     from gradkit.practice import train_ensemble
+    from gradkit.practice._run_folder import RUN_FILES
     from gradkit.practice.run import train_run
 
     config = config_from_flags(config_file, data, flags)
@@ -134,6 +135,9 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     if out is None:
         out = _default_out(os.path.join("runs", _run_name(config.data)),
                            reuse=resume or overwrite)
+    refuse_output_is_input([os.path.join(out, name) for name in RUN_FILES], "--out",
+                           [("DATA", config.data), ("--config", config_file),
+                            ("--test-data", config.test_data)])
     click.echo(f"gradkit train {config.data} -> {out}")
     if ensemble:
         run = train_ensemble(config, ensemble, out=out)
@@ -224,6 +228,8 @@ def predict(model, data, out, proba):
     from gradkit.data import encode_like
     from gradkit.practice import _stream_predict
 
+    if out:
+        refuse_output_is_input([out], "--out", [("MODEL", model), ("DATA", data)])
     net, schema = _load_with_schema(model)
     if _stream_predict.wants_stream(data, out):
         written = _stream_predict.stream_predict(net, schema, data, out, proba=proba)
@@ -333,6 +339,7 @@ def export(model, onnx_path):
     """Export MODEL to ONNX (Dense, activations, Dropout, BatchNorm, Normalization)."""
     from gradkit.io import export_onnx, load
 
+    refuse_output_is_input([onnx_path], "--onnx", [("MODEL", model)])
     net = load(model)
     try:
         export_onnx(net, onnx_path)
