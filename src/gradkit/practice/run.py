@@ -318,13 +318,25 @@ def make_optimizer(config, steps_per_epoch):
         "constant": config.lr,
         "cosine": {"name": "cosine", "initial": config.lr, "steps": total},
         "linear": {"name": "linear", "initial": config.lr, "end": 0.0, "steps": total},
-        "step": {"name": "step", "initial": config.lr,
-                 "boundaries": [int(total * f) for f in (0.5, 0.75)], "factor": 0.1},
+        "step": _step_decay(config.lr, total),
         "exponential": {"name": "exponential", "initial": config.lr, "k": 3.0 / max(total, 1)},
         "inverse_time": {"name": "inverse_time", "initial": config.lr, "k": 10.0 / max(total, 1)},
         "inverse_sqrt": {"name": "inverse_sqrt", "initial": config.lr},
     }[config.schedule]
     return optim.get(config.optimizer, lr=schedules.get(lr) if isinstance(lr, dict) else lr)
+
+
+def _step_decay(lr, total):
+    """lr times 0.1 after half the steps and again after three quarters.
+
+    Under four steps in all the two boundaries fall on the same step (a schedule refuses
+    that) or on step 0 (which would decay the first step): only those inside the run are
+    kept, and a single step keeps its lr.
+    """
+    boundaries = sorted({int(total * f) for f in (0.5, 0.75)} - {0})
+    if not boundaries:
+        return lr
+    return {"name": "step", "initial": lr, "boundaries": boundaries, "factor": 0.1}
 
 
 @dataclass
