@@ -11,7 +11,7 @@ import click
 import numpy as np
 
 from gradkit.cli._app import cli, handle_errors, refuse_output_is_input
-from gradkit.errors import ModelFileError
+from gradkit.errors import ConfigError, ModelFileError
 
 # Each command imports the gradkit packages it runs on in its own body, so `gradkit --help`
 # and every command load only what that command uses: importing all of them here (data, io,
@@ -132,6 +132,9 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
         config.batch_size = None     # all rows: L-BFGS "works very well in full batch" (notes)
     config.validate()
+    if ensemble and resume:
+        raise ConfigError("--resume: an ensemble keeps no checkpoints to continue from; "
+                          "pass --overwrite to train it again, or choose another --out")
     if out is None:
         out = _default_out(os.path.join("runs", _run_name(config.data)),
                            reuse=resume or overwrite)
@@ -140,7 +143,7 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
                             ("--test-data", config.test_data)])
     click.echo(f"gradkit train {config.data} -> {out}")
     if ensemble:
-        run = train_ensemble(config, ensemble, out=out)
+        run = train_ensemble(config, ensemble, out=out, overwrite=overwrite)
         click.echo(run.summary())
         click.echo(f"members and ensemble.json: {out}")
         return
