@@ -211,7 +211,9 @@ def evaluate(model, data):
         logs = _stream_predict.stream_evaluate(net, schema, data)
     else:
         ds = encode_like(data, schema, require_target=True)
+        _stream_predict.refuse_non_finite_outputs(net, ds.X, data)
         logs = net.evaluate_logs(ds.X, ds.y)
+        _stream_predict.refuse_non_finite_logs(logs, data)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
 
@@ -240,6 +242,7 @@ def predict(model, data, out, proba):
             click.echo(f"wrote {written} predictions to {out}", err=True)
         return
     ds = encode_like(data, schema)
+    _stream_predict.refuse_non_finite_outputs(net, ds.X, data)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     task = schema.get("task")
@@ -301,6 +304,25 @@ def _schema_disagrees(net, schema, extra):
     if len(schema["feature_names"]) != int(np.prod(schema["feature_shape"])):
         return (f"{len(schema['feature_names'])} feature_names for feature_shape "
                 f"{schema['feature_shape']}")
+    if net.feature_names is not None and schema["feature_names"] != net.feature_names:
+        return "feature_names differ from the model's"
+    return _columns_disagree(schema)
+
+
+def _columns_disagree(schema):
+    """Where the columns (and their categories) would encode the inputs in another order than
+    feature_names names them: the encoder follows `columns`, so reordered columns would feed
+    each input another column's values."""
+    columns, categories = schema["columns"], schema["categories"]
+    if columns is None:
+        return None
+    encoded = []
+    for name in columns:
+        encoded += [f"{name}={cat}" for cat in categories[name]] if name in categories \
+            else [name]
+    if encoded != schema["feature_names"]:
+        return (f"columns {columns} encode the features {encoded[:6]}"
+                f"{' ...' if len(encoded) > 6 else ''}, not feature_names in their order")
     return None
 
 

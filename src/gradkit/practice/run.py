@@ -202,6 +202,8 @@ class RunConfig:
                               f"{err.object[err.start:err.start + 1]!r})") from None
         except RecursionError:
             raise ConfigError(f"{path}: JSON nested too deeply to be a config") from None
+        except ValueError as err:        # an integer of more digits than Python converts
+            raise ConfigError(f"{path}: not a config ({err})") from None
         return cls.from_dict(d.get("run", d) if isinstance(d, dict) else d, source=str(path))
 
 
