@@ -69,3 +69,19 @@ def test_train_refuses_a_run_folder_whose_files_are_its_inputs(kit, tmp_path, mo
     assert result.exit_code == 2
     assert "--out r/history.csv: is the same file as DATA" in kit.error_line(result)
     assert data.read_bytes() == before and sorted(os.listdir("r")) == ["history.csv"]
+
+
+def test_search_and_doctor_refuse_an_input_among_the_files_they_write(kit, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("r")
+    with open("r/best.json", "w") as f:
+        f.write("{}")
+    result = kit.run("search", "iris", "--space", "r/best.json", "--out", "r", "--trials", "1")
+    assert result.exit_code == 2
+    assert "--out r/best.json: is the same file as --space r/best.json" in kit.error_line(result)
+    os.rename("r/best.json", "r/recommended.json")
+    result = kit.run("doctor", "iris", "--config", "r/recommended.json", "--out", "r")
+    assert result.exit_code == 2
+    assert "is the same file as --config r/recommended.json" in kit.error_line(result)
+    assert os.listdir("r") == ["recommended.json"]

@@ -92,7 +92,8 @@ def test_an_ensemble_and_a_run_never_share_a_folder(tmp_path):
     with pytest.raises(ConfigError, match="already holds a run"):
         train_ensemble(TINY, 2, out=str(tmp_path / "run"))
     train_ensemble(TINY, 2, out=str(tmp_path / "ens"))
-    with pytest.raises(ConfigError, match=r"already holds a run \(ensemble.json, member_0"):
+    with pytest.raises(ConfigError, match=r"\(ensemble.json, member_0.safetensors, "
+                       r"member_1.safetensors\); pass --overwrite to replace it"):
         train_run(TINY, str(tmp_path / "ens"), verbose=0)
     with pytest.raises(ConfigError, match="already holds a run"):
         train_ensemble(TINY, 2, out=str(tmp_path / "ens"))

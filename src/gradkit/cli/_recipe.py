@@ -9,9 +9,14 @@ import sys
 
 import click
 
-from gradkit.cli._app import EXIT_DIVERGED, cli, handle_errors
+from gradkit.cli._app import EXIT_DIVERGED, cli, handle_errors, refuse_output_is_input
 from gradkit.cli._run import _run_name, config_from_flags, train
 from gradkit.errors import ConfigError
+
+# The files search and doctor write at the top of their --out folder.
+_SEARCH_FILES = ("study.journal", "best.json", "report.md", "search.png")
+_DOCTOR_FILES = ("doctor.md", "recommended.json", "search.png", "lr_finder.png",
+                 "learning_curves.png", "layer_stats.png", "overfit.png")
 
 @cli.command("search")
 @click.argument("data")
@@ -89,6 +94,8 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     if test_data is not None and test is None:
         base["test"] = 0.0            # the test file replaces the test split
     out = out or os.path.join("runs", "search-" + _run_name(data))
+    refuse_output_is_input([os.path.join(out, name) for name in _SEARCH_FILES], "--out",
+                           [("DATA", data), ("--space", space_file), ("--test-data", test_data)])
     where = f"Dask scheduler {scheduler}" if scheduler else \
         f"{workers} local processes" if workers and workers > 1 else "this process"
     click.echo(f"gradkit search {data}: {trials} trials, {sampler} sampler, on {where} -> {out}")
@@ -182,6 +189,8 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
     config = config_from_flags(config_file, data, flags)
     config.validate()
     out = out or os.path.join("runs", "doctor-" + _run_name(config.data))
+    refuse_output_is_input([os.path.join(out, name) for name in _DOCTOR_FILES], "--out",
+                           [("DATA", config.data), ("--config", config_file)])
     click.echo(f"gradkit doctor {config.data} -> {out}")
     report = doctor(config, out=out, small_sample=small_sample, overfit_steps=overfit_steps,
                     lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,

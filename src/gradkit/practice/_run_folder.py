@@ -127,8 +127,11 @@ def _claim(out, tag, *, resume, overwrite):
         clear(out)
         return None
     if used and not resume:
-        raise ConfigError(f"{out}: already holds a run ({', '.join(used)}); pass --resume to "
-                          "continue it, --overwrite to replace it, or choose another --out")
+        # An ensemble keeps no checkpoints: there is nothing to resume.
+        ensemble = "ensemble.json" in used or any(MEMBER.match(name) for name in used)
+        options = "pass" if ensemble else "pass --resume to continue it,"
+        raise ConfigError(f"{out}: already holds a run ({', '.join(used)}); {options} "
+                          "--overwrite to replace it, or choose another --out")
     if not resume or not list_checkpoints(ckpt_dir):
         return None
     if tag is None:
