@@ -58,3 +58,18 @@ def test_a_config_of_a_5000_digit_number_is_one_line(kit, tmp_path):
     assert result.exit_code == 2
     assert kit.error_line(result).startswith(f"error: {config}: not a config (Exceeds")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_space_file_of_a_huge_number_deep_nesting_or_latin_1_is_one_line(kit, tmp_path):
+    cases = {"big.json": ('{"lr": ' + "9" * 5000 + "}").encode(),
+             "deep.json": b"[" * 100_000 + b"]" * 100_000,
+             "latin.json": '{"act\u00e9": 1}'.encode("latin-1")}
+    says = {"big.json": "not a search space (Exceeds", "deep.json": "nested too deeply",
+            "latin.json": "not UTF-8 text (byte 5 is b'\\xe9')"}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        result = kit.run("search", "iris", "--space", tmp_path / name, "--out", tmp_path / "s",
+                         "--trials", "1")
+        assert result.exit_code == 2, result.output
+        assert says[name] in kit.error_line(result)
+    assert not (tmp_path / "s").exists()

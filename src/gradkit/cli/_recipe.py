@@ -89,6 +89,13 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
         except json.JSONDecodeError as err:
             raise ConfigError(f"{space_file}: not valid JSON ({err.msg} at line {err.lineno})") \
                 from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{space_file}: not UTF-8 text (byte {err.start} is "
+                              f"{err.object[err.start:err.start + 1]!r})") from None
+        except RecursionError:
+            raise ConfigError(f"{space_file}: JSON nested too deeply to be a space") from None
+        except ValueError as err:        # an integer of more digits than Python converts
+            raise ConfigError(f"{space_file}: not a search space ({err})") from None
     base = {k: v for k, v in {"target": target, "epochs": epochs, "optimizer": optimizer,
                               "val": val, "test": test}.items() if v is not None}
     if test_data is not None and test is None:
