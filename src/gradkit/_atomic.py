@@ -7,6 +7,7 @@ file gradkit writes goes through here. Standard library only; every layer may im
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -47,6 +48,7 @@ def atomic_open(
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got mode={mode!r}")
     target = os.fspath(path)
+    _refuse_special(target)
     directory = os.path.dirname(os.path.abspath(target))
     tmp, fd = _create_temp(directory, os.path.basename(target))
     try:
@@ -101,6 +103,34 @@ def _create_temp(directory: str, name: str) -> tuple[str, int]:
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a temporary file for {name!r} in {directory!r}")
+
+
+# What a file type is called in the refusal; anything else that is not a regular file is "a
+# special file".
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_special(target: str) -> None:
+    # The rename would put a regular file where a device, FIFO or socket was: writing to
+    # /dev/null as root replaced the machine's /dev/null. Only a regular file (or a symlink to
+    # one) or a new name is replaced.
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError:
+        return                  # unreadable: the write below reports it with its own error
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    raise FileExistsError(errno.EEXIST,
+                          f"is {kind}, not a regular file; refusing to replace it", target)
 
 
 def _copy_mode(target: str, tmp: str) -> None:

@@ -297,3 +297,36 @@ def test_resume_of_a_streamed_run_refuses_other_settings_or_changed_files(kit, t
     assert "cannot resume" in line and "the training data differs" in line
     again = kit.run("train", data, *FLAGS, "--out", out, "--overwrite")
     assert again.exit_code == 0, again.output
+
+
+def test_a_streamed_run_refuses_one_class_and_a_network_too_large(kit, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pq.write_table(pa.table({"x": np.arange(40.0), "y": ["yes"] * 40}), "one.parquet")
+    pq.write_table(pa.table({"x": np.arange(40.0), "y": np.arange(40) % 2}), "two.parquet")
+    result = kit.run("train", "one.parquet", "--stream", "--quiet", "--out", "a")
+    assert result.exit_code == 2
+    assert kit.error_line(result) == "error: one.parquet: every sample has the same class " \
+        "('yes'); a classifier needs at least two classes (or use task='regression')"
+    monkeypatch.setenv("GRADKIT_MEMORY_LIMIT", "1G")
+    result = kit.run("train", "two.parquet", "--stream", "--quiet", "--out", "b",
+                     "--hidden", "100000000")
+    assert result.exit_code == 2
+    assert "training 1-100000000-2 (400,000,002 parameters, " in kit.error_line(result)
+    assert sorted(os.listdir()) == ["one.parquet", "two.parquet"]
+
+
+def test_a_boolean_target_is_the_classes_0_and_1_in_and_out_of_memory(kit, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    pq.write_table(pa.table({"x": x, "y": x > 0}), "b.parquet")
+    for flag in ("--stream", "--no-stream"):
+        out = "r" + flag
+        result = kit.run("train", "b.parquet", flag, "--quiet", "--out", out, "--epochs", "1",
+                         "--hidden", "4")
+        assert result.exit_code == 0, result.output
+        result = kit.run("evaluate", f"{out}/model.safetensors", "b.parquet")
+        assert result.exit_code == 0, result.output
+        assert gk.load(f"{out}/model.safetensors").class_names == ["0", "1"]

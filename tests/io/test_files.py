@@ -381,3 +381,14 @@ def test_zero_size_tensors_may_share_an_offset(tmp_path):
     path.write_bytes(raw_file(header, b"\x01\x02"))
     tensors, _ = load_tensors(path)
     assert tensors["e2"].shape == (0, 5) and tensors["a"].tolist() == [1, 2]
+
+
+def test_atomic_open_refuses_a_target_that_is_no_regular_file(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(FileExistsError, match="is a FIFO, not a regular file"):
+        atomic_write_text(fifo, "x")
+    with pytest.raises(FileExistsError, match="is a directory, not a regular file"):
+        atomic_write_text(tmp_path, "x")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]

@@ -122,3 +122,47 @@ def test_a_layer_dtype_numpy_cannot_parse_is_refused(saved, tmp_path, dtype):
 
     path = rewrite(saved[0], tmp_path / "dtype.safetensors", edit=edit)
     assert "dtype" in refused(path)
+
+
+def _set(config, keys, value):
+    node = config
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+
+
+@pytest.mark.parametrize("tensor, value, says", [
+    ("layers.0.std", np.array([1, 1e-45, 1, 1], np.float32),
+     "std must be large enough that 1/std is finite in float32"),
+])
+def test_a_std_whose_inverse_overflows_is_refused(saved, tmp_path, tensor, value, says):
+    path = rewrite(saved[0], tmp_path / "m.safetensors", tensor=tensor, value=value)
+    assert says in refused(path)
+
+
+@pytest.mark.parametrize("keys, value", [
+    (("model", "layers", 2, "config", "eps"), float("nan")),
+    (("model", "layers", 2, "config", "eps"), float("inf")),
+    (("model", "layers", 1, "config", "activation_kwargs"), {"alpha": float("nan")}),
+])
+def test_a_setting_of_nan_or_infinity_is_refused(saved, tmp_path, keys, value):
+    path = rewrite(saved[0], tmp_path / "m.safetensors",
+                   edit=lambda c: _set(c, keys, value))
+    assert "the model config holds NaN or an infinite number" in refused(path)
+
+
+def test_feature_names_must_name_every_input(saved, tmp_path):
+    path = rewrite(saved[0], tmp_path / "m.safetensors",
+                   edit=lambda c: _set(c, ("model", "feature_names"), ["a", "b"]))
+    assert "feature_names lists 2 names, but the model takes 4 inputs" in refused(path)
+
+
+@pytest.mark.parametrize("metadata, says", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"model": {"units": ' + "9" * 5000 + "}}", "Exceeds the limit"),
+])
+def test_deep_or_huge_metadata_is_a_model_file_error(saved, tmp_path, metadata, says):
+    tensors, _ = _safetensors.load_tensors(saved[0])
+    path = tmp_path / "m.safetensors"
+    _safetensors.save_tensors(path, tensors, {"gradkit": metadata})
+    assert says in refused(path)

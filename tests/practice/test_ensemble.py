@@ -1,6 +1,8 @@
 """Ensembles of networks trained from different seeds (digits)."""
 
+import dataclasses
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -74,3 +76,63 @@ def test_an_executor_gives_the_same_members(run):
     for a, b in zip(parallel.ensemble.models, run[0].ensemble.models[:2]):
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             np.testing.assert_array_equal(wa, wb)
+
+
+# ------------------------------------------------- an ensemble's folder and data are checked
+
+
+TINY = RunConfig(data="iris", hidden=[4], epochs=1, seed=0)
+
+
+def test_an_ensemble_and_a_run_never_share_a_folder(tmp_path):
+    from gradkit.errors import ConfigError
+    from gradkit.practice.run import train_run
+
+    train_run(TINY, str(tmp_path / "run"), verbose=0)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train_ensemble(TINY, 2, out=str(tmp_path / "run"))
+    train_ensemble(TINY, 2, out=str(tmp_path / "ens"))
+    with pytest.raises(ConfigError, match=r"\(ensemble.json, member_0.safetensors, "
+                       r"member_1.safetensors\); pass --overwrite to replace it"):
+        train_run(TINY, str(tmp_path / "ens"), verbose=0)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train_ensemble(TINY, 2, out=str(tmp_path / "ens"))
+    train_ensemble(TINY, 1, out=str(tmp_path / "ens"), overwrite=True)
+    assert sorted(os.listdir(tmp_path / "ens")) == ["ensemble.json", "member_0.safetensors"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_ensemble_refuses_what_a_run_refuses_and_leaves_nothing(tmp_path, monkeypatch,
+                                                                    stream):
+    from gradkit.errors import ConfigError, DataError
+
+    one = tmp_path / "one.csv"
+    one.write_text("x,y\n" + "".join(f"{i},yes\n" for i in range(40)))
+    single = dataclasses.replace(TINY, data=str(one), stream=stream)
+    with pytest.raises(DataError, match="every sample has the same class"):
+        train_ensemble(single, 2, out=str(tmp_path / "a"))
+    monkeypatch.setenv("GRADKIT_MEMORY_LIMIT", "1G")
+    huge = dataclasses.replace(TINY, hidden=[100_000_000], stream=stream,
+                               data="iris" if not stream else str(_two_classes(tmp_path)))
+    with pytest.raises(ConfigError, match="more than the memory budget"):
+        train_ensemble(huge, 2, out=str(tmp_path / "b"))
+    assert sorted(os.listdir(tmp_path)) == ["one.csv"] + (["two.csv"] if stream else [])
+
+
+def _two_classes(tmp_path):
+    path = tmp_path / "two.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(40)))
+    return path
+
+
+def test_cli_ensemble_resume_is_refused_before_anything_is_trained(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gradkit.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["train", "iris", "--ensemble", "2", "--resume",
+                                      "--out", "e", "--quiet"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --resume: an ensemble keeps no checkpoints")
+    assert not (tmp_path / "e").exists()

@@ -341,3 +341,19 @@ def test_batch_size_null_means_every_training_row_and_a_stream_refuses_it(tmp_pa
     with pytest.raises(ConfigError, match="a streamed run reads record batches, so it needs an "
                                           "integer batch_size, got null"):
         train_run(streamed, str(tmp_path / "s"), verbose=0)
+
+
+@pytest.mark.parametrize("total, boundaries", [(1, None), (2, [1]), (3, [1, 2]), (4, [2, 3]),
+                                               (10, [5, 7])])
+def test_step_schedule_of_under_four_steps_keeps_its_boundaries_inside_the_run(total,
+                                                                                boundaries):
+    from gradkit.practice.run import _step_decay, make_optimizer
+
+    lr = _step_decay(0.1, total)
+    assert (lr == 0.1) if boundaries is None else (lr["boundaries"] == boundaries)
+    make_optimizer(RunConfig(schedule="step", epochs=1), total)
+
+
+def test_step_schedule_of_one_full_batch_epoch_trains(tmp_path):
+    config = RunConfig(data="iris", hidden=[4], epochs=1, schedule="step", batch_size=None)
+    assert train_run(config, str(tmp_path / "r"), verbose=0).metrics["epochs_run"] == 1

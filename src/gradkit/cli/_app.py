@@ -50,6 +50,31 @@ def handle_errors(fn):
     return wrapper
 
 
+def refuse_output_is_input(outputs, option, inputs):
+    """Refuse, before any work, an output that is one of the command's input files.
+
+    The atomic rename would replace the input with the output (`export m.safetensors --onnx
+    m.safetensors` lost the model). Sameness is by inode (`os.path.samefile`), so a second name
+    for the file (a hard link, a symlink, `./d.csv`) is caught too.
+
+    Args:
+        outputs: the paths the command writes.
+        option: the option that names them, for the message (e.g. ``"--out"``).
+        inputs: (label, path) pairs; a path of None is skipped.
+    """
+    for output in outputs:
+        for label, path in inputs:
+            if path is None:
+                continue
+            try:
+                same = os.path.samefile(output, path)
+            except (OSError, ValueError):   # a new output, or an input that is no file
+                continue
+            if same:
+                raise ConfigError(f"{option} {output}: is the same file as {label} {path}; "
+                                  "writing it would replace the input, choose another path")
+
+
 def _stdout_reader_gone():
     """Whether stdout is a pipe whose reading end is closed (poll reports POLLERR)."""
     if not hasattr(select, "poll"):

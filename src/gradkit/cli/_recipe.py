@@ -9,9 +9,14 @@ import sys
 
 import click
 
-from gradkit.cli._app import EXIT_DIVERGED, cli, handle_errors
+from gradkit.cli._app import EXIT_DIVERGED, cli, handle_errors, refuse_output_is_input
 from gradkit.cli._run import _run_name, config_from_flags, train
 from gradkit.errors import ConfigError
+
+# The files search and doctor write at the top of their --out folder.
+_SEARCH_FILES = ("study.journal", "best.json", "report.md", "search.png")
+_DOCTOR_FILES = ("doctor.md", "recommended.json", "search.png", "lr_finder.png",
+                 "learning_curves.png", "layer_stats.png", "overfit.png")
 
 @cli.command("search")
 @click.argument("data")
@@ -84,11 +89,20 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
         except json.JSONDecodeError as err:
             raise ConfigError(f"{space_file}: not valid JSON ({err.msg} at line {err.lineno})") \
                 from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{space_file}: not UTF-8 text (byte {err.start} is "
+                              f"{err.object[err.start:err.start + 1]!r})") from None
+        except RecursionError:
+            raise ConfigError(f"{space_file}: JSON nested too deeply to be a space") from None
+        except ValueError as err:        # an integer of more digits than Python converts
+            raise ConfigError(f"{space_file}: not a search space ({err})") from None
     base = {k: v for k, v in {"target": target, "epochs": epochs, "optimizer": optimizer,
                               "val": val, "test": test}.items() if v is not None}
     if test_data is not None and test is None:
         base["test"] = 0.0            # the test file replaces the test split
     out = out or os.path.join("runs", "search-" + _run_name(data))
+    refuse_output_is_input([os.path.join(out, name) for name in _SEARCH_FILES], "--out",
+                           [("DATA", data), ("--space", space_file), ("--test-data", test_data)])
     where = f"Dask scheduler {scheduler}" if scheduler else \
         f"{workers} local processes" if workers and workers > 1 else "this process"
     click.echo(f"gradkit search {data}: {trials} trials, {sampler} sampler, on {where} -> {out}")
@@ -182,6 +196,8 @@ def doctor_cmd(data, epochs, trials, trial_epochs, fine_trials, fine_epochs, pas
     config = config_from_flags(config_file, data, flags)
     config.validate()
     out = out or os.path.join("runs", "doctor-" + _run_name(config.data))
+    refuse_output_is_input([os.path.join(out, name) for name in _DOCTOR_FILES], "--out",
+                           [("DATA", config.data), ("--config", config_file)])
     click.echo(f"gradkit doctor {config.data} -> {out}")
     report = doctor(config, out=out, small_sample=small_sample, overfit_steps=overfit_steps,
                     lr_steps=lr_steps, coarse_trials=trials, coarse_epochs=trial_epochs,

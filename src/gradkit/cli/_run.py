@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from gradkit.cli._app import cli, handle_errors
-from gradkit.errors import ModelFileError
+from gradkit.cli._app import cli, handle_errors, refuse_output_is_input
+from gradkit.errors import ConfigError, ModelFileError
 
 # Each command imports the gradkit packages it runs on in its own body, so `gradkit --help`
 # and every command load only what that command uses: importing all of them here (data, io,
@@ -126,18 +126,25 @@ def train(data, config_file, out, resume, overwrite, quiet, ensemble, **flags):
     confusion_matrix.png.
     """
     from gradkit.practice import plots, train_ensemble
+    from gradkit.practice._run_folder import RUN_FILES
     from gradkit.practice.run import train_run
 
     config = config_from_flags(config_file, data, flags)
     if flags.get("batch_size") is None and not config_file and _full_batch(config.optimizer):
         config.batch_size = None     # all rows: L-BFGS "works very well in full batch" (notes)
     config.validate()
+    if ensemble and resume:
+        raise ConfigError("--resume: an ensemble keeps no checkpoints to continue from; "
+                          "pass --overwrite to train it again, or choose another --out")
     if out is None:
         out = _default_out(os.path.join("runs", _run_name(config.data)),
                            reuse=resume or overwrite)
+    refuse_output_is_input([os.path.join(out, name) for name in RUN_FILES], "--out",
+                           [("DATA", config.data), ("--config", config_file),
+                            ("--test-data", config.test_data)])
     click.echo(f"gradkit train {config.data} -> {out}")
     if ensemble:
-        run = train_ensemble(config, ensemble, out=out)
+        run = train_ensemble(config, ensemble, out=out, overwrite=overwrite)
         click.echo(run.summary())
         click.echo(f"members and ensemble.json: {out}")
         return
@@ -210,7 +217,9 @@ def evaluate(model, data):
     else:
         _say_idx_split(data)
         ds = encode_like(data, schema, require_target=True)
+        _stream_predict.refuse_non_finite_outputs(net, ds.X, data)
         logs = net.evaluate_logs(ds.X, ds.y)
+        _stream_predict.refuse_non_finite_logs(logs, data)
     click.echo(json.dumps({k: round(float(v), 6) for k, v in logs.items()}, indent=2))
 
 
@@ -243,6 +252,8 @@ def predict(model, data, out, proba):
     from gradkit.data import encode_like
     from gradkit.practice import _stream_predict
 
+    if out:
+        refuse_output_is_input([out], "--out", [("MODEL", model), ("DATA", data)])
     net, schema = _load_with_schema(model)
     if _stream_predict.wants_stream(data, out):
         written = _stream_predict.stream_predict(net, schema, data, out, proba=proba)
@@ -251,6 +262,7 @@ def predict(model, data, out, proba):
         return
     _say_idx_split(data)
     ds = encode_like(data, schema)
+    _stream_predict.refuse_non_finite_outputs(net, ds.X, data)
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     task = schema.get("task")
@@ -312,6 +324,25 @@ def _schema_disagrees(net, schema, extra):
     if len(schema["feature_names"]) != int(np.prod(schema["feature_shape"])):
         return (f"{len(schema['feature_names'])} feature_names for feature_shape "
                 f"{schema['feature_shape']}")
+    if net.feature_names is not None and schema["feature_names"] != net.feature_names:
+        return "feature_names differ from the model's"
+    return _columns_disagree(schema)
+
+
+def _columns_disagree(schema):
+    """Where the columns (and their categories) would encode the inputs in another order than
+    feature_names names them: the encoder follows `columns`, so reordered columns would feed
+    each input another column's values."""
+    columns, categories = schema["columns"], schema["categories"]
+    if columns is None:
+        return None
+    encoded = []
+    for name in columns:
+        encoded += [f"{name}={cat}" for cat in categories[name]] if name in categories \
+            else [name]
+    if encoded != schema["feature_names"]:
+        return (f"columns {columns} encode the features {encoded[:6]}"
+                f"{' ...' if len(encoded) > 6 else ''}, not feature_names in their order")
     return None
 
 
@@ -353,6 +384,7 @@ def export(model, onnx_path):
     """Export MODEL to ONNX (Dense, activations, Dropout, BatchNorm, Normalization)."""
     from gradkit.io import export_onnx, load
 
+    refuse_output_is_input([onnx_path], "--onnx", [("MODEL", model)])
     net = load(model)
     try:
         export_onnx(net, onnx_path)

@@ -177,9 +177,13 @@ def arrow_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColu
         raise DataError(
             f"{locate(site.path, column=site.name)}: unsupported column type {kind}; "
             "expected numbers, booleans or strings")
+    if types.is_boolean(kind):
+        # A boolean is 0 or 1 wherever it is read: as text it would be "true"/"false", and a
+        # target read as numbers once (the classes 0, 1) and as text later would not match.
+        arr = arr.cast(pa.int64())
     if expect == "text":
         return text_column(arr.cast(pa.string()), site, expect="text")
-    if types.is_integer(kind) or types.is_boolean(kind):
+    if types.is_integer(arr.type):
         try:
             return RawColumn(site.name, "int", arr.cast(pa.int64()).to_numpy())
         except pa.ArrowInvalid as exc:

@@ -48,10 +48,14 @@ def read_config(path):
                              "metadata)")
     try:
         config = json.loads(metadata[_KEY])
-    except json.JSONDecodeError as err:
+    except RecursionError:
+        raise ModelFileError(f"{path}: the model config is nested too deeply to be one") \
+            from None
+    except ValueError as err:        # JSONDecodeError, and integers too long to convert
         raise ModelFileError(f"{path}: the model config is not valid JSON ({err})") from None
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ModelFileError(f"{path}: the model config is not a JSON object with a 'model' entry")
+    _refuse_non_finite(path, config["model"])
     version = config.get("format_version")
     if version not in (1, 2, 3, FORMAT_VERSION) or isinstance(version, bool):
         raise ModelFileError(f"{path}: model format version {version!r}, this gradkit reads "
@@ -63,6 +67,19 @@ def read_config(path):
     if version in (1, 2, 3):
         _clipping_and_decay_of_versions_1_to_3(config["model"])
     return config, tensors
+
+
+def _refuse_non_finite(path, model_config):
+    """gradkit writes only finite settings (an eps, a slope, a rate); Python's json reads NaN,
+    Infinity and 1e999, which would turn every prediction into NaN."""
+    try:
+        json.dumps(model_config, allow_nan=False)
+    except ValueError:
+        raise ModelFileError(f"{path}: the model config holds NaN or an infinite number; every "
+                             "setting of a model must be finite") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: the model config is nested too deeply to be one") \
+            from None
 
 
 def _saved_optimizer(model_config):
@@ -183,6 +200,7 @@ def load(path):
                                       and all(isinstance(n, str) for n in names)):
             raise ModelFileError(f"{path}: {key} must be a list of strings, got "
                                  f"{type(names).__name__}")
+    _check_feature_names(path, model)
     _check_outputs(path, model)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -232,12 +250,29 @@ def _check_outputs(path, model):
         raise ModelFileError(f"{path}: class_names names a class twice")
 
 
+def _check_feature_names(path, model):
+    """feature_names names the inputs: one name per input value."""
+    names = getattr(model, "feature_names", None)
+    if names is None:
+        return
+    width = math.prod(model.input_shape)
+    if len(names) != width:
+        raise ModelFileError(f"{path}: feature_names lists {len(names)} names, but the model "
+                             f"takes {width} inputs; they must match")
+
+
 def _normalization_contract(get):
     std, count = get("std"), get("count")
     if count is not None and (count.shape != () or int(count) < 0):
         return f"count must be one integer >= 0 (samples adapted on), got {count.tolist()!r}"
     if std is not None and not (std > 0).all():
         return f"std must be > 0 everywhere (it divides), got {float(std.min())!r}"
+    if std is not None:
+        with np.errstate(over="ignore", divide="ignore"):
+            tiny = ~np.isfinite(1 / std.astype(np.float32))
+        if tiny.any():
+            return (f"std must be large enough that 1/std is finite in float32 (it divides), "
+                    f"got {float(std[tiny].min())!r}")
     variance = get("explained_variance")
     if variance is not None and not (variance >= 0).all():
         return f"explained_variance must be >= 0, got {float(variance.min())!r}"

@@ -12,15 +12,18 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 
 from gradkit.errors import ConfigError
 from gradkit.train.checkpoint import list_checkpoints, load_latest
 
 LOCK_NAME = ".gradkit.lock"
-# What `train_run` writes; `--overwrite` removes these and nothing else.
+# What `train_run` and `train_ensemble` write; `--overwrite` removes these and nothing else.
+# A folder holding either is used, so a run and an ensemble never share one.
 RUN_FILES = ("model.safetensors", "config.json", "metrics.json", "history.csv",
-             "learning_curves.png", "confusion_matrix.png")
+             "learning_curves.png", "confusion_matrix.png", "ensemble.json")
+MEMBER = re.compile(r"member_\d+\.safetensors\Z")
 CHECKPOINTS = "checkpoints"
 
 # Settings that may change between a run and its resume: more epochs continue the same run
@@ -78,15 +81,24 @@ def difference(saved, current) -> str | None:
 def used_by(out) -> list[str]:
     """The run files already in `out` (empty when the folder is new or empty of runs)."""
     found = [name for name in RUN_FILES if os.path.exists(os.path.join(out, name))]
+    found += _members(out)
     ckpt = os.path.join(out, CHECKPOINTS)
     if os.path.isdir(ckpt) and os.listdir(ckpt):
         found.append(CHECKPOINTS + "/")
     return found
 
 
+def _members(out) -> list[str]:
+    """The ensemble members' model files in `out`."""
+    try:
+        return sorted(name for name in os.listdir(out) if MEMBER.match(name))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def clear(out) -> None:
     """Remove the files of the run in `out` (the lock is held), leaving any other file."""
-    for name in RUN_FILES:
+    for name in (*RUN_FILES, *_members(out)):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(out, name))
     shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
@@ -115,8 +127,11 @@ def _claim(out, tag, *, resume, overwrite):
         clear(out)
         return None
     if used and not resume:
-        raise ConfigError(f"{out}: already holds a run ({', '.join(used)}); pass --resume to "
-                          "continue it, --overwrite to replace it, or choose another --out")
+        # An ensemble keeps no checkpoints: there is nothing to resume.
+        ensemble = "ensemble.json" in used or any(MEMBER.match(name) for name in used)
+        options = "pass" if ensemble else "pass --resume to continue it,"
+        raise ConfigError(f"{out}: already holds a run ({', '.join(used)}); {options} "
+                          "--overwrite to replace it, or choose another --out")
     if not resume or not list_checkpoints(ckpt_dir):
         return None
     if tag is None:

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from gradkit._threads import blas_limit
-from gradkit.errors import ConfigError
 from gradkit.practice._stream_run import open_stream, share_statistics
 from gradkit.practice.run import RunConfig, build_model, loss_and_metrics, make_optimizer
 from gradkit.train import callbacks as cb
@@ -29,21 +28,15 @@ from gradkit.train.streaming import StreamMetrics, evaluate_stream
 _EVAL_ROWS = 4096
 
 
-def train_stream_ensemble(config, seeds, *, executor=None, out=None, blas_threads=None):
-    """(models, histories, the whole stream, its test split) of members trained from `seeds`.
+def train_stream_ensemble(config, seeds, opened, *, executor=None, out=None,
+                          blas_threads=None):
+    """(models, histories, the whole stream, its test split) of members trained from `seeds`
+    on `opened` (`open_stream(config)`, passed by `_stream_run.check_stream`).
 
     `blas_threads` caps BLAS while members train; `out` receives the shared statistics file
     when an executor runs the members.
     """
-    opened = open_stream(config)
     whole, (train, val, test) = opened
-    if len(train) == 0 or len(test) == 0:
-        raise ConfigError(f"{config.data}: {len(train)} training and {len(test)} test rows "
-                          f"after the split (val={config.val}, test={config.test}); an "
-                          "ensemble is evaluated on a test set")
-    if config.batch_size is None:
-        raise ConfigError(f"{config.data}: a streamed run reads record batches, so it needs an "
-                          "integer batch_size, got null (every row in one batch)")
     # The cap is process-wide: set here for members in this process (in turn or in threads);
     # members in other processes set their own.
     elsewhere = executor is not None and not isinstance(executor, ThreadPoolExecutor)

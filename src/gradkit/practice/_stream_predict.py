@@ -17,6 +17,7 @@ import numpy as np
 from gradkit import _atomic
 from gradkit.data import stream
 from gradkit.data.stream import is_stream_source
+from gradkit.errors import DataError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -24,6 +25,38 @@ _PARQUET_SUFFIXES = (".parquet", ".pq")
 def wants_stream(data, out) -> bool:
     """Stream when DATA is a folder or glob of tables, or when the output is a Parquet file."""
     return is_stream_source(data) or bool(out) and str(out).lower().endswith(_PARQUET_SUFFIXES)
+
+
+def refuse_non_finite_outputs(net, X, data, *, first_row=0):
+    """Refuse rows whose outputs are NaN or infinite, naming the first (1-based, counting from
+    `first_row` rows before X): huge weights or inputs overflow float32, and a NaN output
+    would be printed as class 0 or as 'nan' with exit status 0."""
+    with np.errstate(all="ignore"):
+        outputs = np.asarray(net.predict(X))
+    bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1)
+    if bad.any():
+        row = first_row + int(np.argmax(bad)) + 1
+        raise DataError(f"{data}, data row {row} (1-based): the model's outputs are NaN or "
+                        f"infinite ({int(bad.sum())} of {len(bad)} rows here); its weights or "
+                        "these inputs overflow float32, so nothing is predicted")
+
+
+def refuse_non_finite_logs(logs, data):
+    """Refuse an evaluation whose loss or metrics are not finite (NaN is not JSON)."""
+    bad = [k for k, v in logs.items() if not np.isfinite(float(v))]
+    if bad:
+        raise DataError(f"{data}: the model's {', '.join(bad)} on it is NaN or infinite; its "
+                        "weights or these inputs overflow float32")
+
+
+def _checked(net, source, data):
+    """The batches of `source` in order, each refused if the model's outputs on it are not
+    finite."""
+    offset = 0
+    for X, _ in source.in_order():
+        refuse_non_finite_outputs(net, X, data, first_row=offset)
+        offset += len(X)
+        yield X
 
 
 def _columns(net, task, X, proba):
@@ -68,7 +101,7 @@ def stream_predict(net, schema, data, out, *, proba=False) -> int:
     the number of rows written."""
     source = stream(data, like=schema)
     task = schema["task"]
-    chunks = (_columns(net, task, X, proba) for X, _ in source.in_order())
+    chunks = (_columns(net, task, X, proba) for X in _checked(net, source, data))
     if out is None:
         written = 0
         for i, columns in enumerate(chunks):
@@ -102,4 +135,6 @@ def stream_predict(net, schema, data, out, *, proba=False) -> int:
 
 def stream_evaluate(net, schema, data) -> dict:
     """{"loss": ..., metric: ...} over every row of DATA, read batch by batch."""
-    return net.evaluate_logs(stream(data, like=schema), None)
+    logs = net.evaluate_logs(stream(data, like=schema), None)
+    refuse_non_finite_logs(logs, data)
+    return logs

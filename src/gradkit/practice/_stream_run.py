@@ -17,8 +17,9 @@ import numpy as np
 from gradkit import data as gdata
 from gradkit.data.stream import is_stream_source
 from gradkit.errors import ConfigError
-from gradkit.practice.run import (RunConfig, RunResult, build_model, loss_and_metrics,
-                                  make_optimizer, write_run_folder)
+from gradkit.practice.run import (RunConfig, RunResult, build_model, check_network_memory,
+                                  loss_and_metrics, make_optimizer, refuse_one_class,
+                                  write_run_folder)
 from gradkit.train import callbacks as cb
 from gradkit.train import metrics as gmetrics
 from gradkit.train.streaming import evaluate_stream
@@ -68,22 +69,38 @@ def _test_results(model, test, task, n_classes):
     return results, cm
 
 
-def train_stream_run(config, out, opened, *, resume_from=None, tag=None, verbose=1,
-                     console=None, callbacks=()):
-    """`practice.run.train_run` for a streamed data set (`opened`: `open_stream(config)`),
-    continued from the checkpoints in `resume_from` if given; returns its RunResult."""
-    whole, (train, val, test) = opened
-    schema, task = whole.schema, whole.task
+def check_stream(config, opened):
+    """Refuse, before a run folder is touched, what a streamed run cannot train: too few rows
+    to split, a null batch_size, one class, a network too large for memory."""
+    whole, (train, _, test) = opened
     if len(train) == 0 or len(test) == 0:
         raise ConfigError(f"{config.data}: {len(train)} training and {len(test)} test rows "
                           f"after the split (val={config.val}, test={config.test}); the data "
                           "set is too small to split")
-    rng = np.random.default_rng(config.seed)
-    model = build_model(config, train, rng)
-    loss, metric_names = loss_and_metrics(task)
     if config.batch_size is None:      # one batch of every row is what streaming avoids
         raise ConfigError(f"{config.data}: a streamed run reads record batches, so it needs an "
                           "integer batch_size, got null (every row in one batch)")
+    if whole.task == "classification" and whole.n_classes < 2:
+        refuse_one_class(config.data, whole.class_names[0] if whole.class_names else "?")
+    n_out = whole.n_classes if whole.task != "regression" else \
+        (whole.target_shape or (1,))[0]
+    # The shuffle buffer and one record batch of inputs are in memory; the epoch's outputs
+    # are not kept.
+    check_network_memory(config, whole.n_features, n_out, len(train),
+                         batch=min(config.batch_size, len(train)), eval_rows=4096,
+                         held=(config.shuffle_buffer + BATCH_ROWS) * whole.n_features)
+
+
+def train_stream_run(config, out, opened, *, resume_from=None, tag=None, verbose=1,
+                     console=None, callbacks=()):
+    """`practice.run.train_run` for a streamed data set (`opened`: `open_stream(config)`),
+    continued from the checkpoints in `resume_from` if given; returns its RunResult."""
+    check_stream(config, opened)
+    whole, (train, val, test) = opened
+    schema, task = whole.schema, whole.task
+    rng = np.random.default_rng(config.seed)
+    model = build_model(config, train, rng)
+    loss, metric_names = loss_and_metrics(task)
     steps = -(-len(train) // config.batch_size)
     model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=metric_names)
     model.class_names = whole.class_names

@@ -34,10 +34,11 @@ from gradkit.autograd import Tensor
 from gradkit.errors import ConfigError
 from gradkit.io import load
 from gradkit.nn import losses
+from gradkit.practice import _run_folder
 from gradkit.practice._stream_ensemble import evaluate_ensemble_stream, train_stream_ensemble
-from gradkit.practice._stream_run import wants_stream
-from gradkit.practice.run import (RunConfig, build_model, load_data, loss_and_metrics,
-                                  make_optimizer, split_data)
+from gradkit.practice._stream_run import check_stream, open_stream, wants_stream
+from gradkit.practice.run import (RunConfig, build_model, load_and_split, loss_and_metrics,
+                                  make_optimizer)
 from gradkit.train import metrics as gmetrics
 from gradkit.train.callbacks import EarlyStopping
 from gradkit.train.history import History
@@ -180,7 +181,8 @@ def _train_member(config_dict, seed, train, val, blas_threads=None):
     return model.get_weights(), history.to_dict()
 
 
-def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threads=1):
+def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threads=1,
+                   overwrite=False):
     """Train `n` networks of `config` from different seeds and return them as an ensemble.
 
     Args:
@@ -193,9 +195,12 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
         seeds: the members' seeds; default config.seed + 1, …, config.seed + n.
         executor: a `concurrent.futures.Executor` to train members in parallel; default one
             after the other.
-        out: a folder to write member_<i>.safetensors and ensemble.json (metrics) into.
+        out: a folder to write member_<i>.safetensors and ensemble.json (metrics) into. It is
+            claimed as a run folder is (locked; one that holds a run or an ensemble is refused
+            unless `overwrite`), after the data and settings pass the checks a run makes.
         blas_threads: cap on BLAS threads while a member trains (small networks run fastest
             on one); None leaves them as they are.
+        overwrite: replace the run or ensemble already in `out` (default False).
 
     Returns:
         an `EnsembleRun`: the ensemble, its test metrics and each member's.
@@ -210,20 +215,46 @@ def train_ensemble(config, n, *, seeds=None, executor=None, out=None, blas_threa
     if len(seeds) != n:
         raise ValueError(f"seeds must hold n={n} seeds, got {len(seeds)}")
     if wants_stream(config):
-        models, histories, whole, test = train_stream_ensemble(
-            config, seeds, executor=executor, out=out, blas_threads=blas_threads)
-        ensemble = Ensemble(models)
-        test_metrics, member_metrics = evaluate_ensemble_stream(ensemble, test)
-        run = EnsembleRun(ensemble, test_metrics, member_metrics, seeds, histories, out)
-        if out is not None:
-            _write(run, config, whole.schema, whole.task, out)
-        return run
-    ds = load_data(config)
-    if ds.y is None:
-        raise ConfigError(f"{config.data}: has no target to train on")
-    train, val, test = split_data(config, ds)
-    if not len(test):
-        raise ConfigError("an ensemble is evaluated on a test set: give test > 0 or test_data")
+        opened = open_stream(config)
+        check_stream(config, opened)
+        _check_schedule(config, len(opened[1][0]), config.batch_size)
+
+        def work():
+            return _train_streamed(config, seeds, opened, executor, out, blas_threads)
+    else:
+        ds, splits = load_and_split(config)
+        if not len(splits[2]):
+            raise ConfigError("an ensemble is evaluated on a test set: give test > 0 or "
+                              "test_data")
+        _check_schedule(config, len(splits[0]), config.rows_per_batch(len(splits[0])))
+
+        def work():
+            return _train_in_memory(config, seeds, ds, splits, executor, out, blas_threads)
+    if out is None:
+        return work()
+    return _run_folder.in_folder(out, None, resume=False, overwrite=overwrite,
+                                 run=lambda _: work())
+
+
+def _check_schedule(config, n_train, batch_size):
+    # What make_optimizer refuses (a schedule for L-BFGS) is refused before the folder is
+    # claimed and before any member trains.
+    make_optimizer(config, -(-n_train // batch_size))
+
+
+def _train_streamed(config, seeds, opened, executor, out, blas_threads):
+    models, histories, whole, test = train_stream_ensemble(
+        config, seeds, opened, executor=executor, out=out, blas_threads=blas_threads)
+    ensemble = Ensemble(models)
+    test_metrics, member_metrics = evaluate_ensemble_stream(ensemble, test)
+    run = EnsembleRun(ensemble, test_metrics, member_metrics, seeds, histories, out)
+    if out is not None:
+        _write(run, config, whole.schema, whole.task, out)
+    return run
+
+
+def _train_in_memory(config, seeds, ds, splits, executor, out, blas_threads):
+    train, val, test = splits
     cfg = config.to_dict()
     # The cap is process-wide: set it here for this process (members trained in turn or in
     # threads); members in other processes set their own.

@@ -202,6 +202,8 @@ class RunConfig:
                               f"{err.object[err.start:err.start + 1]!r})") from None
         except RecursionError:
             raise ConfigError(f"{path}: JSON nested too deeply to be a config") from None
+        except ValueError as err:        # an integer of more digits than Python converts
+            raise ConfigError(f"{path}: not a config ({err})") from None
         return cls.from_dict(d.get("run", d) if isinstance(d, dict) else d, source=str(path))
 
 
@@ -318,13 +320,25 @@ def make_optimizer(config, steps_per_epoch):
         "constant": config.lr,
         "cosine": {"name": "cosine", "initial": config.lr, "steps": total},
         "linear": {"name": "linear", "initial": config.lr, "end": 0.0, "steps": total},
-        "step": {"name": "step", "initial": config.lr,
-                 "boundaries": [int(total * f) for f in (0.5, 0.75)], "factor": 0.1},
+        "step": _step_decay(config.lr, total),
         "exponential": {"name": "exponential", "initial": config.lr, "k": 3.0 / max(total, 1)},
         "inverse_time": {"name": "inverse_time", "initial": config.lr, "k": 10.0 / max(total, 1)},
         "inverse_sqrt": {"name": "inverse_sqrt", "initial": config.lr},
     }[config.schedule]
     return optim.get(config.optimizer, lr=schedules.get(lr) if isinstance(lr, dict) else lr)
+
+
+def _step_decay(lr, total):
+    """lr times 0.1 after half the steps and again after three quarters.
+
+    Under four steps in all the two boundaries fall on the same step (a schedule refuses
+    that) or on step 0 (which would decay the first step): only those inside the run are
+    kept, and a single step keeps its lr.
+    """
+    boundaries = sorted({int(total * f) for f in (0.5, 0.75)} - {0})
+    if not boundaries:
+        return lr
+    return {"name": "step", "initial": lr, "boundaries": boundaries, "factor": 0.1}
 
 
 @dataclass
@@ -351,23 +365,19 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other: continue the run in "
                           f"{out}, or replace it")
-    from gradkit.practice._stream_run import open_stream, train_stream_run, wants_stream
+    from gradkit.practice._stream_run import (check_stream, open_stream, train_stream_run,
+                                              wants_stream)
 
     if wants_stream(config):
         opened = open_stream(config)
+        check_stream(config, opened)
         tag = _run_folder.stream_fingerprint(config, opened[0])
         return _run_folder.in_folder(
             out, tag, resume=resume, overwrite=overwrite,
             run=lambda resume_from: train_stream_run(
                 config, out, opened, resume_from=resume_from, tag=tag, verbose=verbose,
                 console=console, callbacks=callbacks))
-    ds = load_data(config)
-    if ds.y is None:
-        raise ConfigError(f"{config.data}: has no target to train on")
-    check_classes(ds, config.data)
-    train, val, test = split_data(config, ds)
-    check_classes(train, f"{config.data} (its training split)")
-    check_memory(config, train, len(val) + len(test))
+    ds, (train, val, test) = load_and_split(config)
     rng = np.random.default_rng(config.seed)
     model = build_model(config, train, rng)
     loss, metric_names = loss_and_metrics(ds.task)
@@ -385,12 +395,31 @@ def train_run(config, out, *, resume=False, overwrite=False, verbose=1, console=
             tag=tag, verbose=verbose, console=console, callbacks=callbacks))
 
 
+def load_and_split(config):
+    """(data set, (train, val, test)) of an in-memory run, with everything a run refuses about
+    them checked before a run folder is touched: no target, one class, too large for memory.
+    A plain run and an ensemble train on what this returns."""
+    ds = load_data(config)
+    if ds.y is None:
+        raise ConfigError(f"{config.data}: has no target to train on")
+    check_classes(ds, config.data)
+    train, val, test = split_data(config, ds)
+    check_classes(train, f"{config.data} (its training split)")
+    check_memory(config, train, len(val) + len(test))
+    return ds, (train, val, test)
+
+
 def check_classes(ds, where):
     """Refuse classification data with one class: nothing to learn, and every metric breaks."""
     if ds.task == "classification" and len(np.unique(ds.y)) < 2:
         present = ds.class_names[int(ds.y[0])] if ds.class_names and len(ds.y) else "?"
-        raise DataError(f"{where}: every sample has the same class ({present!r}); a classifier "
-                        "needs at least two classes (or use task='regression')")
+        refuse_one_class(where, present)
+
+
+def refuse_one_class(where, present):
+    """The refusal of single-class data, for in-memory and streamed runs alike."""
+    raise DataError(f"{where}: every sample has the same class ({present!r}); a classifier "
+                    "needs at least two classes (or use task='regression')")
 
 
 def check_memory(config, train, n_other):
@@ -405,20 +434,28 @@ def check_memory(config, train, n_other):
     n_in = int(np.prod(train.X.shape[1:]))
     n_out = train.n_classes if train.task != "regression" else \
         (1 if train.y.ndim == 1 else int(train.y.shape[1]))
+    batch = min(config.rows_per_batch(len(train)), len(train))     # full batch: all rows
+    check_network_memory(config, n_in, n_out, len(train), batch=batch,
+                         eval_rows=min(1024, max(len(train), n_other)),
+                         held=len(train) * n_out)
+
+
+def check_network_memory(config, n_in, n_out, n_train, *, batch, eval_rows, held):
+    """`check_memory` from the sizes alone (a streamed run has no arrays to read them from):
+    `held` is the count of other float32 values the run keeps (the epoch's outputs, or a
+    stream's buffered rows)."""
     widths = [n_in, *config.hidden, n_out]
     if config.normalize == "random_projection":
         # The projection is a layer of its own width: its (n_in, k) matrix, drawn in float64,
         # and k inputs to the first Dense, counted as the layer above it (k may exceed n_in).
         widths.insert(1, int(config.pca_components))
     params = sum(a * b + b for a, b in zip(widths, widths[1:]))
-    batch = min(config.rows_per_batch(len(train)), len(train))     # full batch: all rows
-    needed = 4 * (4 * params + 3 * batch * sum(widths)
-                  + len(train) * n_out + 2 * min(1024, max(len(train), n_other)) * sum(widths)
+    needed = 4 * (4 * params + 3 * batch * sum(widths) + held + 2 * eval_rows * sum(widths)
                   + (3 * n_in * n_in if config.normalize in ("pca", "whiten", "random_projection")
                      else 0)
                   + (2 * n_out * n_out if train.task == "classification" else 0))
     _budget.check(needed, f"training {'-'.join(map(str, widths))} ({params:,} parameters, "
-                          f"{len(train):,} samples x {n_out:,} outputs)", error=ConfigError)
+                          f"{n_train:,} samples x {n_out:,} outputs)", error=ConfigError)
 
 
 def _train_and_write(config, out, ds, model, splits, metric_names, *, resume_from, tag,
