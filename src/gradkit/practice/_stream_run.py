@@ -88,7 +88,8 @@ def check_stream(config, opened):
     # are not kept.
     check_network_memory(config, whole.n_features, n_out, len(train),
                          batch=min(config.batch_size, len(train)), eval_rows=4096,
-                         held=(config.shuffle_buffer + BATCH_ROWS) * whole.n_features)
+                         held=(config.shuffle_buffer + BATCH_ROWS) * whole.n_features,
+                         classification=whole.task == "classification")
 
 
 def train_stream_run(config, out, opened, *, resume_from=None, tag=None, verbose=1,

@@ -437,13 +437,15 @@ def check_memory(config, train, n_other):
     batch = min(config.rows_per_batch(len(train)), len(train))     # full batch: all rows
     check_network_memory(config, n_in, n_out, len(train), batch=batch,
                          eval_rows=min(1024, max(len(train), n_other)),
-                         held=len(train) * n_out)
+                         held=len(train) * n_out,
+                         classification=train.task == "classification")
 
 
-def check_network_memory(config, n_in, n_out, n_train, *, batch, eval_rows, held):
+def check_network_memory(config, n_in, n_out, n_train, *, batch, eval_rows, held,
+                         classification):
     """`check_memory` from the sizes alone (a streamed run has no arrays to read them from):
     `held` is the count of other float32 values the run keeps (the epoch's outputs, or a
-    stream's buffered rows)."""
+    stream's buffered rows); a classifier keeps an n_out x n_out int64 confusion matrix."""
     widths = [n_in, *config.hidden, n_out]
     if config.normalize == "random_projection":
         # The projection is a layer of its own width: its (n_in, k) matrix, drawn in float64,
@@ -453,7 +455,7 @@ def check_network_memory(config, n_in, n_out, n_train, *, batch, eval_rows, held
     needed = 4 * (4 * params + 3 * batch * sum(widths) + held + 2 * eval_rows * sum(widths)
                   + (3 * n_in * n_in if config.normalize in ("pca", "whiten", "random_projection")
                      else 0)
-                  + (2 * n_out * n_out if train.task == "classification" else 0))
+                  + (2 * n_out * n_out if classification else 0))
     _budget.check(needed, f"training {'-'.join(map(str, widths))} ({params:,} parameters, "
                           f"{n_train:,} samples x {n_out:,} outputs)", error=ConfigError)
 
