@@ -1,6 +1,7 @@
 """NPZ and NPY pairs, including hostile files that would run code if unpickled."""
 
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
@@ -66,8 +67,13 @@ def test_images_keep_their_shape(tmp_path):
 def test_npz_bad_contents(tmp_path):
     np.savez(tmp_path / "nox.npz", x_train=np.ones((2, 2)))
     path = tmp_path / "nox.npz"
-    assert error_of(load, path) == (f"{path}: no array named 'X' (found: x_train); expected X "
-                                    "and optionally y, feature_names, class_names")
+    assert error_of(load, path) == (f"{path}: no array named 'X' (found: 'x_train'); "
+                                    "expected X and optionally y, feature_names, class_names")
+    # A member's name is the file's bytes: a newline in it stays inside the one line.
+    with zipfile.ZipFile(tmp_path / "newline.npz", "w") as z:
+        z.writestr("x\ny.npy", (tmp_path / "nox.npz").read_bytes()[:0])
+    message = error_of(load, tmp_path / "newline.npz")
+    assert "\n" not in message and "'x\\ny'" in message
     np.savez(tmp_path / "flat.npz", X=np.ones(3))
     assert error_of(load, tmp_path / "flat.npz") == (
         f"{tmp_path / 'flat.npz'}: array 'X' has shape (3,); expected (n_samples, n_features, "

@@ -258,7 +258,8 @@ def load_npz(path, *, task: str | None = None) -> Dataset:
         raise DataError(f"{path}: expected a .npz archive (np.savez), got a single array")
     with archive:
         if "X" not in archive.files:
-            found = ", ".join(archive.files) or "nothing"
+            # repr: a member's name is the file's bytes, and may hold a newline.
+            found = ", ".join(map(repr, archive.files[:20])) or "nothing"
             raise DataError(f"{path}: no array named 'X' (found: {found}); expected X and "
                             "optionally y, feature_names, class_names")
         _check_npz_members(path, archive, [key for key in ("X", "y", "feature_names",
