@@ -146,3 +146,12 @@ def test_truncated_npy(tmp_path):
     (tmp_path / "t_X.npy").write_bytes(data[:500])
     assert error_of(load, tmp_path / "t_X.npy").startswith(
         f"{tmp_path / 't_X.npy'}: cannot read array 'X' (")
+
+
+def test_an_npy_that_starts_like_a_zip_is_refused_as_unreadable(tmp_path):
+    # np.load opens bytes that begin with a zip signature as an archive: zipfile's own
+    # BadZipFile, not a ValueError (Hypothesis found it at 1,500 examples).
+    np.save(tmp_path / "X.npy", np.ones((3, 2)))
+    path = tmp_path / "X.npy"
+    path.write_bytes(b"PK\x03\x04" + path.read_bytes())
+    assert "cannot read array 'X'" in error_of(load, path)

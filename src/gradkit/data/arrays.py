@@ -36,7 +36,7 @@ def _read_npy(path: Path, key: str) -> np.ndarray:
     try:
         # allow_pickle=False: an object array raises instead of running its pickle.
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except _ARCHIVE_ERRORS as exc:     # bytes that start as a zip are opened as an archive
         raise _refusal(path, key, exc) from None
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path}: expected a .npy array file, got a .npz archive; "
