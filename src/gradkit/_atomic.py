@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Callable, Iterator
@@ -20,7 +21,12 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "fsync_directory",
+    "remove_stale_temps",
 ]
+
+# A temporary file's name: the target's name, the writing process's id (so that a temp left by
+# a process killed mid-write can be told from one still being written) and a random token.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>[0-9]+)\.[0-9a-f]{12}\.tmp\Z")
 
 T = TypeVar("T")
 
@@ -97,12 +103,51 @@ def _create_temp(directory: str, name: str) -> tuple[str, int]:
     # umask-derived permissions, which os.open with 0o666 gives.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         try:
             return tmp, os.open(tmp, flags, 0o666)
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a temporary file for {name!r} in {directory!r}")
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
+    """Remove the temporary files this module left in ``directory`` when their writer died
+    before renaming them (a SIGKILL mid-write); return their names.
+
+    Only regular files named as ``_create_temp`` names them are touched, and only those whose
+    writing process no longer exists: a live writer's temp (this process's included) is kept.
+    A reused process id keeps a stale temp, which is harmless.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        if _process_exists(int(match["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(entry.name)
+    return sorted(removed)
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if pid <= 0 or os.name == "nt":
+        return True               # no safe signal-0 probe on Windows: keep the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OverflowError, OSError):
+        return True               # another user's process, or an id beyond probing: keep it
+    return True
 
 
 # What a file type is called in the refusal; anything else that is not a regular file is "a

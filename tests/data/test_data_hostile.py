@@ -105,6 +105,41 @@ def test_numbers_in_a_locale_format_are_refused_with_a_hint(tmp_path, text, show
            "separator" in message and "1,5 -> 1.5" in message
 
 
+def _column_a(values):
+    return "a,b,label\n" + "".join(f'"{v}",{i},{i % 2}\n' for i, v in enumerate(values))
+
+
+@pytest.mark.parametrize("values, shown, what, hint", [
+    ([f"${i}.50" for i in range(12)], "'$0.50'", "a currency sign", "$0.50 -> 0.50"),
+    ([f"{i}%" for i in range(12)], "'0%'", "a percent sign", "12% -> 12"),
+    ([f"\u2212{i}.5" for i in range(12)], "'\u22120.5'", "a typographic minus", "-> -1.5"),
+    ([f"({i}.5)" for i in range(12)], "'(0.5)'", "accounting parentheses", "(1.5) -> -1.5"),
+    ([f"{i}kg" for i in range(12)], "'0kg'", "a unit ('kg')", "12kg -> 12"),
+    (["$1,234.50", "n/a", *[f"\u20ac{i}" for i in range(10)]], "'$1,234.50'",
+     "a currency sign", "strip the sign"),
+])
+def test_numbers_with_a_symbol_or_unit_are_refused_with_a_hint(tmp_path, values, shown, what,
+                                                                 hint):
+    (tmp_path / "n.csv").write_text(_column_a(values), encoding="utf-8")
+    message = error_of(load, tmp_path / "n.csv")
+    assert message.startswith(f"{tmp_path / 'n.csv'}, column 'a', data row 1")
+    assert f"{shown} looks like a number written with {what}" in message and hint in message
+
+
+@pytest.mark.parametrize("values", [
+    ["A1", "B2", "C3", "D4", "E5", "F6", "G7", "H8", "I9", "J10", "A1", "B2"],
+    ["XL", "S", "M", "L", "XS", "XXL", "M", "L", "S", "XL", "M", "L"],
+    ["2WD", "4WD", "2WD", "4WD", "AWD", "2WD", "4WD", "2WD", "4WD", "2WD", "4WD", "2WD"],
+    ["320i", "328i", "330i", "335i", "340i", "320i", "328i", "330i", "335i", "340i"],
+    [f"{1000 + i}{c}Z" for i, c in enumerate("ABCDEFGHIJKL")],          # postcodes
+    ["1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th", "11th"],
+    ["(a)", "(b)", "(see)", "ok", "(a)", "(b)", "(see)", "ok", "(a)", "(b)"],
+])
+def test_codes_that_hold_digits_stay_categories(tmp_path, values):
+    (tmp_path / "c.csv").write_text(_column_a(values))
+    assert load(tmp_path / "c.csv").categories["a"] == sorted(set(values))
+
+
 def test_a_target_in_decimal_comma_is_not_read_as_classes(tmp_path):
     (tmp_path / "t.csv").write_text("a;price\n1;1,5\n2;2,25\n3;3,75\n")
     assert "column 'price'" in error_of(load, tmp_path / "t.csv")

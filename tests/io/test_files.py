@@ -12,7 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from gradkit._atomic import atomic_open, atomic_write, atomic_write_bytes, atomic_write_text
+from gradkit._atomic import (atomic_open, atomic_write, atomic_write_bytes, atomic_write_text,
+                             remove_stale_temps)
 from gradkit._safetensors import load_tensors, save_tensors
 from gradkit.errors import GradkitError, ModelFileError
 
@@ -392,3 +393,15 @@ def test_atomic_open_refuses_a_target_that_is_no_regular_file(tmp_path):
         atomic_write_text(tmp_path, "x")
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_a_temp_names_its_writer_so_only_a_dead_writers_temp_is_removed(tmp_path):
+    with atomic_open(tmp_path / "f.bin") as f:
+        (name,) = [p.name for p in tmp_path.iterdir()]
+        assert name.startswith(f".f.bin.{os.getpid()}.") and name.endswith(".tmp")
+        assert remove_stale_temps(tmp_path) == []           # this process is writing it
+        f.write(b"x")
+    assert (tmp_path / "f.bin").read_bytes() == b"x"
+    (tmp_path / ".f.bin.999999999.0123456789ab.tmp").write_bytes(b"")
+    assert remove_stale_temps(tmp_path) == [".f.bin.999999999.0123456789ab.tmp"]
+    assert remove_stale_temps(tmp_path / "missing") == []

@@ -284,3 +284,19 @@ def test_the_cross_check_catches_a_margin_that_the_validation_split_flatters():
     assert not wins and "by no more than the noise (+2.00%" in step.verdict
     clear = np.array([1.0] * 20 + [-1.0] * 2 + [0.0] * 78)
     assert decide(setup, tuned, base, clear, 3)[1]
+
+
+def test_splits_too_small_are_refused_before_the_folder_is_made(tmp_path):
+    from gradkit.cli import cli
+
+    (tmp_path / "three.csv").write_text("a,b,y\n0.1,0.2,1\n0.3,0.2,0\n0.5,0.5,1\n")
+    out = tmp_path / "doc"
+    result = CliRunner().invoke(cli, ["doctor", str(tmp_path / "three.csv"), "--out", str(out)],
+                                prog_name="gradkit")
+    assert result.exit_code == 2, result.output
+    error = result.output.splitlines()[-1]
+    assert "three.csv: 3 rows split into 1 for training, 1 for validation and 1 for test; " \
+           "the doctor needs at least 3 training rows" in error
+    assert not out.exists()
+    with pytest.raises(gk.errors.ConfigError, match="check_folds must be 0 or an integer >= 2"):
+        gk.practice.doctor(RunConfig(data="iris"), check_folds=1)

@@ -68,6 +68,29 @@ def test_resume_with_more_epochs_continues_the_same_run(tmp_path):
         run(dataclasses.replace(cosine, epochs=3), tmp_path / "c", resume=True)
 
 
+def test_a_resume_removes_the_temps_of_writes_a_kill_interrupted_and_nothing_else(tmp_path):
+    run(SMALL, tmp_path / "r")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    token = "0123456789ab"
+    stale = [tmp_path / "r" / f".history.csv.{dead.pid}.{token}.tmp",
+             tmp_path / "r" / "checkpoints" / f".ckpt-9.safetensors.{dead.pid}.{token}.tmp"]
+    kept = [tmp_path / "r" / f".model.safetensors.{alive.pid}.{token}.tmp",   # still writing
+            tmp_path / "r" / f".history.csv.{token}.tmp",                   # names no writer
+            tmp_path / "r" / f"history.csv.{dead.pid}.{token}.tmp",         # not a temp's name
+            tmp_path / "r" / ".notes.tmp"]
+    try:
+        for path in stale + kept:
+            path.write_text("partial")
+        run(dataclasses.replace(SMALL, epochs=3), tmp_path / "r", resume=True)
+        assert [p.name for p in stale if p.exists()] == []
+        assert [p.name for p in kept if p.exists()] == [p.name for p in kept]
+    finally:
+        alive.kill()
+        alive.wait()
+
+
 def test_resume_and_overwrite_together_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="resume and overwrite exclude each other"):
         run(SMALL, tmp_path / "r", resume=True, overwrite=True)

@@ -6,6 +6,7 @@ Parquet columns arrive typed and are only checked. pyarrow is imported inside th
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,22 @@ NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?"
 # read neither, so such a column would silently become categories.
 LOCALE_NUMBER_PATTERN = (r"^[+-]?(?:[0-9]+,[0-9]+"
                          r"|[0-9]{1,3}(?:[,' \x{00a0}\x{202f}][0-9]{3})+(?:[.,][0-9]+)?)$")
+
+# A number dressed for reading: a currency sign ("$0.50", "12 €"), a percent or per-mille sign
+# ("12%"), a typographic minus ("\u22121.5", as word processors write it), accounting parentheses
+# for a negative ("(1.5)"), or a trailing unit ("12kg", "3.5 GHz"). The number inside may itself
+# carry thousands separators ("$1,234.50"). None of these is read as a number, so such a column
+# would silently become one category per distinct value.
+_BARE = r"(?:[0-9]+(?:[,' \x{00a0}\x{202f}][0-9]{3})*(?:[.,][0-9]+)?|[.,][0-9]+)"
+_SIGN = r"[+\-\x{2212}\x{2013}]?"
+_MONEY = rf"{_SIGN}\p{{Sc}}?\s?{_SIGN}{_BARE}\s?(?:\p{{Sc}}|%|\x{{2030}})?"
+SYMBOL_NUMBER_PATTERN = rf"^(?:{_MONEY}|\({_MONEY}\))$"
+UNIT_NUMBER_PATTERN = rf"^{_SIGN}{_BARE}\s?[\p{{L}}\x{{00b0}}][\p{{L}}\x{{00b0}}/0-9]{{0,7}}$"
+
+# How many distinct values a decorated column needs before it is refused. A symbol says "number"
+# by itself, so a few values suffice; a trailing unit is also how codes are written ("2WD",
+# "4WD", "3G", "320i"), so a unit column must share one unit across ten distinct values or more.
+MIN_DISTINCT_SYMBOL, MIN_DISTINCT_UNIT = 3, 10
 
 # Spellings of "missing" that spreadsheets and pandas write into numeric columns.
 MISSING_TOKENS = {"", "na", "n/a", "nan", "null", "none", "nil", "?", "-", "#n/a"}
@@ -114,6 +131,7 @@ def text_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColum
             site.fail(row, problem)
         if expect is None:
             _refuse_locale_numbers(pc, arr, is_number, n_filled, site)
+            _refuse_decorated_numbers(pa, arr, is_number, n_filled, site)
     text = _text_array(pc, arr)
     empty = np.flatnonzero(text == "")
     if len(empty):
@@ -148,6 +166,62 @@ def _refuse_locale_numbers(pc, arr, is_number, n_filled, site) -> None:
                    "comma or a thousands separator, which gradkit does not read as a number "
                    "(nor silently as a category): write numbers with '.' for the decimal point "
                    "and no separators (1,5 -> 1.5; 1,234 -> 1234)")
+
+
+def _refuse_decorated_numbers(pa, arr, is_number, n_filled, site) -> None:
+    """Refuse a column of numbers carrying a currency sign, percent sign, typographic minus,
+    accounting parentheses or a trailing unit, which would otherwise be one-hot encoded as text.
+
+    Refused only when (nearly) every filled value is a number once the decoration is stripped
+    (missing-value spellings aside) and the decorated values are many and distinct enough that
+    the column cannot be a handful of codes."""
+    pc = pa.compute
+
+    def matches(pattern):
+        return pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False) & ~is_number
+
+    symbol, unit = matches(SYMBOL_NUMBER_PATTERN), matches(UNIT_NUMBER_PATTERN)
+    if not (symbol.any() or unit.any()):
+        return
+    values = arr.to_numpy(zero_copy_only=False)
+    missing = pc.is_in(pc.utf8_lower(arr), value_set=pa.array(sorted(MISSING_TOKENS - {""})))
+    missing = missing.to_numpy(zero_copy_only=False)
+    n_numbers = int((is_number | symbol | unit | missing).sum())
+    if 10 * n_numbers < 9 * max(n_filled, 1):
+        return
+    if len(set(values[symbol])) >= MIN_DISTINCT_SYMBOL:
+        row = int(np.flatnonzero(symbol)[0])
+    else:
+        units = {_unit_of(v) for v in values[unit]}
+        if len(units) != 1 or len(set(values[unit])) < MIN_DISTINCT_UNIT:
+            return
+        row = int(np.flatnonzero(unit)[0])
+    text = str(values[row])
+    what, hint = _decoration_of(text)
+    site.fail(row, f"{short(text)} looks like a number written with {what}, which gradkit does "
+                   f"not read as a number (nor silently as a category): {hint}")
+
+
+def _unit_of(text: str) -> str:
+    """The trailing unit of a value matched by UNIT_NUMBER_PATTERN ("3.5 GHz" -> "GHz")."""
+    start = next(i for i, ch in enumerate(text) if ch.isalpha() or ch == "\u00b0")
+    return text[start:]
+
+
+def _decoration_of(text: str) -> tuple[str, str]:
+    """What dresses the number in `text`, and how to write it instead, for the message."""
+    if text.startswith("(") and text.endswith(")"):
+        return "accounting parentheses for a negative", "write negatives with '-' ((1.5) -> -1.5)"
+    if "%" in text or "\u2030" in text:
+        return "a percent sign", "strip the sign first (12% -> 12, or 0.12 as a fraction)"
+    if any(unicodedata.category(ch) == "Sc" for ch in text):
+        return "a currency sign", "strip the sign first ($0.50 -> 0.50)"
+    if "\u2212" in text or "\u2013" in text:
+        return ("a typographic minus (U+2212 or U+2013)",
+                "write the minus as an ASCII '-' (\u22121.5 -> -1.5)")
+    unit = _unit_of(text)
+    return (f"a unit ({short(unit)})",
+            f"strip the unit first and name it in the column instead (12{unit} -> 12)")
 
 
 def arrow_column(arr, site: ColumnSite, *, expect: str | None = None) -> RawColumn:

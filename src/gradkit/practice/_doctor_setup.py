@@ -16,13 +16,14 @@ import numpy as np
 from gradkit import data as gdata
 from gradkit import optim
 from gradkit.autograd import Tensor, no_grad
-from gradkit.errors import ConfigError
+from gradkit.errors import ConfigError, DataError
 from gradkit.nn import initializers, regularizers
 from gradkit.nn.layers import Activation, BatchNorm, Dense, Dropout, Flatten, Normalization
 from gradkit.nn.module import layer_from_config
 from gradkit.practice._stream_run import open_stream, wants_stream
 from gradkit.practice.run import (RunConfig, build_model, check_classes, check_memory,
-                                  load_data, loss_and_metrics, make_optimizer, split_data)
+                                  load_data, loss_and_metrics, make_optimizer,
+                                  refuse_one_class, split_data)
 from gradkit.train import Sequential
 
 
@@ -248,6 +249,32 @@ class Setup:
         sampled = " (a uniform sample of the streamed splits)" if self.sampled else ""
         return (f"data {self.data_name}: {len(self.train_X)} training and {len(self.val_X)} "
                 f"validation samples{sampled}{test}; model: {model}")
+
+
+def refuse_small_splits(setup, check_folds):
+    """Refuse, before anything is trained or written, splits the doctor cannot work on: an
+    empty training or validation split, fewer training rows than step 8's folds (each fold
+    holds rows out and trains on the rest), or a training split of one class (as `gradkit
+    train` refuses it)."""
+    n_train, n_val = len(setup.train_X), len(setup.val_X)
+    n_test = len(setup.test_X) if setup.test_X is not None else setup.n_test
+    if n_train < max(1, check_folds) or n_val < 1:
+        rows = "rows sampled" if setup.sampled else "rows"
+        need = (f"{check_folds} training rows (one per fold of step 8's {check_folds}-fold "
+                "cross-check; --check-folds 0 turns it off)" if check_folds
+                else "1 training row")
+        raise DataError(
+            f"{setup.data_name}: {n_train + n_val + n_test} {rows} split into {n_train} for "
+            f"training, {n_val} for validation and {n_test} for test; the doctor needs at "
+            f"least {need} and 1 validation row")
+    if setup.task == "classification" and len(np.unique(setup.train_y)) < 2:
+        refuse_one_class(f"{setup.data_name} (its training split)", "?" if not len(
+            setup.train_y) else _class_name(setup, int(setup.train_y[0])))
+
+
+def _class_name(setup, index):
+    names = getattr(setup.train_ds, "class_names", None)
+    return names[index] if names and 0 <= index < len(names) else index
 
 
 def _init_name(init, activation):

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 
+from gradkit._atomic import remove_stale_temps
 from gradkit.errors import ConfigError
 from gradkit.train.checkpoint import list_checkpoints, load_latest
 
@@ -112,6 +113,10 @@ def in_folder(out, tag, *, resume, overwrite, run):
     lock = FolderLock(out)
     try:
         lock.acquire()
+        # The lock keeps other runs out; a temp of the atomic writer whose process is gone is
+        # a write that a kill interrupted, and nothing will ever rename it.
+        for folder in (out, os.path.join(out, CHECKPOINTS)):
+            remove_stale_temps(folder)
         return run(_claim(out, tag, resume=resume, overwrite=overwrite))
     finally:
         lock.release()

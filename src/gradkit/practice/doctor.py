@@ -40,7 +40,7 @@ from gradkit.practice import _doctor_recipe as recipe
 from gradkit.practice import plots
 from gradkit.practice._doctor_report import DoctorReport, StepResult, plot_search
 from gradkit.practice._doctor_sanity import GOOD_INIT, step1, step2
-from gradkit.practice._doctor_setup import Setup
+from gradkit.practice._doctor_setup import Setup, refuse_small_splits
 from gradkit.practice.lr_finder import lr_range_test
 from gradkit.train.callbacks import EarlyStopping
 
@@ -98,10 +98,15 @@ def doctor(model_or_config=None, X=None, y=None, *, validation_data=None, out=No
         l2_grid = ()
     if not l2_grid or not all(0 <= v < math.inf for v in l2_grid):
         raise ConfigError(f"l2_grid must list L2 factors >= 0, got {l2_grid!r}")
+    if isinstance(check_folds, bool) or not isinstance(check_folds, (int, np.integer)) \
+            or check_folds < 0 or check_folds == 1:
+        raise ConfigError(f"check_folds must be 0 or an integer >= 2, got "
+                          f"check_folds={check_folds!r}")
     if not lr_span > 1:
         raise ConfigError(f"lr_span must be a factor > 1, got lr_span={lr_span!r}")
     setup = Setup.create(model_or_config, X, y, validation_data=validation_data, data=data,
                          sample_rows=sample_rows)
+    refuse_small_splits(setup, check_folds)
     rng = np.random.default_rng(seed)
     steps = []
 
