@@ -9,6 +9,7 @@ log: a damaged record is skipped with a warning rather than ending the search in
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -68,6 +69,46 @@ def check_space(config, distributions):
                 reason = str(err).removeprefix("config: ")
                 raise ConfigError(f"space: {name}={value!r} cannot be trained ({reason})") \
                     from None
+
+
+# The settings a network's memory depends on. The smallest network of a space takes the low
+# end of each such range, and of a list of choices whichever fits; the other settings keep
+# their base values (the memory check does not read them).
+_SIZES = ("width", "depth", "batch_size", "pca_components", "normalize")
+_MAX_POINTS = 64        # combinations of choices tried
+
+
+def check_smallest_network(config, distributions, fits):
+    """Refuse a space whose smallest network cannot be trained, naming its settings.
+
+    `fits(run_config)` raises ConfigError for a network a run refuses (`check_memory`, or
+    `check_stream` for streamed data). A larger network of the space that does not fit fails
+    as its trial does; only a space with no network that fits is refused before the study.
+    """
+    options = []
+    for name, dist in distributions.items():
+        if name not in _SIZES:
+            continue
+        if isinstance(dist, CategoricalDistribution):
+            options.append([(name, choice) for choice in dist.choices])
+        else:
+            options.append([(name, dist.low)])
+    first = None
+    for point in itertools.islice(itertools.product(*options), _MAX_POINTS):
+        point = dict(point)
+        try:
+            run = RunConfig.from_dict(trial_config(config, point))
+        except (ConfigError, TypeError, ValueError):
+            continue            # choices that do not go together (normalize without components)
+        try:
+            fits(run)
+            return
+        except ConfigError as err:
+            first = first or (point, err)
+    if first is not None:
+        point, err = first
+        settings = ", ".join(f"{k}={v!r}" for k, v in point.items()) or "the base settings"
+        raise ConfigError(f"space: its smallest network ({settings}) cannot be trained: {err}")
 
 
 def repair_journal(path):

@@ -1,0 +1,45 @@
+"""`gradkit search` refuses, before its study and without leaving a folder, what every trial
+would fail on, and never waits on a file or a server that does not answer."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("optuna")
+
+TINY = ["--trials", "2", "--epochs", "1", "--finalists", "0", "--quiet"]
+
+
+def test_single_class_data_is_refused_before_the_study(tmp_path, kit):
+    data = tmp_path / "one.csv"
+    rng = np.random.default_rng(0)
+    data.write_text("a,b,y\n" + "".join(f"{a:.3f},{b:.3f},1\n" for a, b in rng.random((60, 2))))
+    out = tmp_path / "search"
+    result = kit.run("search", data, *TINY, "--out", out)
+    assert result.exit_code == 2
+    assert "every sample has the same class" in kit.error_line(result)
+    assert not out.exists()
+
+
+def test_a_space_whose_smallest_network_is_over_the_memory_budget_is_refused(tmp_path, kit,
+                                                                            monkeypatch):
+    monkeypatch.setenv("GRADKIT_MEMORY_LIMIT", "1G")
+    space = tmp_path / "space.json"
+    space.write_text('{"width": {"low": 100000000, "high": 100000001}}')
+    out = tmp_path / "search"
+    result = kit.run("search", "xor", *TINY, "--space", space, "--out", out)
+    assert result.exit_code == 2
+    line = kit.error_line(result)
+    assert "smallest network" in line and "width=100000000" in line
+    assert "memory budget" in line
+    assert not out.exists()
+
+
+def test_a_space_with_a_network_that_fits_runs(tmp_path, kit, monkeypatch):
+    monkeypatch.setenv("GRADKIT_MEMORY_LIMIT", "1G")
+    space = tmp_path / "space.json"
+    space.write_text('{"width": {"choices": [100000000, 4]}, "depth": 1}')
+    out = tmp_path / "search"
+    result = kit.run("search", "xor", *TINY, "--space", space, "--out", out,
+                     "--sampler", "random")
+    assert "smallest network" not in result.stderr
+    assert (out / "study.journal").exists()
