@@ -1,6 +1,8 @@
 """`gradkit search` refuses, before its study and without leaving a folder, what every trial
 would fail on, and never waits on a file or a server that does not answer."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,18 @@ def test_a_space_with_a_network_that_fits_runs(tmp_path, kit, monkeypatch):
                      "--sampler", "random")
     assert "smallest network" not in result.stderr
     assert (out / "study.journal").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_journal_that_is_no_regular_file_is_refused_at_once(tmp_path, kit, kind):
+    out = tmp_path / "search"
+    out.mkdir()
+    journal = out / "study.journal"
+    if kind == "fifo":
+        os.mkfifo(journal)
+    else:
+        journal.mkdir()
+    result = kit.run("search", "xor", *TINY, "--out", out)
+    assert result.exit_code == 2
+    assert "not a regular file" in kit.error_line(result)
+    assert sorted(os.listdir(out)) == ["study.journal"]

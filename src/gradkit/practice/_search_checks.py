@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import stat
 import warnings
 
 from optuna.distributions import CategoricalDistribution
@@ -46,6 +47,24 @@ def check_scheduler(address):
         except OSError as err:
             raise ConfigError(f"cannot reach the Dask scheduler at {address}: "
                               f"{err.strerror or err}") from None
+
+
+def check_study_files(out, names):
+    """Refuse, before anything is read or written, a file of the search folder that is no
+    regular file: opening a FIFO blocks until a writer comes (the search hung), and a device
+    or a folder is no journal. A missing file is a new search's."""
+    for name in names:
+        path = os.path.join(out, name)
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read it ({err.strerror or err})") from None
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{path}: is {_atomic.kind_of(mode)}, not a regular file; a "
+                              "search keeps its study in regular files: move it away or "
+                              "choose another folder")
 
 
 def check_metric(metric, task):

@@ -123,7 +123,7 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         raise ConfigError("give an executor or a scheduler address, not both")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
-    from gradkit.practice._search_checks import check_scheduler
+    from gradkit.practice._search_checks import check_scheduler, check_study_files
 
     check_scheduler(scheduler)
 
@@ -140,6 +140,7 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
                                                         test_data)
     test_data = os.path.abspath(test_data) if test_data is not None else None
     out = os.path.abspath(os.fspath(storage_dir))
+    check_study_files(out, (JOURNAL_FILE, ".lock"))
     if wants_stream(RunConfig.from_dict(config)):       # one statistics pass for every trial
         config = share_statistics(config, out)
         # The finalists' folds split data in memory; a streamed search ends with its ranking.
