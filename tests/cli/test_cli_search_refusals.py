@@ -2,6 +2,9 @@
 would fail on, and never waits on a file or a server that does not answer."""
 
 import os
+import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -60,3 +63,44 @@ def test_a_journal_that_is_no_regular_file_is_refused_at_once(tmp_path, kit, kin
     assert result.exit_code == 2
     assert "not a regular file" in kit.error_line(result)
     assert sorted(os.listdir(out)) == ["study.journal"]
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (any server that
+    is not Dask's looks like this to Dask's handshake)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held, stop = [], threading.Event()
+
+    def accept():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_scheduler_address_where_no_dask_answers_is_refused_in_bounded_time(
+        tmp_path, kit, monkeypatch, silent_server):
+    pytest.importorskip("distributed")
+    from gradkit.practice import _search_checks
+
+    monkeypatch.setattr(_search_checks, "ANSWER_SECONDS", 1.0)
+    out = tmp_path / "search"
+    start = time.monotonic()
+    result = kit.run("search", "xor", *TINY, "--scheduler", silent_server, "--out", out)
+    assert time.monotonic() - start < 10
+    assert result.exit_code == 2
+    assert kit.error_line(result) == (f"error: --scheduler {silent_server}: no Dask scheduler "
+                                      "answered within 1 s")
+    assert not out.exists()

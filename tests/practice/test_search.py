@@ -358,7 +358,7 @@ def test_coarse_to_fine_narrows_around_the_best_trials():
 @pytest.mark.parametrize("args, message", [
     (["--metric", "val_acc"], "error: metric must be one of val_loss, val_accuracy for "
                               "classification data, got 'val_acc'"),
-    (["--scheduler", "notaurl"], "error: scheduler: expected a Dask scheduler address like "
+    (["--scheduler", "notaurl"], "error: --scheduler: expected a Dask scheduler address like "
                                  "tcp://HOST:PORT, got 'notaurl'"),
     (["--space", "{space}"], "error: space: dropout=1.5 cannot be trained (dropout must be in "
                              "[0, 1), got 1.5)"),
