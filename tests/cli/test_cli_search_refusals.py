@@ -104,3 +104,16 @@ def test_a_scheduler_address_where_no_dask_answers_is_refused_in_bounded_time(
     assert kit.error_line(result) == (f"error: --scheduler {silent_server}: no Dask scheduler "
                                       "answered within 1 s")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["study.journal", "best.json"])
+@pytest.mark.parametrize("flag", [None, "--resume", "--overwrite"])
+def test_train_refuses_a_folder_that_holds_a_search(tmp_path, kit, name, flag):
+    out = tmp_path / "search"
+    out.mkdir()
+    (out / name).write_text("{}\n")
+    args = ["train", "xor", "--epochs", "1", "--out", out, "--quiet"] + ([flag] if flag else [])
+    result = kit.run(*args)
+    assert result.exit_code == 2
+    assert f"holds a search ({name}), not a run" in kit.error_line(result)
+    assert sorted(os.listdir(out)) == [name]
