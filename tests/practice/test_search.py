@@ -522,7 +522,8 @@ def test_any_damage_to_the_journal_gives_a_study_or_one_gradkit_error(tmp_path_f
     gk.practice.search("xor", trials=2, **kw)
     with open(os.path.join(out, "study.journal"), "rb") as f:
         pristine = f.read().split(b"\n")[:-1]
-    config, distributions, metric, direction = S._prepare("xor", TINY, TINY_SPACE, None, 0, None)
+    config, distributions, metric, direction, _ = S._prepare("xor", TINY, TINY_SPACE, None, 0,
+                                                             None)
     records = st.dictionaries(st.sampled_from(["op_code", "worker_id", "study_id", "trial_id",
                                                "params", "user_attr", "state", "values"]),
                               st.one_of(st.integers(-2, 12), st.text(max_size=5), st.none()),

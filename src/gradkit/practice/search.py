@@ -32,7 +32,7 @@ from gradkit.practice import _search_final as F
 from gradkit.practice import _search_report as R
 from gradkit.practice._search_report import print_table
 from gradkit.practice._stream_run import (check_stream, open_stream, share_statistics,
-                                          wants_stream)
+                                          statistics_file, wants_stream)
 from gradkit.practice.run import RunConfig, check_memory, load_and_split_data
 
 SAMPLERS = ("random", "tpe", "coarse-to-fine")
@@ -136,13 +136,13 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"finalists must be an integer >= 0 and folds one >= 2, got "
                           f"finalists={finalists!r}, folds={folds!r}")
-    config, distributions, metric, direction = _prepare(data, base, space, metric, seed,
-                                                        test_data)
-    test_data = os.path.abspath(test_data) if test_data is not None else None
     out = os.path.abspath(os.fspath(storage_dir))
     check_study_files(out, (JOURNAL_FILE, ".lock"))
-    if wants_stream(RunConfig.from_dict(config)):       # one statistics pass for every trial
-        config = share_statistics(config, out)
+    config, distributions, metric, direction, opened = _prepare(
+        data, base, space, metric, seed, test_data, out=out)
+    test_data = os.path.abspath(test_data) if test_data is not None else None
+    if opened is not None:        # a stream: one statistics pass for every trial
+        config = share_statistics(config, out, train=opened[1][0])
         # The finalists' folds split data in memory; a streamed search ends with its ranking.
         finalists = 0
     trials_dir = os.path.join(out, "trials")
@@ -186,8 +186,9 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         optuna.logging.set_verbosity(verbosity)
 
 
-def _prepare(data, base, space, metric, seed, test_data):
-    """Base config (validated), searched distributions, metric and direction."""
+def _prepare(data, base, space, metric, seed, test_data, *, out=None):
+    """Base config (validated), searched distributions, metric, direction, and the opened
+    stream of streamed data (else None), whose statistics the search in `out` shares."""
     from gradkit.practice import _search_space as S
     from gradkit.practice._search_checks import (check_metric, check_smallest_network,
                                                  check_space)
@@ -222,8 +223,14 @@ def _prepare(data, base, space, metric, seed, test_data):
         raise ConfigError("a search scores trials on the validation split; val must be > 0")
     # What a plain run of the same data refuses (no target, one class, and below a network
     # too large for memory) is refused here, before the study, not once per trial.
+    opened = None
     if wants_stream(config):        # every trial streams the same files (shared storage)
-        opened = open_stream(config)
+        # The statistics a resumed search saved, or one pass now, which the checks (the row
+        # counts) and `share_statistics` both use.
+        saved = None if out is None else statistics_file(out)
+        opened = open_stream(dataclasses.replace(
+            config, statistics=saved if saved and os.path.exists(saved) else None))
+        opened[1][0].statistics(covariance=config.normalize in ("pca", "whiten"))
         task = opened[0].task
         fits = functools.partial(check_stream, opened=opened)
     else:
@@ -243,7 +250,7 @@ def _prepare(data, base, space, metric, seed, test_data):
                           "evaluate best.json's run on the test file")
     check_smallest_network(config.to_dict(), distributions, fits)
     direction = "minimize" if metric.endswith(_MINIMIZED) else "maximize"
-    return config.to_dict(), distributions, metric, direction
+    return config.to_dict(), distributions, metric, direction, opened
 
 
 def _open_study(out, config, distributions, metric, direction):
