@@ -161,6 +161,11 @@ _KINDS = (
 )
 
 
+def kind_of(mode: int) -> str:
+    """What a file of `st_mode` `mode` is called in a refusal ("a FIFO", "a directory")."""
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
 def _refuse_special(target: str) -> None:
     # The rename would put a regular file where a device, FIFO or socket was: writing to
     # /dev/null as root replaced the machine's /dev/null. Only a regular file (or a symlink to
@@ -173,9 +178,9 @@ def _refuse_special(target: str) -> None:
         return                  # unreadable: the write below reports it with its own error
     if stat.S_ISREG(mode):
         return
-    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
     raise FileExistsError(errno.EEXIST,
-                          f"is {kind}, not a regular file; refusing to replace it", target)
+                          f"is {kind_of(mode)}, not a regular file; refusing to replace it",
+                          target)
 
 
 def _copy_mode(target: str, tmp: str) -> None:

@@ -358,7 +358,7 @@ def test_coarse_to_fine_narrows_around_the_best_trials():
 @pytest.mark.parametrize("args, message", [
     (["--metric", "val_acc"], "error: metric must be one of val_loss, val_accuracy for "
                               "classification data, got 'val_acc'"),
-    (["--scheduler", "notaurl"], "error: scheduler: expected a Dask scheduler address like "
+    (["--scheduler", "notaurl"], "error: --scheduler: expected a Dask scheduler address like "
                                  "tcp://HOST:PORT, got 'notaurl'"),
     (["--space", "{space}"], "error: space: dropout=1.5 cannot be trained (dropout must be in "
                              "[0, 1), got 1.5)"),
@@ -522,7 +522,8 @@ def test_any_damage_to_the_journal_gives_a_study_or_one_gradkit_error(tmp_path_f
     gk.practice.search("xor", trials=2, **kw)
     with open(os.path.join(out, "study.journal"), "rb") as f:
         pristine = f.read().split(b"\n")[:-1]
-    config, distributions, metric, direction = S._prepare("xor", TINY, TINY_SPACE, None, 0, None)
+    config, distributions, metric, direction, _ = S._prepare("xor", TINY, TINY_SPACE, None, 0,
+                                                             None)
     records = st.dictionaries(st.sampled_from(["op_code", "worker_id", "study_id", "trial_id",
                                                "params", "user_attr", "state", "values"]),
                               st.one_of(st.integers(-2, 12), st.text(max_size=5), st.none()),

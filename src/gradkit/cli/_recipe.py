@@ -77,10 +77,12 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     models, whichever measures better on the validation split), evaluated once on the test
     set, report.md, and best.json (the winner's config: `gradkit train --config best.json`).
     """
+    from gradkit.practice._search_checks import check_scheduler
     from gradkit.practice.search import search as run_search
 
     if workers is not None and scheduler is not None:
         raise click.UsageError("give --workers (local processes) or --scheduler (Dask), not both")
+    check_scheduler(scheduler, name="--scheduler")
     space = None
     if space_file:
         try:

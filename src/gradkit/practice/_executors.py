@@ -76,10 +76,15 @@ def _dask_client(address):
         from distributed import Client
     except ImportError:
         raise ConfigError("--scheduler needs Dask: pip install 'gradkit[search]'") from None
+    from gradkit.practice._search_checks import ANSWER_SECONDS
+
+    # `check_scheduler` has had the scheduler answer; this connect is bounded only in part
+    # (see `_search_checks._ask_identity`), so whatever ends it is the scheduler not answering.
     try:
-        client = Client(address, timeout=15, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as err:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {err}") from None
+        client = Client(address, timeout=ANSWER_SECONDS, set_as_default=False)
+    except Exception as err:
+        raise ConfigError(f"scheduler {address}: no Dask scheduler answered within "
+                          f"{ANSWER_SECONDS:g} s ({type(err).__name__}: {err})") from None
     with client:
         yield client
 

@@ -24,6 +24,9 @@ LOCK_NAME = ".gradkit.lock"
 # A folder holding either is used, so a run and an ensemble never share one.
 RUN_FILES = ("model.safetensors", "config.json", "metrics.json", "history.csv",
              "learning_curves.png", "confusion_matrix.png", "ensemble.json")
+# What marks a search folder (`gradkit search --out`): a run trained into it would mix its
+# files with the study's, so neither --resume nor --overwrite makes it a run's.
+SEARCH_FILES = ("study.journal", "best.json")
 MEMBER = re.compile(r"member_\d+\.safetensors\Z")
 CHECKPOINTS = "checkpoints"
 
@@ -126,6 +129,10 @@ def in_folder(out, tag, *, resume, overwrite, run):
 
 def _claim(out, tag, *, resume, overwrite):
     """The checkpoint folder to resume from (or None), once `out` is known to be this run's."""
+    search = [name for name in SEARCH_FILES if os.path.lexists(os.path.join(out, name))]
+    if search:
+        raise ConfigError(f"{out}: holds a search ({', '.join(search)}), not a run; choose "
+                          "another --out")
     ckpt_dir = os.path.join(out, CHECKPOINTS)
     used = used_by(out)
     if used and overwrite:

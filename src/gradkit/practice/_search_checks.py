@@ -8,11 +8,15 @@ log: a damaged record is skipped with a warning rather than ending the search in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
 import socket
+import stat
+import threading
 import warnings
 
 from optuna.distributions import CategoricalDistribution
@@ -26,25 +30,89 @@ from gradkit.practice.run import RunConfig, loss_and_metrics
 _ADDRESS = re.compile(r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
                       r":(\d{1,5})/?$")
 _PROBE_SECONDS = 3.0
+ANSWER_SECONDS = 10.0      # for a Dask scheduler's identity
 
 
-def check_scheduler(address):
-    """Refuse at once an address Dask would spend its whole connect timeout failing on."""
+def check_scheduler(address, *, name="scheduler"):
+    """Refuse, in at most `ANSWER_SECONDS`, an address where no Dask scheduler answers; `name`
+    is what the message calls the setting (the CLI's --scheduler)."""
     if address is None:
         return
     match = _ADDRESS.match(address) if isinstance(address, str) else None
     if match is None or not 0 < int(match.group(3)) < 65536:
-        raise ConfigError(f"scheduler: expected a Dask scheduler address like "
+        raise ConfigError(f"{name}: expected a Dask scheduler address like "
                           f"tcp://HOST:PORT, got {address!r}")
     if match.group(1) in (None, "tcp"):
-        # A plain TCP connect says at once what Dask's client would find after its whole
-        # timeout: that nothing listens there (other protocols are Dask's to try).
+        # A plain TCP connect says at once that nothing listens there, where Dask's client
+        # would retry for its whole timeout (other protocols are Dask's to try).
         host, port = match.group(2).strip("[]"), int(match.group(3))
         try:
             socket.create_connection((host, port), timeout=_PROBE_SECONDS).close()
         except OSError as err:
             raise ConfigError(f"cannot reach the Dask scheduler at {address}: "
                               f"{err.strerror or err}") from None
+    answer = _ask_identity(address, ANSWER_SECONDS)
+    if not isinstance(answer, dict):
+        raise ConfigError(f"{name} {address}: no Dask scheduler answered within "
+                          f"{ANSWER_SECONDS:g} s")
+    if answer.get("type") != "Scheduler":
+        raise ConfigError(f"{name} {address}: a Dask {answer.get('type')} answered, not a "
+                          "scheduler; give the scheduler's address")
+
+
+def _ask_identity(address, seconds):
+    """The Dask server at `address`'s identity, or None when none answers within `seconds`.
+
+    Dask's `Client(address, timeout=...)` bounds the connect but not the handshake after it
+    (dask/distributed#7698 took it out of the timeout, #8071): a server that accepts the
+    connection and never answers (any TCP server that is not Dask's) kept it waiting for ever.
+    The whole exchange runs under one deadline here, on a thread of its own, because
+    `asyncio.run` refuses a thread whose event loop runs already (a notebook's); the thread
+    is a daemon, so that Ctrl-C meanwhile does not wait for it.
+    """
+    try:
+        from distributed.comm import connect
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask: pip install 'gradkit[search]'") from None
+
+    async def identity():
+        comm = await connect(address, timeout=seconds)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            await comm.close()
+
+    answer = []
+
+    def ask():
+        try:
+            answer.append(asyncio.run(asyncio.wait_for(identity(), seconds)))
+        except Exception:           # refused, timed out, or not Dask's protocol: no answer
+            pass
+
+    thread = threading.Thread(target=ask, name="gradkit-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(seconds + 1.0)      # wait_for's own cancellation may take a moment
+    return answer[0] if answer else None
+
+
+def check_study_files(out, names):
+    """Refuse, before anything is read or written, a file of the search folder that is no
+    regular file: opening a FIFO blocks until a writer comes (the search hung), and a device
+    or a folder is no journal. A missing file is a new search's."""
+    for name in names:
+        path = os.path.join(out, name)
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read it ({err.strerror or err})") from None
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{path}: is {_atomic.kind_of(mode)}, not a regular file; a "
+                              "search keeps its study in regular files: move it away or "
+                              "choose another folder")
 
 
 def check_metric(metric, task):
@@ -68,6 +136,46 @@ def check_space(config, distributions):
                 reason = str(err).removeprefix("config: ")
                 raise ConfigError(f"space: {name}={value!r} cannot be trained ({reason})") \
                     from None
+
+
+# The settings a network's memory depends on. The smallest network of a space takes the low
+# end of each such range, and of a list of choices whichever fits; the other settings keep
+# their base values (the memory check does not read them).
+_SIZES = ("width", "depth", "batch_size", "pca_components", "normalize")
+_MAX_POINTS = 64        # combinations of choices tried
+
+
+def check_smallest_network(config, distributions, fits):
+    """Refuse a space whose smallest network cannot be trained, naming its settings.
+
+    `fits(run_config)` raises ConfigError for a network a run refuses (`check_memory`, or
+    `check_stream` for streamed data). A larger network of the space that does not fit fails
+    as its trial does; only a space with no network that fits is refused before the study.
+    """
+    options = []
+    for name, dist in distributions.items():
+        if name not in _SIZES:
+            continue
+        if isinstance(dist, CategoricalDistribution):
+            options.append([(name, choice) for choice in dist.choices])
+        else:
+            options.append([(name, dist.low)])
+    first = None
+    for point in itertools.islice(itertools.product(*options), _MAX_POINTS):
+        point = dict(point)
+        try:
+            run = RunConfig.from_dict(trial_config(config, point))
+        except (ConfigError, TypeError, ValueError):
+            continue            # choices that do not go together (normalize without components)
+        try:
+            fits(run)
+            return
+        except ConfigError as err:
+            first = first or (point, err)
+    if first is not None:
+        point, err = first
+        settings = ", ".join(f"{k}={v!r}" for k, v in point.items()) or "the base settings"
+        raise ConfigError(f"space: its smallest network ({settings}) cannot be trained: {err}")
 
 
 def repair_journal(path):

@@ -45,14 +45,21 @@ def open_stream(config):
     return s, parts
 
 
-def share_statistics(config, out):
+def statistics_file(out):
+    """Where a search (or a streamed ensemble) in `out` keeps the shared statistics."""
+    return os.path.join(out, "statistics.safetensors")
+
+
+def share_statistics(config, out, *, train=None):
     """A search's base config (a dict) with `statistics` naming a file in `out` that holds the
-    streamed data set's statistics, computed here once instead of in every trial."""
-    path = os.path.join(out, "statistics.safetensors")
+    streamed data set's statistics, computed here once instead of in every trial (or taken
+    from `train`, the training view of the same data opened already)."""
+    path = statistics_file(out)
     run = RunConfig.from_dict(config, source="search base")
     if not os.path.exists(path):
         os.makedirs(out, exist_ok=True)
-        _, (train, _, _) = open_stream(run)
+        if train is None:
+            _, (train, _, _) = open_stream(run)
         train.statistics(covariance=run.normalize in ("pca", "whiten"))
         train.save_statistics(path)
     return {**config, "statistics": path}

@@ -399,13 +399,20 @@ def load_and_split(config):
     """(data set, (train, val, test)) of an in-memory run, with everything a run refuses about
     them checked before a run folder is touched: no target, one class, too large for memory.
     A plain run and an ensemble train on what this returns."""
+    ds, (train, val, test) = load_and_split_data(config)
+    check_memory(config, train, len(val) + len(test))
+    return ds, (train, val, test)
+
+
+def load_and_split_data(config):
+    """`load_and_split` less the memory check, which depends on the network: a search makes
+    it for the networks of its space, the data checks once."""
     ds = load_data(config)
     if ds.y is None:
         raise ConfigError(f"{config.data}: has no target to train on")
     check_classes(ds, config.data)
     train, val, test = split_data(config, ds)
     check_classes(train, f"{config.data} (its training split)")
-    check_memory(config, train, len(val) + len(test))
     return ds, (train, val, test)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -30,8 +31,9 @@ from gradkit.practice import _executors as executors
 from gradkit.practice import _search_final as F
 from gradkit.practice import _search_report as R
 from gradkit.practice._search_report import print_table
-from gradkit.practice._stream_run import open_stream, share_statistics, wants_stream
-from gradkit.practice.run import RunConfig, load_data, split_data
+from gradkit.practice._stream_run import (check_stream, open_stream, share_statistics,
+                                          statistics_file, wants_stream)
+from gradkit.practice.run import RunConfig, check_memory, load_and_split_data
 
 SAMPLERS = ("random", "tpe", "coarse-to-fine")
 STUDY_NAME = "gradkit-search"
@@ -121,7 +123,7 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         raise ConfigError("give an executor or a scheduler address, not both")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ConfigError(f"workers must be a positive integer, got {workers!r}")
-    from gradkit.practice._search_checks import check_scheduler
+    from gradkit.practice._search_checks import check_scheduler, check_study_files
 
     check_scheduler(scheduler)
 
@@ -134,12 +136,13 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
             isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ConfigError(f"finalists must be an integer >= 0 and folds one >= 2, got "
                           f"finalists={finalists!r}, folds={folds!r}")
-    config, distributions, metric, direction = _prepare(data, base, space, metric, seed,
-                                                        test_data)
-    test_data = os.path.abspath(test_data) if test_data is not None else None
     out = os.path.abspath(os.fspath(storage_dir))
-    if wants_stream(RunConfig.from_dict(config)):       # one statistics pass for every trial
-        config = share_statistics(config, out)
+    check_study_files(out, (JOURNAL_FILE, ".lock"))
+    config, distributions, metric, direction, opened = _prepare(
+        data, base, space, metric, seed, test_data, out=out)
+    test_data = os.path.abspath(test_data) if test_data is not None else None
+    if opened is not None:        # a stream: one statistics pass for every trial
+        config = share_statistics(config, out, train=opened[1][0])
         # The finalists' folds split data in memory; a streamed search ends with its ranking.
         finalists = 0
     trials_dir = os.path.join(out, "trials")
@@ -183,10 +186,12 @@ def search(data, *, trials, storage_dir, space=None, sampler="tpe", executor=Non
         optuna.logging.set_verbosity(verbosity)
 
 
-def _prepare(data, base, space, metric, seed, test_data):
-    """Base config (validated), searched distributions, metric and direction."""
+def _prepare(data, base, space, metric, seed, test_data, *, out=None):
+    """Base config (validated), searched distributions, metric, direction, and the opened
+    stream of streamed data (else None), whose statistics the search in `out` shares."""
     from gradkit.practice import _search_space as S
-    from gradkit.practice._search_checks import check_metric, check_space
+    from gradkit.practice._search_checks import (check_metric, check_smallest_network,
+                                                 check_space)
 
     if base is not None and not isinstance(base, dict):
         raise ConfigError(f"base must be a dict of RunConfig settings, got {type(base).__name__}")
@@ -216,25 +221,36 @@ def _prepare(data, base, space, metric, seed, test_data):
     config.validate()
     if not config.val:
         raise ConfigError("a search scores trials on the validation split; val must be > 0")
+    # What a plain run of the same data refuses (no target, one class, and below a network
+    # too large for memory) is refused here, before the study, not once per trial.
+    opened = None
     if wants_stream(config):        # every trial streams the same files (shared storage)
-        task = open_stream(config)[0].task
+        # The statistics a resumed search saved, or one pass now, which the checks (the row
+        # counts) and `share_statistics` both use.
+        saved = None if out is None else statistics_file(out)
+        opened = open_stream(dataclasses.replace(
+            config, statistics=saved if saved and os.path.exists(saved) else None))
+        opened[1][0].statistics(covariance=config.normalize in ("pca", "whiten"))
+        task = opened[0].task
+        fits = functools.partial(check_stream, opened=opened)
     else:
-        ds = load_data(config)
-        if ds.y is None:
-            raise ConfigError(f"{data}: has no target to train on")
+        # A test file that does not fit the data fails now, not at the end.
+        test_file = None if test_data is None else os.fspath(test_data)
+        ds, (train, val, test) = load_and_split_data(
+            dataclasses.replace(config, test_data=test_file))
         task = ds.task
+        fits = functools.partial(check_memory, train=train, n_other=len(val) + len(test))
     if metric is None:
         metric = {"classification": "val_accuracy",
                   "multilabel": "val_binary_accuracy"}.get(task, "val_loss")
     check_metric(metric, task)
     check_space(config.to_dict(), distributions)
-    if test_data is not None:       # a test file that does not fit fails now, not at the end
-        if wants_stream(config):
-            raise ConfigError("test_data: a streamed search has no final model to test yet; "
-                              "evaluate best.json's run on the test file")
-        split_data(dataclasses.replace(config, test_data=os.fspath(test_data)), ds)
+    if test_data is not None and wants_stream(config):
+        raise ConfigError("test_data: a streamed search has no final model to test yet; "
+                          "evaluate best.json's run on the test file")
+    check_smallest_network(config.to_dict(), distributions, fits)
     direction = "minimize" if metric.endswith(_MINIMIZED) else "maximize"
-    return config.to_dict(), distributions, metric, direction
+    return config.to_dict(), distributions, metric, direction, opened
 
 
 def _open_study(out, config, distributions, metric, direction):
