@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
 
@@ -11,7 +10,6 @@ import click
 
 from gradkit.cli._app import EXIT_DIVERGED, cli, handle_errors, refuse_output_is_input
 from gradkit.cli._run import _run_name, config_from_flags, train
-from gradkit.errors import ConfigError
 
 # The files search and doctor write at the top of their --out folder.
 _SEARCH_FILES = ("study.journal", "best.json", "report.md", "search.png")
@@ -78,6 +76,7 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     set, report.md, and best.json (the winner's config: `gradkit train --config best.json`).
     """
     from gradkit.practice._search_checks import check_scheduler
+    from gradkit.practice.run import read_json
     from gradkit.practice.search import search as run_search
 
     if workers is not None and scheduler is not None:
@@ -85,19 +84,7 @@ def search_cmd(data, trials, workers, scheduler, sampler, space_file, metric, ta
     check_scheduler(scheduler, name="--scheduler")
     space = None
     if space_file:
-        try:
-            with open(space_file, encoding="utf-8") as f:
-                space = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{space_file}: not valid JSON ({err.msg} at line {err.lineno})") \
-                from None
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{space_file}: not UTF-8 text (byte {err.start} is "
-                              f"{err.object[err.start:err.start + 1]!r})") from None
-        except RecursionError:
-            raise ConfigError(f"{space_file}: JSON nested too deeply to be a space") from None
-        except ValueError as err:        # an integer of more digits than Python converts
-            raise ConfigError(f"{space_file}: not a search space ({err})") from None
+        space = read_json(space_file, "search space")
     base = {k: v for k, v in {"target": target, "epochs": epochs, "optimizer": optimizer,
                               "val": val, "test": test}.items() if v is not None}
     if test_data is not None and test is None:

@@ -188,23 +188,31 @@ class RunConfig:
 
     @classmethod
     def from_file(cls, path):
-        try:
-            if not stat.S_ISREG(os.stat(path).st_mode):     # a FIFO would block the open
-                raise ConfigError(f"{path}: not a regular file; expected a config.json")
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{path}: not UTF-8 text (byte {err.start} is "
-                              f"{err.object[err.start:err.start + 1]!r})") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: JSON nested too deeply to be a config") from None
-        except ValueError as err:        # an integer of more digits than Python converts
-            raise ConfigError(f"{path}: not a config ({err})") from None
+        d = read_json(path, "config", expected="a config.json")
         return cls.from_dict(d.get("run", d) if isinstance(d, dict) else d, source=str(path))
+
+
+def read_json(path, kind, *, expected=None):
+    """The JSON value in the file at `path`, or one ConfigError naming the file and what is
+    wrong: not a regular file (a FIFO would block the open), missing, not UTF-8, not JSON,
+    nested too deeply, or an integer of more digits than Python converts. `kind` names what
+    the file should be ("config", "search space")."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"{path}: not a regular file; expected {expected or 'a ' + kind}")
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {kind} file") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start} is "
+                          f"{err.object[err.start:err.start + 1]!r})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply to be a {kind}") from None
+    except ValueError as err:        # an integer of more digits than Python converts
+        raise ConfigError(f"{path}: not a {kind} ({err})") from None
 
 
 def load_data(config):
