@@ -392,3 +392,16 @@ def test_changing_trainable_takes_effect_at_the_next_compile_and_is_saved(tmp_pa
     with pytest.raises(ValueError, match="trainable must be True or False"):
         model.layers[1].trainable = "no"
     assert not L.Dense(3, trainable=False).trainable
+
+
+def test_a_frozen_layer_records_no_gradient():
+    X = R.normal(size=(16, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    model = gk.Sequential([L.Input(shape=(4,)), L.Dense(5, trainable=False), L.Dense(2)])
+    model.compile(gk.optim.Adam(1e-2), "cross_entropy")
+    model.fit(X, y, epochs=2, verbose=0)
+    assert model.layers[0].W.grad is None and model.layers[1].W.grad is not None
+    model.layers[0].trainable = True                      # and thawing records it again
+    model.compile(gk.optim.Adam(1e-2), "cross_entropy")
+    model.fit(X, y, epochs=1, verbose=0)
+    assert model.layers[0].W.grad is not None

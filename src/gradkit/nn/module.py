@@ -288,6 +288,12 @@ class Layer(Module):
     @trainable.setter
     def trainable(self, value):
         self._trainable = _flag("trainable", value)
+        self._freeze()
+
+    def _freeze(self):
+        # A frozen parameter records no gradient: backward skips the work for it.
+        for p in self.parameters():
+            p.requires_grad = self.trainable
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -330,6 +336,8 @@ class Layer(Module):
         """Create the weights for inputs of `input_shape` (without the batch axis)."""
         self.input_shape = tuple(input_shape)
         self.built = True
+        if not self.trainable:
+            self._freeze()
 
     def compute_output_shape(self, input_shape):
         """The output shape (without the batch axis) for inputs of `input_shape`."""
