@@ -7,7 +7,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from gradkit.data import load_parquet, stream  # noqa: E402
-from gradkit.data._moments import Moments  # noqa: E402
+from gradkit._moments import Moments  # noqa: E402
 from gradkit.errors import DataError  # noqa: E402
 from gradkit.nn.layers import Normalization  # noqa: E402
 

@@ -11,7 +11,7 @@ encodes them with the in-memory loaders' code (the same errors, naming file, col
 and yields mini-batches through a shuffle buffer. Two passes come before training: the schema
 pass (column kinds, categories, classes; a Parquet file's numeric columns are not read) and the
 statistics pass (every row checked and encoded; count, mean and variance of the training rows
-merged pairwise in float64, see `_moments`). Rows are assigned to train/val/test by a hash of
+merged pairwise in float64, see `gradkit._moments`). Rows are assigned to train/val/test by a hash of
 (seed, file, row), so a row's split does not depend on the order of reading, on the epoch, on
 a resume, or on which worker reads it.
 """
@@ -27,7 +27,7 @@ from gradkit import _safetensors
 from gradkit._streams import BatchStream, is_stream
 from gradkit.data._common import require_pyarrow
 from gradkit.data._epoch import EpochBatches
-from gradkit.data._moments import Moments
+from gradkit._moments import Moments
 from gradkit.data._sources import Files, is_stream_source, row_uniforms
 from gradkit.data._stream_schema import infer_schema
 from gradkit.data.dataset import Dataset

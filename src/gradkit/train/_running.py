@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradkit._moments import Moments
 from gradkit.train import metrics as metrics_mod
 
 
@@ -18,7 +19,7 @@ class RunningMetrics:
 
     Row means (accuracy, MSE, ...) keep their row-weighted sum and the row count; R² keeps
     the residual sum of squares with the targets' count, mean and squared deviations merged
-    pairwise (Chan et al.). `sums` maps each name to those four numbers: JSON, which a
+    pairwise (`gradkit._moments`). `sums` maps each name to those four numbers: JSON, which a
     checkpoint keeps.
     """
 
@@ -56,14 +57,12 @@ class RunningMetrics:
 
 
 def _merge_moments(acc, y, scores):
-    """acc = [residual sum of squares, count, mean, squared deviations] with a batch added."""
+    """acc = [residual sum of squares, count, mean, squared deviations] with a batch added:
+    the targets' moments merged as `Moments` merges them, kept as JSON numbers."""
     t = np.asarray(y, np.float64).reshape(-1)
     d = np.asarray(scores, np.float64).reshape(-1) - t
-    mean, m2 = t.mean(), float(np.sum((t - t.mean()) ** 2))
-    n_a, n_b = acc[1], len(t)
-    delta = mean - acc[2]
-    total = n_a + n_b
+    moments = Moments(1)
+    moments.count, moments.mean[0], moments.m2[0] = int(acc[1]), acc[2], acc[3]
+    moments.add(t[:, None])
     acc[0] += float(np.sum(d * d))
-    acc[2] += delta * n_b / total
-    acc[3] += m2 + delta * delta * n_a * n_b / total
-    acc[1] = total
+    acc[1], acc[2], acc[3] = moments.count, float(moments.mean[0]), float(moments.m2[0])
